@@ -1,0 +1,1 @@
+"""Outbound: record changes, API calls and schedules turned into delivered messages."""

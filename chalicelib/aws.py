@@ -1,0 +1,54 @@
+"""boto3 clients, created lazily once per container (never at import: moto or the region may not be set yet).
+
+`AWS_ENDPOINT_URL` (honoured by botocore itself) points every client at moto's server locally; in AWS it is
+unset. One code path either way.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+_session: Any = None
+
+
+def session() -> Any:
+    global _session
+    if _session is None:
+        import boto3  # deferred: keeps cold-start import of app.py light
+
+        _session = boto3.session.Session()
+    return _session
+
+
+def client(service: str) -> Any:
+    found = _clients.get(service)
+    if found is not None:
+        return found
+    with _lock:
+        if service not in _clients:
+            from botocore.config import Config
+
+            config = Config(
+                connect_timeout=5,
+                read_timeout=20,
+                retries={"mode": "standard", "max_attempts": 4},
+                max_pool_connections=20,
+            )
+            _clients[service] = session().client(service, config=config)
+        return _clients[service]
+
+
+def reset() -> None:
+    """Drop cached clients (the environment changed: tests, the local runtime)."""
+    global _session
+    with _lock:
+        _clients.clear()
+        _session = None
+
+
+def is_conditional_failure(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    return code in {"ConditionalCheckFailedException", "TransactionCanceledException"}

@@ -1,0 +1,118 @@
+"""Configuration items (schemas, definitions, rules, templates, configurations, schedules) in one table.
+
+Keys: pk = kind, sk = id. Config is small and read often, so one partition per kind is plenty; due schedules
+are found through the `due` GSI (due_pk = "SCHEDULE#active", due_sk = next run time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from chalicelib import aws
+from chalicelib.dynamo_codec import from_item, to_item, to_value
+from chalicelib.settings import get_settings
+
+M = TypeVar("M", bound=BaseModel)
+
+SCHEMA, DEFINITION, RULE, TEMPLATE, CONFIGURATION, SCHEDULE = (
+    "SCHEMA",
+    "DEFINITION",
+    "RULE",
+    "TEMPLATE",
+    "CONFIGURATION",
+    "SCHEDULE",
+)
+DUE_INDEX = "due"
+ACTIVE_SCHEDULES = "SCHEDULE#active"
+
+
+class AlreadyExists(Exception):
+    pass
+
+
+def _table() -> str:
+    return get_settings().config_table
+
+
+def put(kind: str, key: str, model: BaseModel, *, new: bool = False, extra: dict[str, Any] | None = None) -> None:
+    item = {"pk": kind, "sk": key, "data": model.model_dump(mode="json"), **(extra or {})}
+    kwargs: dict[str, Any] = {"TableName": _table(), "Item": to_item(item)}
+    if new:
+        kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
+    try:
+        aws.client("dynamodb").put_item(**kwargs)
+    except Exception as exc:
+        if aws.is_conditional_failure(exc):
+            raise AlreadyExists(f"{kind} {key} already exists") from exc
+        raise
+
+
+def put_unique(kind: str, key: str, model: BaseModel, claim: tuple[str, str]) -> None:
+    """Write an item together with a uniqueness marker (pk, sk) in one transaction."""
+    marker = {"pk": claim[0], "sk": claim[1], "owner": key}
+    try:
+        aws.client("dynamodb").transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": _table(), "Item": to_item(marker), "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"TableName": _table(), "Item": to_item({"pk": kind, "sk": key, "data": model.model_dump(mode="json")})}},
+            ]
+        )
+    except Exception as exc:
+        if aws.is_conditional_failure(exc):
+            raise AlreadyExists(f"{claim[1]} is already taken") from exc
+        raise
+
+
+def get(kind: str, key: str, model: type[M]) -> M | None:
+    found = aws.client("dynamodb").get_item(TableName=_table(), Key=to_item({"pk": kind, "sk": key}))
+    item = found.get("Item")
+    return model.model_validate(from_item(item)["data"]) if item else None
+
+
+def delete(kind: str, key: str) -> None:
+    aws.client("dynamodb").delete_item(TableName=_table(), Key=to_item({"pk": kind, "sk": key}))
+
+
+def list_all(kind: str, model: type[M]) -> Iterator[M]:
+    paginator = aws.client("dynamodb").get_paginator("query")
+    pages = paginator.paginate(
+        TableName=_table(),
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": to_value(kind)},
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            yield model.model_validate(from_item(item)["data"])
+
+
+def due_schedule_ids(before_iso: str, limit: int = 100) -> list[str]:
+    found = aws.client("dynamodb").query(
+        TableName=_table(),
+        IndexName=DUE_INDEX,
+        KeyConditionExpression="due_pk = :pk AND due_sk <= :before",
+        ExpressionAttributeValues={":pk": to_value(ACTIVE_SCHEDULES), ":before": to_value(before_iso)},
+        Limit=limit,
+    )
+    return [from_item(item)["sk"] for item in found.get("Items", [])]
+
+
+def put_schedule(key: str, model: BaseModel, next_run_iso: str | None, expected_runs: int | None) -> bool:
+    """Save a schedule; with expected_runs, only if no other run got there first (idempotent firing)."""
+    item: dict[str, Any] = {"pk": SCHEDULE, "sk": key, "data": model.model_dump(mode="json")}
+    if next_run_iso is not None:
+        item |= {"due_pk": ACTIVE_SCHEDULES, "due_sk": next_run_iso}
+    kwargs: dict[str, Any] = {"TableName": _table(), "Item": to_item(item)}
+    if expected_runs is not None:
+        kwargs["ConditionExpression"] = "#d.#runs = :runs AND #d.#status = :active"
+        kwargs["ExpressionAttributeNames"] = {"#d": "data", "#runs": "runs", "#status": "status"}
+        kwargs["ExpressionAttributeValues"] = {":runs": to_value(expected_runs), ":active": to_value("active")}
+    try:
+        aws.client("dynamodb").put_item(**kwargs)
+    except Exception as exc:
+        if aws.is_conditional_failure(exc):
+            return False
+        raise
+    return True

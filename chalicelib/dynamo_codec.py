@@ -1,0 +1,43 @@
+"""Plain Python values to DynamoDB's typed JSON and back (floats via Decimal, no resource layer at import)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+_SER = TypeSerializer()
+_DES = TypeDeserializer()
+
+
+def _prepare(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _prepare(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_prepare(v) for v in value]
+    return value
+
+
+def _restore(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
+    if isinstance(value, dict):
+        return {k: _restore(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_restore(v) for v in value]
+    return value
+
+
+def to_item(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _SER.serialize(_prepare(v)) for k, v in data.items()}
+
+
+def to_value(value: Any) -> dict[str, Any]:
+    return dict(_SER.serialize(_prepare(value)))
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _restore(_DES.deserialize(v)) for k, v in item.items()}

@@ -1,0 +1,186 @@
+"""Message records in DynamoDB. Every state change is one conditional UpdateItem, so redelivered
+triggers and duplicate queue messages cannot move a record twice (at least once in, exactly once out)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.clock import iso
+from chalicelib.dynamo_codec import from_item, to_item, to_value
+from chalicelib.models.messages import ENTERED_FROM, MessageRecord, MessageState, StateChange
+from chalicelib.settings import get_settings
+
+STATE_INDEX = "by_state"
+
+
+def _table() -> str:
+    return get_settings().messages_table
+
+
+def _item(record: MessageRecord) -> dict[str, Any]:
+    data = record.model_dump(mode="json", exclude_none=True)
+    data["due_key"] = iso(record.due_at)
+    return to_item(data)
+
+
+def _record(item: dict[str, Any]) -> MessageRecord:
+    data = from_item(item)
+    data.pop("due_key", None)
+    return MessageRecord.model_validate(data)
+
+
+def create(record: MessageRecord) -> MessageRecord | None:
+    """Insert a new record; returns the stored one when it already existed (a redelivered trigger)."""
+    try:
+        aws.client("dynamodb").put_item(
+            TableName=_table(),
+            Item=_item(record),
+            ConditionExpression="attribute_not_exists(message_id)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except Exception as exc:
+        if aws.is_conditional_failure(exc):
+            old = getattr(exc, "response", {}).get("Item")
+            return _record(old) if old else get(record.message_id)
+        raise
+    return None
+
+
+def get(message_id: str) -> MessageRecord | None:
+    found = aws.client("dynamodb").get_item(
+        TableName=_table(), Key=to_item({"message_id": message_id}), ConsistentRead=True
+    )
+    return _record(found["Item"]) if "Item" in found else None
+
+
+class Conflict(Exception):
+    """The record was not in a state that allows the change; carries what it is now."""
+
+    def __init__(self, current: MessageRecord | None) -> None:
+        super().__init__("message record changed underneath")
+        self.current = current
+
+
+def _update(
+    message_id: str,
+    condition: str,
+    names: dict[str, str],
+    values: dict[str, Any],
+    sets: dict[str, Any],
+    change: StateChange,
+) -> MessageRecord:
+    sets = {**sets, "state": change.state.value, "updated_at": change.at, "due_key": iso(sets["due_at"])}
+    expression = ["history = list_append(history, :history)"]
+    attr_values = {f":v_{k}": v for k, v in sets.items()}
+    attr_names = {f"#f_{k}": k for k in sets}
+    expression += [f"#f_{k} = :v_{k}" for k in sets]
+    removes = [k for k, v in sets.items() if v is None]
+    for key in removes:
+        expression.remove(f"#f_{key} = :v_{key}")
+        attr_values.pop(f":v_{key}")
+    update = "SET " + ", ".join(expression) + (" REMOVE " + ", ".join(f"#f_{k}" for k in removes) if removes else "")
+    attr_values[":history"] = [change.model_dump(mode="json", exclude_none=True)]
+    serial = {k: to_value(v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v)
+              for k, v in {**attr_values, **values}.items()}
+    try:
+        answer = aws.client("dynamodb").update_item(
+            TableName=_table(),
+            Key=to_item({"message_id": message_id}),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames={**attr_names, **names, "#state": "state"},
+            ExpressionAttributeValues=serial,
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except Exception as exc:
+        if aws.is_conditional_failure(exc):
+            old = getattr(exc, "response", {}).get("Item")
+            raise Conflict(_record(old) if old else None) from exc
+        raise
+    return _record(answer["Attributes"])
+
+
+def claim(message_id: str, attempt: int, now: datetime, lease_until: datetime) -> MessageRecord:
+    """queued -> sending for the attempt the queue message names, or take over a crashed sender's lease."""
+    condition = (
+        "(#state = :queued AND attempts = :a AND due_key <= :now)"
+        " OR (#state = :sending AND attempts = :a1 AND due_key < :now)"
+    )
+    values = {":queued": "queued", ":sending": "sending", ":a": attempt, ":a1": attempt + 1, ":now": iso(now)}
+    return _update(
+        message_id,
+        condition,
+        {},
+        values,
+        {"attempts": attempt + 1, "due_at": lease_until},
+        StateChange(state=MessageState.sending, at=now, detail=f"attempt {attempt + 1}"),
+    )
+
+
+def finish(
+    message_id: str,
+    attempts: int,
+    target: MessageState,
+    now: datetime,
+    due_at: datetime,
+    detail: str | None = None,
+    **fields: Any,
+) -> MessageRecord:
+    """sending -> target, only for the attempt that claimed it."""
+    return _update(
+        message_id,
+        "#state = :sending AND attempts = :n",
+        {},
+        {":sending": "sending", ":n": attempts},
+        {"due_at": due_at, **fields},
+        StateChange(state=target, at=now, detail=detail),
+    )
+
+
+def move(
+    message_id: str, target: MessageState, now: datetime, due_at: datetime, detail: str | None = None, **fields: Any
+) -> MessageRecord:
+    """Any allowed transition from whatever state may enter `target` (operator retries, callbacks, sweeps)."""
+    sources = sorted(s.value for s in ENTERED_FROM[target])
+    placeholders = {f":src{i}": s for i, s in enumerate(sources)}
+    condition = f"#state IN ({', '.join(placeholders)})"
+    return _update(
+        message_id, condition, {}, placeholders, {"due_at": due_at, **fields},
+        StateChange(state=target, at=now, detail=detail),
+    )
+
+
+def _cursor_out(key: dict[str, Any] | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
+
+
+def _cursor_in(cursor: str | None) -> dict[str, Any] | None:
+    return json.loads(base64.urlsafe_b64decode(cursor.encode())) if cursor else None
+
+
+def list_by_state(
+    state: MessageState, limit: int = 50, cursor: str | None = None, due_before: datetime | None = None
+) -> tuple[list[MessageRecord], str | None]:
+    condition = "#state = :state"
+    values: dict[str, Any] = {":state": to_value(state.value)}
+    if due_before is not None:
+        condition += " AND due_key < :before"
+        values[":before"] = to_value(iso(due_before))
+    kwargs: dict[str, Any] = {
+        "TableName": _table(),
+        "IndexName": STATE_INDEX,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": {"#state": "state"},
+        "ExpressionAttributeValues": values,
+        "Limit": limit,
+    }
+    start = _cursor_in(cursor)
+    if start:
+        kwargs["ExclusiveStartKey"] = start
+    found = aws.client("dynamodb").query(**kwargs)
+    return [_record(i) for i in found.get("Items", [])], _cursor_out(found.get("LastEvaluatedKey"))

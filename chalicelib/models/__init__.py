@@ -1,0 +1,1 @@
+"""Pydantic models for every boundary: API inputs, stored items, queue bodies."""

@@ -1,0 +1,111 @@
+"""Omnichannel-style customer messaging: templates, outbound configurations, contacts, sends, schedules."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ChannelType = Literal["sms", "whatsapp", "twitter"]
+LOCALE = r"^[a-z]{2,3}(-[A-Z]{2})?$"
+MAX_CONTACTS = 100
+
+
+class TemplateInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    channel_type: ChannelType
+    default_locale: Annotated[str, Field(pattern=LOCALE)] = "en-US"
+    bodies: dict[str, Annotated[str, Field(min_length=1, max_length=1600)]]
+
+    @model_validator(mode="after")
+    def _default_present(self) -> TemplateInput:
+        for locale in self.bodies:
+            if not re.match(LOCALE, locale):
+                raise ValueError(f"bodies: {locale!r} is not a locale like en-US")
+        if self.default_locale not in self.bodies:
+            raise ValueError(f"bodies must include the default locale {self.default_locale!r}")
+        return self
+
+
+class MessageTemplate(TemplateInput):
+    id: str
+
+
+class ConfigurationInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    show_in_timeline: bool = False
+    channel_type: ChannelType
+    channel: Annotated[str, Field(min_length=1, max_length=64, description="sending number, sender or account")]
+    template_id: str
+    provider: Literal["twilio"] = "twilio"
+
+
+class OutboundConfiguration(ConfigurationInput):
+    id: str
+
+
+class Contact(BaseModel):
+    """One recipient of a send, with the field names the Omnichannel contact entry uses."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    tocontactid: Annotated[str, Field(min_length=1, max_length=64)]
+    channelid: str | None = None
+    optin: bool = True
+    locale: Annotated[str, Field(pattern=LOCALE)] | None = None
+    contextitems: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    entityrelationshipname: str | None = None
+    CustomerName: str | None = None
+    CaseName: str | None = None
+
+    def template_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = dict(self.contextitems)
+        for name in ("CustomerName", "CaseName"):
+            if getattr(self, name) is not None:
+                values[name] = getattr(self, name)
+        return values
+
+
+class InstantSendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    configuration_id: Annotated[str, Field(min_length=1)]
+    contacts: Annotated[list[Contact], Field(min_length=1, max_length=MAX_CONTACTS)]
+
+
+class ScheduleInput(BaseModel):
+    """Exactly one of `at`, `delay_seconds`, `rate_minutes` says when it fires."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    configuration_id: Annotated[str, Field(min_length=1)]
+    contacts: Annotated[list[Contact], Field(min_length=1, max_length=MAX_CONTACTS)]
+    at: datetime | None = None
+    delay_seconds: Annotated[int, Field(ge=0, le=366 * 86400)] | None = None
+    rate_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] | None = None
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> ScheduleInput:
+        given = [name for name in ("at", "delay_seconds", "rate_minutes") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of at, delay_seconds, rate_minutes")
+        if self.at is not None and self.at.tzinfo is None:
+            raise ValueError("at must carry a timezone, e.g. 2026-12-01T09:00:00Z")
+        return self
+
+
+class Schedule(BaseModel):
+    id: str
+    configuration_id: str
+    contacts: list[Contact]
+    next_run_at: datetime | None
+    rate_minutes: int | None = None
+    status: Literal["active", "done", "cancelled"] = "active"
+    runs: int = 0
+    created_at: datetime

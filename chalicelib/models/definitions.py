@@ -1,0 +1,119 @@
+"""Salesforce-style outbound message definitions and the workflow rules that fire them."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chalicelib.models.records import OBJECT_NAME, Scalar
+
+UNIQUE_NAME_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^\S+$"), "must not contain spaces"),
+    (re.compile(r"^[A-Za-z0-9_]+$"), "may contain only letters, digits and underscores"),
+    (re.compile(r"^[A-Za-z]"), "must begin with a letter"),
+    (re.compile(r"(?<!_)$"), "must not end with an underscore"),
+    (re.compile(r"^(?!.*__)"), "must not contain two consecutive underscores"),
+)
+
+
+def check_unique_name(value: str) -> str:
+    for pattern, rule in UNIQUE_NAME_RULES:
+        if not pattern.search(value):
+            raise ValueError(f"unique name {rule}")
+    return value
+
+
+class DefinitionInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    object: Annotated[str, Field(pattern=OBJECT_NAME.pattern)]
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    unique_name: Annotated[str, Field(min_length=1, max_length=80)]
+    description: str = ""
+    endpoint_url: Annotated[str, Field(min_length=1, max_length=2048)]
+    user_to_send_as: str = "integration"
+    include_session_id: bool = False
+    fields: list[str] = Field(default_factory=lambda: ["Id"])
+    protected: bool = False
+    client_certificate: str | None = Field(default=None, description="SSM/Secrets Manager name, never the PEM")
+
+    _unique = field_validator("unique_name")(classmethod(lambda cls, v: check_unique_name(v)))
+
+    @field_validator("fields")
+    @classmethod
+    def _id_always(cls, value: list[str]) -> list[str]:
+        ordered = ["Id", *[f for f in value if f != "Id"]]
+        if len(set(ordered)) != len(ordered):
+            raise ValueError("fields must not repeat")
+        return ordered
+
+
+class OutboundMessageDefinition(DefinitionInput):
+    id: str
+
+
+class EvaluationCriteria(StrEnum):
+    created = "created"
+    created_and_every_edit = "created_and_every_edit"
+    created_and_edited_to_meet_criteria = "created_and_edited_to_meet_criteria"
+
+
+class Operator(StrEnum):
+    equals = "equals"
+    not_equals = "not_equals"
+    greater_than = "greater_than"
+    less_than = "less_than"
+    greater_or_equal = "greater_or_equal"
+    less_or_equal = "less_or_equal"
+    contains = "contains"
+    is_changed = "is_changed"
+    is_null = "is_null"
+
+
+class Comparison(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str
+    op: Operator
+    value: Scalar = None
+
+
+class Group(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    logic: Literal["and", "or"] = "and"
+    conditions: list[Comparison | Group] = Field(min_length=1)
+
+
+class RuleInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    object: Annotated[str, Field(pattern=OBJECT_NAME.pattern)]
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    evaluation: EvaluationCriteria = EvaluationCriteria.created
+    criteria: Group | None = None
+    active: bool = True
+    definition_ids: list[str] = Field(default_factory=list)
+    configuration_ids: list[str] = Field(
+        default_factory=list, description="automated customer sends fired by this rule"
+    )
+
+
+class Rule(RuleInput):
+    id: str
+
+
+def comparison_fields(group: Group | None) -> set[str]:
+    if group is None:
+        return set()
+    found: set[str] = set()
+    for condition in group.conditions:
+        found |= {condition.field} if isinstance(condition, Comparison) else comparison_fields(condition)
+    return found
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")

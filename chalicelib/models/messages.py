@@ -1,0 +1,122 @@
+"""The message record and its state machine: the one place that says which transitions exist."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+Channel = Literal["soap", "sms", "whatsapp", "twitter"]
+
+
+class MessageState(StrEnum):
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    delivered = "delivered"
+    failed = "failed"
+    opted_out = "opted_out"
+    expired = "expired"
+
+
+S = MessageState
+TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
+    S.queued: frozenset({S.sending, S.expired, S.failed}),
+    # sending -> queued is a retry after a transient failure; -> sending is a crashed sender's lease taken over.
+    S.sending: frozenset({S.sent, S.delivered, S.failed, S.opted_out, S.expired, S.queued, S.sending}),
+    S.sent: frozenset({S.delivered, S.failed}),
+    S.delivered: frozenset(),
+    # An operator's retry puts a dead message back in the queue.
+    S.failed: frozenset({S.queued}),
+    S.expired: frozenset({S.queued}),
+    S.opted_out: frozenset(),
+}
+TERMINAL = frozenset({S.delivered, S.failed, S.opted_out, S.expired})
+# The states a record may be in when a given state is entered: the conditional writes use this.
+ENTERED_FROM: dict[MessageState, frozenset[MessageState]] = {
+    target: frozenset(src for src, targets in TRANSITIONS.items() if target in targets) for target in MessageState
+}
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+class StateChange(BaseModel):
+    state: MessageState
+    at: datetime
+    detail: str | None = None
+
+
+class SmsPayload(BaseModel):
+    kind: Literal["sms"] = "sms"
+    provider: Literal["twilio"] = "twilio"
+    to: str
+    sender: str
+    body: str
+    status_callback: str | None = None
+
+
+class SoapPayload(BaseModel):
+    kind: Literal["soap"] = "soap"
+    endpoint_url: str
+    envelope: str
+    notification_ids: list[str]
+    client_certificate: str | None = None
+
+
+Payload = Annotated[SmsPayload | SoapPayload, Field(discriminator="kind")]
+
+
+class MessageSource(BaseModel):
+    """What caused the message: a stream event, an instant send, a schedule firing."""
+
+    kind: Literal["stream", "instant", "scheduled"]
+    ref: str
+
+
+class MessageRecord(BaseModel):
+    message_id: str
+    channel: Channel
+    state: MessageState = MessageState.queued
+    attempts: int = 0
+    created_at: datetime
+    updated_at: datetime
+    deadline: datetime
+    # When the record next needs attention: the next attempt while queued, the lease end while sending,
+    # the moment it died while failed/expired. One GSI on (state, due_at) serves listing and the sweeper.
+    due_at: datetime
+    source: MessageSource
+    payload: Payload
+    definition_id: str | None = None
+    configuration_id: str | None = None
+    provider_message_id: str | None = None
+    last_error: str | None = None
+    error_code: str | None = None
+    history: list[StateChange] = Field(default_factory=list)
+
+
+class QueueBody(BaseModel):
+    """What travels on a channel queue: the record is the source of truth, the body only points at it."""
+
+    message_id: str
+    attempt: int = Field(ge=0, description="attempts already made when this was enqueued")
+
+
+def check_transition(current: MessageState, target: MessageState) -> None:
+    if target not in TRANSITIONS[current]:
+        raise InvalidTransition(f"{current.value} -> {target.value} is not a valid transition")
+
+
+def transition(record: MessageRecord, target: MessageState, at: datetime, detail: str | None = None) -> MessageRecord:
+    """Pure state change with its timestamped history entry."""
+    check_transition(record.state, target)
+    return record.model_copy(
+        update={
+            "state": target,
+            "updated_at": at,
+            "history": [*record.history, StateChange(state=target, at=at, detail=detail)],
+        }
+    )

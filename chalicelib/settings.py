@@ -1,0 +1,67 @@
+"""Stage configuration, read once from the environment that `.chalice/config.json` sets per stage."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+CHANNELS = ("soap", "sms", "whatsapp", "twitter")
+
+
+class Settings(BaseModel):
+    stage: str = "local"
+    org_id: str = Field(default="00Doutboundlocal01", description="OrganizationId stamped on SOAP notifications")
+    records_table: str = "outbound-local-records"
+    messages_table: str = "outbound-local-messages"
+    config_table: str = "outbound-local-config"
+    queue_prefix: str = "outbound-local"
+    public_api_url: str = "http://127.0.0.1:8000"
+    twilio_base_url: str = "https://api.twilio.com"
+    twilio_credentials_param: str = "/outbound/local/twilio"
+    allow_insecure_endpoints: bool = False
+    http_timeout_seconds: float = 60.0
+    http_max_response_bytes: int = 1_048_576
+    soap_deadline_hours: float = 24.0
+    sms_deadline_hours: float = 24.0
+
+    def queue_name(self, channel: str) -> str:
+        return f"{self.queue_prefix}-{channel}"
+
+    def dlq_name(self, channel: str) -> str:
+        return f"{self.queue_prefix}-{channel}-dlq"
+
+    def deadline_hours(self, channel: str) -> float:
+        return self.soap_deadline_hours if channel == "soap" else self.sms_deadline_hours
+
+
+def _env_bool(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes"}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    env = os.environ
+    defaults = Settings()
+    return Settings(
+        stage=env.get("OUTBOUND_STAGE", defaults.stage),
+        org_id=env.get("ORG_ID", defaults.org_id),
+        records_table=env.get("RECORDS_TABLE", defaults.records_table),
+        messages_table=env.get("MESSAGES_TABLE", defaults.messages_table),
+        config_table=env.get("CONFIG_TABLE", defaults.config_table),
+        queue_prefix=env.get("QUEUE_PREFIX", defaults.queue_prefix),
+        public_api_url=env.get("PUBLIC_API_URL", defaults.public_api_url),
+        twilio_base_url=env.get("TWILIO_BASE_URL", defaults.twilio_base_url),
+        twilio_credentials_param=env.get("TWILIO_CREDENTIALS_PARAM", defaults.twilio_credentials_param),
+        allow_insecure_endpoints=_env_bool(env.get("ALLOW_INSECURE_ENDPOINTS")),
+        http_timeout_seconds=float(env.get("HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds)),
+        http_max_response_bytes=int(env.get("HTTP_MAX_RESPONSE_BYTES", defaults.http_max_response_bytes)),
+        soap_deadline_hours=float(env.get("SOAP_DEADLINE_HOURS", defaults.soap_deadline_hours)),
+        sms_deadline_hours=float(env.get("SMS_DEADLINE_HOURS", defaults.sms_deadline_hours)),
+    )
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (the local runtime and tests change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,157 @@
+"""The Salesforce outbound-message SOAP envelope: building it, reading it, and reading the listener's Ack."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from lxml import etree
+
+from chalicelib.models.records import FieldType
+
+SOAPENV = "http://schemas.xmlsoap.org/soap/envelope/"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+XSD = "http://www.w3.org/2001/XMLSchema"
+OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
+SOBJECT = "urn:sobject.enterprise.soap.sforce.com"
+MAX_NOTIFICATIONS = 100
+
+_O = "{%s}" % OUTBOUND
+_SF = "{%s}" % SOBJECT
+_NIL = "{%s}nil" % XSI
+_TYPE = "{%s}type" % XSI
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: str
+    fields: Mapping[str, Any]
+
+
+def format_value(value: Any, kind: FieldType) -> str:
+    """XML Schema lexical form of a stored value."""
+    match kind:
+        case FieldType.boolean:
+            return "true" if value else "false"
+        case FieldType.int:
+            return str(int(value))
+        case FieldType.double:
+            number = float(value)
+            if math.isnan(number) or math.isinf(number):
+                return "NaN" if math.isnan(number) else ("INF" if number > 0 else "-INF")
+            return repr(number)
+        case FieldType.datetime if isinstance(value, datetime):
+            return value.isoformat().replace("+00:00", "Z")
+        case FieldType.date if isinstance(value, date):
+            return value.isoformat()
+    return str(value)
+
+
+def build_envelope(
+    *,
+    organization_id: str,
+    action_id: str,
+    session_id: str | None,
+    enterprise_url: str,
+    partner_url: str,
+    object_type: str,
+    field_types: Mapping[str, FieldType],
+    notifications: Sequence[Notification],
+) -> bytes:
+    """One `notifications` message; field order follows `field_types`, null fields are left out."""
+    if not 1 <= len(notifications) <= MAX_NOTIFICATIONS:
+        raise ValueError(f"a message carries 1 to {MAX_NOTIFICATIONS} notifications, not {len(notifications)}")
+    envelope = etree.Element(f"{{{SOAPENV}}}Envelope", nsmap={"soapenv": SOAPENV, "xsd": XSD, "xsi": XSI})
+    body = etree.SubElement(envelope, f"{{{SOAPENV}}}Body")
+    root = etree.SubElement(body, _O + "notifications", nsmap={None: OUTBOUND})
+    etree.SubElement(root, _O + "OrganizationId").text = organization_id
+    etree.SubElement(root, _O + "ActionId").text = action_id
+    session = etree.SubElement(root, _O + "SessionId")
+    if session_id is None:
+        session.set(_NIL, "true")
+    else:
+        session.text = session_id
+    etree.SubElement(root, _O + "EnterpriseUrl").text = enterprise_url
+    etree.SubElement(root, _O + "PartnerUrl").text = partner_url
+    for note in notifications:
+        element = etree.SubElement(root, _O + "Notification")
+        etree.SubElement(element, _O + "Id").text = note.id
+        sobject = etree.SubElement(element, _O + "sObject", nsmap={"sf": SOBJECT})
+        sobject.set(_TYPE, f"sf:{object_type}")
+        for name, kind in field_types.items():
+            value = note.fields.get(name)
+            if value is None:
+                continue
+            etree.SubElement(sobject, _SF + name).text = format_value(value, kind)
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+
+
+@dataclass(frozen=True)
+class ParsedNotifications:
+    organization_id: str
+    action_id: str
+    session_id: str | None
+    object_type: str
+    notifications: list[Notification]
+
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+def _text(parent: Any, tag: str) -> str:
+    found = parent.find(tag)
+    if found is None:
+        raise ValueError(f"missing {tag.split('}')[-1]}")
+    return found.text or ""
+
+
+def parse_notifications(xml: bytes) -> ParsedNotifications:
+    """What a listener does with our message (used by the reference listener and the tests)."""
+    root = etree.fromstring(xml, _PARSER)
+    found = root.find(f"{{{SOAPENV}}}Body/{_O}notifications")
+    if found is None:
+        raise ValueError("no notifications element in the SOAP body")
+    session = found.find(_O + "SessionId")
+    notes: list[Notification] = []
+    object_type = ""
+    for element in found.findall(_O + "Notification"):
+        sobject = element.find(_O + "sObject")
+        if sobject is None:
+            raise ValueError("notification without sObject")
+        object_type = (sobject.get(_TYPE) or "").split(":")[-1]
+        fields = {etree.QName(child).localname: child.text for child in sobject}
+        notes.append(Notification(id=_text(element, _O + "Id"), fields=fields))
+    return ParsedNotifications(
+        organization_id=_text(found, _O + "OrganizationId"),
+        action_id=_text(found, _O + "ActionId"),
+        session_id=None if session is None or session.get(_NIL) == "true" else session.text,
+        object_type=object_type,
+        notifications=notes,
+    )
+
+
+def build_ack(ack: bool) -> bytes:
+    envelope = etree.Element(f"{{{SOAPENV}}}Envelope", nsmap={"soapenv": SOAPENV})
+    body = etree.SubElement(envelope, f"{{{SOAPENV}}}Body")
+    response = etree.SubElement(body, _O + "notificationsResponse", nsmap={None: OUTBOUND})
+    etree.SubElement(response, _O + "Ack").text = "true" if ack else "false"
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+
+
+def read_ack(xml: bytes) -> tuple[bool, str | None]:
+    """(acked, reason when not). A fault, a missing Ack, or anything but `true` is not an ack."""
+    try:
+        root = etree.fromstring(xml, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        return False, f"response is not XML: {exc}"
+    fault = root.find(f"{{{SOAPENV}}}Body/{{{SOAPENV}}}Fault")
+    if fault is not None:
+        return False, f"SOAP fault: {(fault.findtext('faultstring') or '').strip()[:200]}"
+    ack = root.find(f"{{{SOAPENV}}}Body/{_O}notificationsResponse/{_O}Ack")
+    if ack is None:
+        return False, "no Ack in the response"
+    value = (ack.text or "").strip()
+    return (True, None) if value == "true" else (False, f"Ack was {value!r}")
