@@ -1,0 +1,170 @@
+"""Wiring only: routes and event sources to functions in chalicelib."""
+
+from __future__ import annotations
+
+import os
+
+from chalice import Chalice, Rate, Response
+
+from chalicelib.api import catalog, messages, sends
+from chalicelib.api.http import endpoint, reply
+from chalicelib.settings import get_settings
+
+app = Chalice(app_name="outbound")
+settings = get_settings()
+
+# The real stream ARN is known only once the table exists: infra/template.yaml's merge overrides this
+# placeholder in the packaged template, the local runtime sets the real one before importing this module.
+RECORDS_STREAM_ARN = os.environ.get(
+    "RECORDS_STREAM_ARN", "arn:aws:dynamodb:us-east-1:000000000000:table/outbound-records/stream/placeholder"
+)
+
+
+def _body() -> bytes | None:
+    return app.current_request.raw_body
+
+
+# --- event sources -------------------------------------------------------------------------------
+
+@app.on_dynamodb_record(stream_arn=RECORDS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
+def on_record_change(event):  # type: ignore[no-untyped-def]
+    from chalicelib.triggers import stream
+
+    return stream.handle(event.to_dict()["Records"])
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def on_minute(event):  # type: ignore[no-untyped-def]
+    from chalicelib.triggers import scheduled
+
+    return scheduled.tick()
+
+
+def _sender(channel: str):  # type: ignore[no-untyped-def]
+    def handler(event):  # type: ignore[no-untyped-def]
+        from chalicelib.senders import pipeline
+
+        return pipeline.handle_batch(channel, event.to_dict()["Records"])
+
+    handler.__name__ = f"send_{channel}"
+    return handler
+
+
+send_soap = app.on_sqs_message(queue=settings.queue_name("soap"), batch_size=10, name="send_soap")(_sender("soap"))
+send_sms = app.on_sqs_message(queue=settings.queue_name("sms"), batch_size=10, name="send_sms")(_sender("sms"))
+send_whatsapp = app.on_sqs_message(
+    queue=settings.queue_name("whatsapp"), batch_size=10, name="send_whatsapp"
+)(_sender("whatsapp"))
+
+
+# --- API -----------------------------------------------------------------------------------------
+
+@app.route("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok", "stage": settings.stage}
+
+
+@app.route("/objects/{name}", methods=["PUT"])
+@endpoint
+def put_object(name: str) -> Response:
+    return catalog.put_schema(name, _body())
+
+
+@app.route("/objects/{name}", methods=["GET"])
+@endpoint
+def get_object(name: str) -> Response:
+    return reply(200, catalog.get_schema(name))
+
+
+@app.route("/records/{object_type}/{record_id}", methods=["PUT"])
+@endpoint
+def put_record(object_type: str, record_id: str) -> Response:
+    return catalog.put_record(object_type, record_id, _body())
+
+
+@app.route("/records/{object_type}/{record_id}", methods=["GET"])
+@endpoint
+def get_record(object_type: str, record_id: str) -> Response:
+    return catalog.get_record(object_type, record_id)
+
+
+@app.route("/outbound-messages", methods=["POST"])
+@endpoint
+def create_outbound_message() -> Response:
+    return catalog.create_definition(_body())
+
+
+@app.route("/outbound-messages/{definition_id}", methods=["GET"])
+@endpoint
+def get_outbound_message(definition_id: str) -> Response:
+    return reply(200, catalog.get_definition(definition_id))
+
+
+@app.route("/rules", methods=["POST"])
+@endpoint
+def create_rule() -> Response:
+    return catalog.create_rule(_body())
+
+
+@app.route("/templates", methods=["POST"])
+@endpoint
+def create_template() -> Response:
+    return catalog.create_template(_body())
+
+
+@app.route("/outbound-configurations", methods=["POST"])
+@endpoint
+def create_configuration() -> Response:
+    return catalog.create_configuration(_body())
+
+
+@app.route("/sends", methods=["POST"])
+@endpoint
+def create_send() -> Response:
+    return sends.create_send(_body())
+
+
+@app.route("/schedules", methods=["POST"])
+@endpoint
+def create_schedule() -> Response:
+    return sends.create_schedule(_body())
+
+
+@app.route("/schedules/{schedule_id}", methods=["GET"])
+@endpoint
+def get_schedule(schedule_id: str) -> Response:
+    return sends.get_schedule(schedule_id)
+
+
+@app.route("/schedules/{schedule_id}", methods=["DELETE"])
+@endpoint
+def cancel_schedule(schedule_id: str) -> Response:
+    return sends.cancel_schedule(schedule_id)
+
+
+@app.route("/messages/{message_id}", methods=["GET"])
+@endpoint
+def get_message(message_id: str) -> Response:
+    return messages.get_message(message_id)
+
+
+@app.route("/messages", methods=["GET"])
+@endpoint
+def list_messages() -> Response:
+    return messages.list_messages(app.current_request.query_params)
+
+
+@app.route("/reference-listener", methods=["POST"], content_types=["text/xml", "application/soap+xml"])
+def reference_listener() -> Response:
+    from chalicelib import reference_listener as listener
+
+    status, body = listener.receive(_body() or b"")
+    return Response(body=body.decode("utf-8"), status_code=status, headers={"Content-Type": "text/xml; charset=utf-8"})
+
+
+@app.route("/reference-listener/received", methods=["GET"])
+@endpoint
+def reference_listener_received() -> Response:
+    from chalicelib import reference_listener as listener
+
+    return reply(200, {"notifications": listener.received()})

@@ -1,0 +1,1 @@
+"""Route bodies. app.py only wires paths to these functions."""

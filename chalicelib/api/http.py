@@ -1,0 +1,59 @@
+"""The API edge: JSON in through pydantic (400 naming the field), JSON out, errors as ApiError bodies."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from chalice import Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.errors import ApiError
+from chalicelib.logs import log
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    out = []
+    for error in exc.errors(include_url=False):
+        location = ".".join(str(part) for part in error["loc"]) or "body"
+        out.append({"field": location, "message": error["msg"]})
+    return out
+
+
+def parse(model: type[M], raw_body: bytes | None) -> M:
+    try:
+        data = json.loads(raw_body or b"")
+    except ValueError as exc:
+        raise ApiError(400, "validation_error", f"body: not valid JSON ({exc})", [{"field": "body", "message": "not valid JSON"}]) from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = field_errors(exc)
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        raise ApiError(400, "validation_error", summary, fields) from exc
+
+
+def reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return Response(body=payload, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def endpoint(func: Callable[..., Response]) -> Callable[..., Response]:
+    """Turn ApiError into its response and any other error into a logged 500 without internals."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return func(*args, **kwargs)
+        except ApiError as exc:
+            return reply(exc.status, exc.body(), exc.headers)
+        except Exception as exc:
+            log("api.error", logging.ERROR, route=func.__name__, error=f"{type(exc).__name__}: {exc}")
+            return reply(500, {"error": "internal_error", "message": "internal error"})
+
+    return wrapper

@@ -1,0 +1,66 @@
+"""The part every trigger shares: write one record per recipient, enqueue the new ones 10 per batch.
+
+Re-running it with the same message ids (a redelivered stream batch or schedule tick) creates nothing new and
+only re-enqueues records that never left `queued` - the sender's conditional claim drops the extra copies.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from chalicelib import message_store, queues
+from chalicelib.logs import log
+from chalicelib.models.messages import (
+    Channel,
+    MessageRecord,
+    MessageSource,
+    MessageState,
+    Payload,
+    QueueBody,
+    StateChange,
+)
+from chalicelib.settings import get_settings
+
+
+def new_record(
+    message_id: str,
+    channel: Channel,
+    payload: Payload,
+    source: MessageSource,
+    now: datetime,
+    *,
+    definition_id: str | None = None,
+    configuration_id: str | None = None,
+) -> MessageRecord:
+    deadline = now + timedelta(hours=get_settings().deadline_hours(channel))
+    return MessageRecord(
+        message_id=message_id,
+        channel=channel,
+        created_at=now,
+        updated_at=now,
+        deadline=deadline,
+        due_at=now,
+        source=source,
+        payload=payload,
+        definition_id=definition_id,
+        configuration_id=configuration_id,
+        history=[StateChange(state=MessageState.queued, at=now)],
+    )
+
+
+def dispatch(records: Sequence[MessageRecord]) -> list[str]:
+    """Persist and enqueue; returns the message ids in input order."""
+    pending: dict[str, list[QueueBody]] = defaultdict(list)
+    for record in records:
+        existing = message_store.create(record)
+        if record.state != MessageState.queued:
+            continue
+        if existing is None or (existing.state == MessageState.queued and existing.attempts == 0):
+            pending[record.channel].append(QueueBody(message_id=record.message_id, attempt=0))
+        log("message.created" if existing is None else "message.duplicate_trigger",
+            message_id=record.message_id, channel=record.channel, source=record.source.kind)
+    for channel, bodies in pending.items():
+        queues.enqueue(channel, bodies)
+    return [r.message_id for r in records]

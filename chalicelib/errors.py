@@ -1,0 +1,30 @@
+"""Errors that carry an HTTP meaning, raised by logic and turned into responses at the API edge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, fields: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.fields = fields or []
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
+
+
+def invalid(field: str, message: str) -> ApiError:
+    return ApiError(400, "validation_error", f"{field}: {message}", [{"field": field, "message": message}])
+
+
+def not_found(what: str, key: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} {key} does not exist")

@@ -1,0 +1,42 @@
+"""A reference SOAP listener: what a partner's endpoint does with our notifications.
+
+Parse, check the OrganizationId, keep each notification once (dedupe on its Id: delivery is at least once),
+then Ack. Kept notifications go to the config table so the local walkthrough can show them.
+"""
+
+from __future__ import annotations
+
+from chalicelib import aws, clock
+from chalicelib.dynamo_codec import from_item, to_item, to_value
+from chalicelib.settings import get_settings
+from chalicelib.soap_envelope import build_ack, parse_notifications
+
+RECEIVED = "LISTENER#received"
+
+
+def receive(xml: bytes) -> tuple[int, bytes]:
+    try:
+        parsed = parse_notifications(xml)
+    except Exception:  # noqa: BLE001 - any unreadable message is refused without an Ack
+        return 400, build_ack(False)
+    if parsed.organization_id != get_settings().org_id:
+        return 403, build_ack(False)
+    client = aws.client("dynamodb")
+    for note in parsed.notifications:
+        item = {"pk": RECEIVED, "sk": note.id, "object": parsed.object_type, "fields": dict(note.fields),
+                "action_id": parsed.action_id, "received_at": clock.iso(clock.now())}
+        try:
+            client.put_item(TableName=get_settings().config_table, Item=to_item(item),
+                            ConditionExpression="attribute_not_exists(sk)")
+        except Exception as exc:
+            if not aws.is_conditional_failure(exc):
+                raise
+    return 200, build_ack(True)
+
+
+def received() -> list[dict[str, object]]:
+    answer = aws.client("dynamodb").query(
+        TableName=get_settings().config_table, KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": to_value(RECEIVED)},
+    )
+    return [{k: v for k, v in from_item(i).items() if k != "pk"} for i in answer.get("Items", [])]

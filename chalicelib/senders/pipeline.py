@@ -1,0 +1,106 @@
+"""The sender side of every channel: one SQS record in, one provider call at most, one record update out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from chalicelib import backoff, clock, message_store, queues
+from chalicelib.logs import log
+from chalicelib.models.messages import MessageRecord, MessageState, QueueBody, SmsPayload, SoapPayload
+from chalicelib.senders import soap, twilio
+from chalicelib.senders.outcomes import Accepted, Outcome, Permanent
+from chalicelib.settings import get_settings
+
+LEASE_MARGIN_SECONDS = 30.0
+
+
+def _deliver(record: MessageRecord) -> Outcome:
+    payload = record.payload
+    if isinstance(payload, SoapPayload):
+        return soap.deliver(payload)
+    if isinstance(payload, SmsPayload):
+        return twilio.deliver(record.channel, payload)
+    return Permanent(reason=f"no sender for payload {type(payload).__name__}", code="unsupported")
+
+
+Deliver = Callable[[MessageRecord], Outcome]
+
+
+def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
+    """Record what the attempt achieved; schedule the retry or park the message in the DLQ."""
+    now = clock.now()
+    mid, n, channel = record.message_id, record.attempts, record.channel
+    if isinstance(outcome, Accepted):
+        updated = message_store.finish(mid, n, MessageState(outcome.state), now, now,
+                                       provider_message_id=outcome.provider_message_id)
+        log("message.accepted", message_id=mid, channel=channel, state=outcome.state, attempts=n)
+        return updated
+    if isinstance(outcome, Permanent):
+        state = MessageState.opted_out if outcome.opted_out else MessageState.failed
+        updated = message_store.finish(mid, n, state, now, now, detail=outcome.reason,
+                                       last_error=outcome.reason, error_code=outcome.code)
+        if state == MessageState.failed:
+            queues.dead_letter(channel, QueueBody(message_id=mid, attempt=n), outcome.reason)
+        log("message.failed", logging.WARNING, message_id=mid, channel=channel, state=state.value,
+            code=outcome.code, reason=outcome.reason, attempts=n)
+        return updated
+    due = backoff.next_attempt(now, n, record.deadline, retry_after=outcome.retry_after)
+    if due is None:
+        reason = f"deadline passed after {n} attempts; last error: {outcome.reason}"
+        updated = message_store.finish(mid, n, MessageState.expired, now, now, detail=reason,
+                                       last_error=outcome.reason, error_code=outcome.code)
+        queues.dead_letter(channel, QueueBody(message_id=mid, attempt=n), reason)
+        log("message.expired", logging.WARNING, message_id=mid, channel=channel, attempts=n, reason=outcome.reason)
+        return updated
+    updated = message_store.finish(mid, n, MessageState.queued, now, due, detail=f"retry: {outcome.reason}",
+                                   last_error=outcome.reason, error_code=outcome.code)
+    queues.enqueue(channel, [QueueBody(message_id=mid, attempt=n)], delay=backoff.sqs_delay(now, due))
+    log("message.retry_scheduled", message_id=mid, channel=channel, attempts=n, next_attempt=due,
+        reason=outcome.reason)
+    return updated
+
+
+def process(channel: str, body_text: str, deliver: Deliver = _deliver) -> None:
+    """Handle one queue message; raises only on infrastructure errors (the message is then redelivered)."""
+    try:
+        body = QueueBody.model_validate_json(body_text)
+    except ValidationError as exc:
+        queues.dead_letter(channel, QueueBody(message_id="unparseable", attempt=0), f"bad queue body: {exc}")
+        log("queue.poison", logging.ERROR, channel=channel, body=body_text[:200])
+        return
+    now = clock.now()
+    lease = now + timedelta(seconds=get_settings().http_timeout_seconds + LEASE_MARGIN_SECONDS)
+    try:
+        record = message_store.claim(body.message_id, body.attempt, now, lease)
+    except message_store.Conflict as conflict:
+        current = conflict.current
+        if current is None:
+            log("queue.unknown_message", logging.ERROR, message_id=body.message_id, channel=channel)
+            return
+        if current.state == MessageState.queued and current.attempts == body.attempt and current.due_at > now:
+            # Arrived before its backoff is over (SQS delays are capped at 15 minutes): wait another hop.
+            queues.enqueue(channel, [body], delay=backoff.sqs_delay(now, current.due_at))
+            return
+        log("queue.duplicate_dropped", message_id=body.message_id, channel=channel, state=current.state.value,
+            attempts=current.attempts, queued_attempt=body.attempt)
+        return
+    log("message.sending", message_id=record.message_id, channel=channel, attempt=record.attempts)
+    settle(record, deliver(record))
+
+
+def handle_batch(channel: str, records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+    """Lambda's partial-batch contract: only the records listed are retried (needs ReportBatchItemFailures)."""
+    failures = []
+    for raw in records:
+        try:
+            process(channel, raw["body"])
+        except Exception as exc:  # noqa: BLE001 - one bad message must not fail its neighbours
+            log("queue.record_failed", logging.ERROR, channel=channel, sqs_message_id=raw.get("messageId"),
+                error=f"{type(exc).__name__}: {exc}")
+            failures.append({"itemIdentifier": raw["messageId"]})
+    return {"batchItemFailures": failures}

@@ -1,0 +1,34 @@
+"""SOAP endpoint delivery: POST the envelope, anything but Ack true is a failed attempt (retried)."""
+
+from __future__ import annotations
+
+from chalicelib.http_client import TransportError, post
+from chalicelib.models.messages import SoapPayload
+from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
+from chalicelib.settings import get_settings
+from chalicelib.soap_envelope import read_ack
+from chalicelib.url_policy import EndpointRefused, check_resolved
+
+HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+
+
+def deliver(payload: SoapPayload) -> Outcome:
+    settings = get_settings()
+    try:
+        check_resolved(payload.endpoint_url, allow_insecure=settings.allow_insecure_endpoints)
+    except EndpointRefused as exc:
+        return Permanent(reason=str(exc), code="endpoint_refused")
+    try:
+        answer = post(
+            payload.endpoint_url,
+            payload.envelope.encode("utf-8"),
+            HEADERS,
+            timeout=settings.http_timeout_seconds,
+            max_bytes=settings.http_max_response_bytes,
+        )
+    except TransportError as exc:
+        return Transient(reason=str(exc), code="transport")
+    acked, reason = read_ack(answer.body)
+    if 200 <= answer.status < 300 and acked:
+        return Accepted(provider_message_id=None, state="delivered")
+    return Transient(reason=f"HTTP {answer.status}: {reason or 'not acknowledged'}", code=str(answer.status))

@@ -1,0 +1,68 @@
+"""Twilio Messages API (SMS and WhatsApp): form-encoded POST with basic auth, JSON answer."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import urlencode
+
+from chalicelib.http_client import TransportError, post
+from chalicelib.models.messages import SmsPayload
+from chalicelib.secrets import json_parameter
+from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient, parse_retry_after
+from chalicelib.settings import get_settings
+
+# Twilio error codes that no retry can fix; 21610 means the recipient sent STOP.
+PERMANENT_CODES = {21211, 21614, 21610, 21608, 21635, 63016, 21408, 21612}
+OPTED_OUT_CODES = {21610}
+
+
+def _address(channel: str, number: str) -> str:
+    return f"whatsapp:{number}" if channel == "whatsapp" and not number.startswith("whatsapp:") else number
+
+
+def build_request(channel: str, payload: SmsPayload, account_sid: str, auth_token: str) -> tuple[str, bytes, dict[str, str]]:
+    base = get_settings().twilio_base_url.rstrip("/")
+    url = f"{base}/2010-04-01/Accounts/{account_sid}/Messages.json"
+    fields = {"To": _address(channel, payload.to), "From": _address(channel, payload.sender), "Body": payload.body}
+    if payload.status_callback:
+        fields["StatusCallback"] = payload.status_callback
+    token = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
+    headers = {
+        "Authorization": f"Basic {token}",
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        "Accept": "application/json",
+    }
+    return url, urlencode(fields).encode("utf-8"), headers
+
+
+def interpret(status: int, body: bytes, retry_after: str | None) -> Outcome:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    if status in (200, 201) and data.get("sid"):
+        return Accepted(provider_message_id=str(data["sid"]), state="sent")
+    code = data.get("code") or data.get("error_code")
+    reason = f"Twilio HTTP {status}: {data.get('message') or data.get('error_message') or 'unexpected answer'}"
+    if status == 429 or code == 20429 or status >= 500:
+        return Transient(reason=reason, code=str(code or status), retry_after=parse_retry_after(retry_after))
+    if isinstance(code, int) and code in PERMANENT_CODES:
+        return Permanent(reason=reason, code=str(code), opted_out=code in OPTED_OUT_CODES)
+    if 400 <= status < 500:
+        return Permanent(reason=reason, code=str(code or status))
+    return Transient(reason=reason, code=str(code or status))
+
+
+def deliver(channel: str, payload: SmsPayload) -> Outcome:
+    settings = get_settings()
+    credentials = json_parameter(settings.twilio_credentials_param)
+    url, body, headers = build_request(channel, payload, credentials["account_sid"], credentials["auth_token"])
+    try:
+        answer = post(url, body, headers, timeout=min(settings.http_timeout_seconds, 15.0),
+                      max_bytes=settings.http_max_response_bytes)
+    except TransportError as exc:
+        return Transient(reason=str(exc), code="transport")
+    return interpret(answer.status, answer.body, answer.headers.get("retry-after"))

@@ -1,0 +1,1 @@
+"""Triggers decide what to send and render it; they never talk to providers."""

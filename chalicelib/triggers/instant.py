@@ -1,0 +1,25 @@
+"""Instant sends: an API call with 1-100 contacts becomes queued (or opted-out) message records at once."""
+
+from __future__ import annotations
+
+from chalicelib import clock, ids
+from chalicelib.dispatch import dispatch
+from chalicelib.models.customer import InstantSendRequest
+from chalicelib.models.messages import MessageSource
+from chalicelib.triggers.customer import build_records, load_configuration
+
+
+def send(request: InstantSendRequest) -> dict[str, object]:
+    configuration, template = load_configuration(request.configuration_id)
+    send_id = ids.random_id("send")
+    now = clock.now()
+    records = build_records(
+        configuration, template, request.contacts, MessageSource(kind="instant", ref=send_id), now,
+        lambda index: ids.deterministic_id("instant", send_id, str(index)),
+    )
+    message_ids = dispatch(records)
+    return {
+        "send_id": send_id,
+        "messages": [{"message_id": r.message_id, "state": r.state.value} for r in records],
+        "message_ids": message_ids,
+    }

@@ -1,0 +1,108 @@
+"""Scheduled sends (one-time, delayed, recurring) and the minute tick that fires them.
+
+The tick also sweeps: a queued record whose time is long past, or a sending record whose lease ran out, lost
+its queue message (a crash between the write and the enqueue); it is enqueued again. Duplicates are harmless:
+the sender's conditional claim lets exactly one copy through.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timedelta
+
+from chalicelib import clock, config_store, ids, message_store, queues
+from chalicelib.dispatch import dispatch
+from chalicelib.errors import not_found
+from chalicelib.logs import log
+from chalicelib.models.customer import Schedule, ScheduleInput
+from chalicelib.models.messages import MessageSource, MessageState, QueueBody
+from chalicelib.triggers.customer import build_records, load_configuration
+
+
+def create(request: ScheduleInput) -> Schedule:
+    load_configuration(request.configuration_id)
+    now = clock.now()
+    if request.at is not None:
+        first = request.at
+    elif request.delay_seconds is not None:
+        first = now + timedelta(seconds=request.delay_seconds)
+    else:
+        first = now + timedelta(minutes=request.rate_minutes or 0)
+    schedule = Schedule(
+        id=ids.random_id("sch"), configuration_id=request.configuration_id, contacts=request.contacts,
+        next_run_at=first, rate_minutes=request.rate_minutes, created_at=now,
+    )
+    config_store.put_schedule(schedule.id, schedule, clock.iso(first), None)
+    return schedule
+
+
+def get(schedule_id: str) -> Schedule:
+    schedule = config_store.get(config_store.SCHEDULE, schedule_id, Schedule)
+    if schedule is None:
+        raise not_found("schedule", schedule_id)
+    return schedule
+
+
+def cancel(schedule_id: str) -> Schedule:
+    schedule = get(schedule_id).model_copy(update={"status": "cancelled", "next_run_at": None})
+    config_store.put_schedule(schedule_id, schedule, None, None)
+    return schedule
+
+
+def _following(schedule: Schedule, now: datetime) -> datetime | None:
+    if schedule.rate_minutes is None or schedule.next_run_at is None:
+        return None
+    step = timedelta(minutes=schedule.rate_minutes)
+    nxt = schedule.next_run_at + step
+    if nxt <= now:  # missed runs (an outage) are skipped, not replayed in a burst
+        nxt += step * ((now - nxt) // step + 1)
+    return nxt
+
+
+def fire(schedule: Schedule, now: datetime) -> list[str]:
+    configuration, template = load_configuration(schedule.configuration_id)
+    run = schedule.runs
+    records = build_records(
+        configuration, template, schedule.contacts, MessageSource(kind="scheduled", ref=f"{schedule.id}#{run}"),
+        now, lambda index: ids.deterministic_id("scheduled", schedule.id, str(run), str(index)),
+    )
+    message_ids = dispatch(records)
+    following = _following(schedule, now)
+    updated = schedule.model_copy(update={
+        "runs": run + 1, "next_run_at": following, "status": "active" if following else "done",
+    })
+    if not config_store.put_schedule(schedule.id, updated, clock.iso(following) if following else None, run):
+        log("schedule.already_advanced", schedule_id=schedule.id, run=run)
+    return message_ids
+
+
+def sweep(now: datetime, grace: timedelta) -> int:
+    """Re-enqueue records whose queue message was lost; returns how many."""
+    count = 0
+    for state, behind in ((MessageState.queued, 0), (MessageState.sending, 1)):
+        cursor = None
+        while True:
+            stuck, cursor = message_store.list_by_state(state, 100, cursor, due_before=now - grace)
+            for record in stuck:
+                queues.enqueue(record.channel, [QueueBody(message_id=record.message_id, attempt=record.attempts - behind)])
+                log("message.swept", logging.WARNING, message_id=record.message_id, state=state.value)
+                count += 1
+            if cursor is None:
+                break
+    return count
+
+
+def tick() -> dict[str, int]:
+    now = clock.now()
+    fired = 0
+    for schedule_id in config_store.due_schedule_ids(clock.iso(now)):
+        schedule = config_store.get(config_store.SCHEDULE, schedule_id, Schedule)
+        if schedule is None or schedule.status != "active":
+            continue
+        try:
+            fired += len(fire(schedule, now))
+        except Exception as exc:  # noqa: BLE001 - one broken schedule must not stop the others
+            log("schedule.failed", logging.ERROR, schedule_id=schedule_id, error=f"{type(exc).__name__}: {exc}")
+    grace = timedelta(seconds=float(os.environ.get("SWEEP_GRACE_SECONDS", "1200")))
+    return {"messages": fired, "swept": sweep(now, grace)}

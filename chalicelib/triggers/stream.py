@@ -1,0 +1,108 @@
+"""Records stream -> workflow rules -> SOAP notifications (up to 100 per message, per definition).
+
+Partial failure: a definition group that cannot be written reports the lowest sequence number among its
+records, so Lambda (ReportBatchItemFailures) checkpoints just before it and retries from there. Message ids are
+derived from the notification ids, so the retried groups that had already been written are recognised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from chalicelib import clock, config_store, ids
+from chalicelib.dispatch import dispatch, new_record
+from chalicelib.logs import log
+from chalicelib.models.definitions import OutboundMessageDefinition, Rule
+from chalicelib.models.messages import MessageSource, SoapPayload
+from chalicelib.models.records import FieldType, ObjectSchema, RecordChange
+from chalicelib.rules import fires
+from chalicelib.settings import get_settings
+from chalicelib.soap_envelope import MAX_NOTIFICATIONS, Notification, build_envelope
+from chalicelib.stream_records import parse
+
+
+def field_types(definition: OutboundMessageDefinition, schema: ObjectSchema | None) -> dict[str, FieldType]:
+    types: dict[str, FieldType] = {}
+    for name in definition.fields:
+        found = schema.field_type(name) if schema else None
+        types[name] = found or (FieldType.id if name == "Id" else FieldType.string)
+    return types
+
+
+def notification_id(definition_id: str, change: RecordChange) -> str:
+    return ids.sf_id("04l", definition_id, change.event_id)
+
+
+def build_messages(
+    definition: OutboundMessageDefinition, schema: ObjectSchema | None, changes: list[RecordChange]
+) -> list[Any]:
+    """Pure: the SOAP message records for one definition's changes, the latest image per record only."""
+    settings = get_settings()
+    latest: dict[str, RecordChange] = {}
+    for change in changes:
+        latest[change.record_id] = change
+    ordered = list(latest.values())
+    types = field_types(definition, schema)
+    now = clock.now()
+    messages = []
+    for start in range(0, len(ordered), MAX_NOTIFICATIONS):
+        chunk = ordered[start : start + MAX_NOTIFICATIONS]
+        notes = [Notification(id=notification_id(definition.id, c), fields=c.new or {}) for c in chunk]
+        envelope = build_envelope(
+            organization_id=settings.org_id,
+            action_id=definition.id,
+            session_id=None,
+            enterprise_url=f"{settings.public_api_url}/services/Soap/c/60.0/{settings.org_id}",
+            partner_url=f"{settings.public_api_url}/services/Soap/u/60.0/{settings.org_id}",
+            object_type=definition.object,
+            field_types=types,
+            notifications=notes,
+        )
+        note_ids = [n.id for n in notes]
+        message_id = ids.deterministic_id("soap", definition.id, *sorted(note_ids))
+        payload = SoapPayload(
+            endpoint_url=definition.endpoint_url,
+            envelope=envelope.decode("utf-8"),
+            notification_ids=note_ids,
+            client_certificate=definition.client_certificate,
+        )
+        source = MessageSource(kind="stream", ref=chunk[0].event_id)
+        messages.append(new_record(message_id, "soap", payload, source, now, definition_id=definition.id))
+    return messages
+
+
+def handle(raw_records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+    changes = [parse(r) for r in raw_records]
+    if not changes:
+        return {"batchItemFailures": []}
+    object_types = {c.object_type for c in changes}
+    rules = [r for r in config_store.list_all(config_store.RULE, Rule) if r.object in object_types and r.active]
+    groups: dict[str, list[RecordChange]] = defaultdict(list)
+    for change in changes:
+        for rule in rules:
+            if fires(rule, change):
+                for definition_id in rule.definition_ids:
+                    if change not in groups[definition_id]:
+                        groups[definition_id].append(change)
+    failed_sequences: list[str] = []
+    schemas: dict[str, ObjectSchema | None] = {}
+    for definition_id, group in groups.items():
+        try:
+            definition = config_store.get(config_store.DEFINITION, definition_id, OutboundMessageDefinition)
+            if definition is None:
+                log("rule.missing_definition", logging.WARNING, definition_id=definition_id)
+                continue
+            if definition.object not in schemas:
+                schemas[definition.object] = config_store.get(config_store.SCHEMA, definition.object, ObjectSchema)
+            dispatch(build_messages(definition, schemas[definition.object], group))
+        except Exception as exc:  # noqa: BLE001 - checkpoint before the failed group, keep the others
+            log("stream.group_failed", logging.ERROR, definition_id=definition_id,
+                error=f"{type(exc).__name__}: {exc}")
+            failed_sequences.append(min((c.sequence_number for c in group), key=int))
+    if not failed_sequences:
+        return {"batchItemFailures": []}
+    first = min(failed_sequences, key=int)
+    return {"batchItemFailures": [{"itemIdentifier": first}]}

@@ -1,0 +1,42 @@
+"""`make run`: the whole service on this machine until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from local.runtime import LocalRuntime, Options
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run Outbound locally on moto's server.")
+    parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--moto-port", type=int, default=5055)
+    parser.add_argument("--twilio-port", type=int, default=8010)
+    parser.add_argument("--tick-seconds", type=float, default=5.0, help="how often the schedule handler runs")
+    args = parser.parse_args()
+    runtime = LocalRuntime(Options(api_port=args.api_port, moto_port=args.moto_port, twilio_port=args.twilio_port,
+                                   tick_seconds=args.tick_seconds))
+    print("Starting moto server, deploying infra/template.yaml, starting pollers ...", flush=True)
+    runtime.start()
+    print(f"""
+Outbound is running (stage local).
+  API                 {runtime.api_url}
+  AWS (moto server)   {runtime.aws_endpoint}   (AWS_ENDPOINT_URL for the aws CLI / boto3)
+  Twilio (loopback)   {runtime.twilio.url}
+  SOAP listener       {runtime.api_url}/reference-listener   (received: GET /reference-listener/received)
+  Event sources       records stream poller, SQS pollers (soap, sms, whatsapp), schedule tick every {args.tick_seconds}s
+Logs below are the handlers' JSON lines. Ctrl-C stops everything.
+""", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    stopped.wait()
+    print("\nStopping ...", flush=True)
+    runtime.stop()
+    print("Stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()

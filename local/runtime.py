@@ -1,0 +1,339 @@
+"""Runs the whole service on one machine, the way Lambda would run it in AWS.
+
+moto's server (in-process, 127.0.0.1) stands in for AWS; the plain resources of infra/template.yaml are deployed
+to it through CloudFormation; the Chalice app serves its REST API; and pollers feed the app's own event handlers
+(discovered from `app.event_sources`) with Lambda-shaped events: DynamoDB stream batches with checkpointing on
+`batchItemFailures`, SQS batches with partial-failure deletes, and the schedule tick.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = "local"
+REGION = "us-east-1"
+SKIPPED_TYPES = ("AWS::Serverless::", "AWS::ApiGateway::", "AWS::Lambda::", "AWS::Scheduler::")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def plain_resources(template_path: Path = ROOT / "infra" / "template.yaml") -> dict[str, Any]:
+    """The part of the merge template that stands alone: complete resources that moto can create."""
+    template = yaml.safe_load(template_path.read_text())
+    resources = {
+        name: spec for name, spec in template["Resources"].items()
+        if "Type" in spec and not spec["Type"].startswith(SKIPPED_TYPES)
+    }
+    outputs = {
+        name: spec for name, spec in template.get("Outputs", {}).items()
+        if json.dumps(spec).split('"')[3] in resources  # outputs that only reference kept resources
+    }
+    return {**{k: v for k, v in template.items() if k not in {"Resources", "Outputs"}},
+            "Resources": resources, "Outputs": outputs}
+
+
+def stage_environment() -> dict[str, str]:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return {**config.get("environment_variables", {}), **config["stages"][STAGE]["environment_variables"]}
+
+
+@dataclass
+class Options:
+    api_port: int = 8000
+    moto_port: int = 5055
+    twilio_port: int = 8010
+    tick_seconds: float = 2.0
+    sqs_wait_seconds: int = 1
+    local_visibility_timeout: int = 20
+    stream_max_retries: int = 10
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class LambdaLikeContext:
+    def __init__(self, function_name: str, timeout_s: int = 300) -> None:
+        self.function_name = function_name
+        self.aws_request_id = str(uuid.uuid4())
+        self.memory_limit_in_mb = 512
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalRuntime:
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or Options()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.moto: Any = None
+        self.api_server: Any = None
+        self.twilio: Any = None
+        self.app_module: Any = None
+        self.activity: dict[str, int] = {"stream_batches": 0, "sqs_batches": 0, "ticks": 0}
+        self.errors: list[str] = []
+
+    # --- start-up ---------------------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.options.api_port}"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.options.moto_port}"
+
+    def start(self) -> LocalRuntime:
+        from moto.server import ThreadedMotoServer
+
+        from local.providers import FakeTwilio
+
+        opts = self.options
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=opts.moto_port, verbose=False)
+        self.moto.start()
+        self.twilio = FakeTwilio("AC" + "0" * 31 + "1", "local-auth-token", port=opts.twilio_port).start()
+        env = {
+            **stage_environment(),
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "PUBLIC_API_URL": self.api_url,
+            "TWILIO_BASE_URL": self.twilio.url,
+            **opts.extra_env,
+        }
+        os.environ.update(env)
+        os.environ.pop("AWS_PROFILE", None)
+        self._reset_caches()
+        self._deploy_infra()
+        self._load_app()
+        self._start_api()
+        self._start_event_sources()
+        return self
+
+    def _reset_caches(self) -> None:
+        from chalicelib import aws, queues, secrets, settings
+
+        settings.reset_settings()
+        aws.reset()
+        queues.reset()
+        secrets.reset()
+
+    def client(self, service: str) -> Any:
+        from chalicelib import aws
+
+        return aws.client(service)
+
+    def _deploy_infra(self) -> None:
+        cfn = self.client("cloudformation")
+        name = f"outbound-{STAGE}"
+        cfn.create_stack(
+            StackName=name,
+            TemplateBody=json.dumps(plain_resources()),
+            Parameters=[{"ParameterKey": "Stage", "ParameterValue": STAGE}],
+        )
+        for _ in range(100):
+            status = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+            if status == "CREATE_COMPLETE":
+                break
+            if status.endswith("FAILED") or "ROLLBACK" in status:
+                raise RuntimeError(f"infra stack {status}")
+            time.sleep(0.1)
+        sqs = self.client("sqs")
+        for url in sqs.list_queues(QueueNamePrefix=f"outbound-{STAGE}-").get("QueueUrls", []):
+            # Local only: failed messages come back in seconds instead of the template's 18 minutes.
+            sqs.set_queue_attributes(
+                QueueUrl=url, Attributes={"VisibilityTimeout": str(self.options.local_visibility_timeout)}
+            )
+        self.client("ssm").put_parameter(
+            Name=os.environ["TWILIO_CREDENTIALS_PARAM"], Type="SecureString", Overwrite=True,
+            Value=json.dumps({"account_sid": self.twilio.account_sid, "auth_token": self.twilio.auth_token}),
+        )
+        table = self.client("dynamodb").describe_table(TableName=os.environ["RECORDS_TABLE"])["Table"]
+        os.environ["RECORDS_STREAM_ARN"] = table["LatestStreamArn"]
+
+    def _load_app(self) -> None:
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        self.app_module = importlib.import_module("app")
+
+    def _start_api(self) -> None:
+        from chalice.config import Config
+        from chalice.local import ChaliceRequestHandler, LocalDevServer
+
+        class Handler(ChaliceRequestHandler):
+            """Mirrors infra's GatewayResponse: API Gateway's 403 for an unknown route becomes a 404."""
+
+            def _send_http_response(self, code: int, headers: Any, body: Any) -> None:  # type: ignore[override]
+                if code == 403 and body and b"Missing Authentication Token" in body:
+                    code = 404
+                    body = json.dumps({"error": "not_found", "message": f"no route {self.command} {self.path}"}).encode()
+                    headers = {**(headers or {}), "Content-Type": "application/json"}
+                super()._send_http_response(code, headers, body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+        config = Config.create(chalice_stage=STAGE, app_name="outbound", lambda_timeout=60,
+                               lambda_memory_size=512, function_name="api_handler")
+        from chalice.local import create_local_server
+
+        create_local_server(self.app_module.app, config, "127.0.0.1", self.options.api_port)  # local class swap
+        self.api_server = LocalDevServer(self.app_module.app, config, "127.0.0.1", self.options.api_port,
+                                         handler_cls=Handler)
+        self._spawn("api", self.api_server.server.serve_forever)
+
+    # --- event sources ----------------------------------------------------------------------------
+    def _handler(self, handler_string: str) -> Any:
+        return getattr(self.app_module, handler_string.split(".")[-1])
+
+    def _start_event_sources(self) -> None:
+        from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfig
+
+        for source in self.app_module.app.event_sources:
+            handler = self._handler(source.handler_string)
+            if isinstance(source, SQSEventConfig):
+                self._spawn(f"sqs:{source.queue}", self._poll_queue, source.queue, handler, source.batch_size)
+            elif isinstance(source, DynamoDBEventConfig):
+                self._spawn("stream:records", self._poll_stream, os.environ["RECORDS_STREAM_ARN"], handler,
+                            source.batch_size)
+            elif isinstance(source, ScheduledEventConfig):
+                self._spawn(f"schedule:{source.name}", self._tick, handler)
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=self._guard, args=(name, target, *args), name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _guard(self, name: str, target: Any, *args: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                target(*args)
+                return
+            except Exception as exc:  # noqa: BLE001 - a poller outlives a bad moment (e.g. moto restarting)
+                if self._stop.is_set():
+                    return
+                self.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+                time.sleep(0.5)
+
+    def _poll_queue(self, queue_name: str, handler: Any, batch_size: int) -> None:
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        while not self._stop.is_set():
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=batch_size, AttributeNames=["All"],
+                                         MessageAttributeNames=["All"], WaitTimeSeconds=self.options.sqs_wait_seconds)
+            messages = answer.get("Messages", [])
+            if not messages:
+                continue
+            event = {"Records": [{
+                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": REGION,
+            } for m in messages]}
+            try:
+                result = handler(event, LambdaLikeContext(queue_name))
+            except Exception as exc:  # noqa: BLE001 - like Lambda: the whole batch becomes visible again
+                self.errors.append(f"sqs:{queue_name}: handler raised {type(exc).__name__}: {exc}")
+                continue
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+            done = [m for m in messages if m["MessageId"] not in failed]
+            self.activity["sqs_batches"] += 1
+            for start in range(0, len(done), 10):
+                sqs.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])
+                ])
+
+    def _poll_stream(self, stream_arn: str, handler: Any, batch_size: int) -> None:
+        streams = self.client("dynamodbstreams")
+        shard_ids = [s["ShardId"] for s in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]]
+        iterators = {
+            sid: streams.get_shard_iterator(StreamArn=stream_arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")[
+                "ShardIterator"] for sid in shard_ids
+        }
+        pending: dict[str, list[dict[str, Any]]] = {sid: [] for sid in shard_ids}
+        while not self._stop.is_set():
+            busy = False
+            for sid in shard_ids:
+                if len(pending[sid]) < batch_size and iterators[sid]:
+                    answer = streams.get_records(ShardIterator=iterators[sid], Limit=batch_size - len(pending[sid]))
+                    iterators[sid] = answer.get("NextShardIterator")
+                    pending[sid].extend(answer.get("Records", []))
+                if pending[sid]:
+                    busy = True
+                    pending[sid] = self._deliver_stream_batch(stream_arn, handler, pending[sid][:batch_size]) + \
+                        pending[sid][batch_size:]
+            if not busy:
+                self._stop.wait(0.2)
+
+    def _deliver_stream_batch(self, arn: str, handler: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Lambda's checkpointing: on failure, retry from the lowest failed sequence number; after the
+        retry limit, send the batch's description to the on-failure queue and move on. Returns what to retry."""
+        batch = records
+        for attempt in range(self.options.stream_max_retries + 1):
+            event = {"Records": [{**r, "eventSourceARN": arn} for r in batch]}
+            try:
+                result = handler(event, LambdaLikeContext("on_record_change"))
+                failures = [f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])]
+            except Exception as exc:  # noqa: BLE001
+                self.errors.append(f"stream: handler raised {type(exc).__name__}: {exc}")
+                failures = [batch[0]["dynamodb"]["SequenceNumber"]]
+            self.activity["stream_batches"] += 1
+            if not failures:
+                return []
+            first = min(failures, key=int)
+            batch = [r for r in batch if int(r["dynamodb"]["SequenceNumber"]) >= int(first)]
+            if self._stop.wait(min(0.2 * 2 ** attempt, 5.0)):
+                return []
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=f"outbound-{STAGE}-stream-failures")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({
+            "DDBStreamBatchInfo": {"streamArn": arn, "batchSize": len(batch),
+                                   "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                                   "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"]}}))
+        return []
+
+    def _tick(self, handler: Any) -> None:
+        while not self._stop.is_set():
+            self.tick(handler)
+            self._stop.wait(self.options.tick_seconds)
+
+    def tick(self, handler: Any = None) -> Any:
+        """One schedule event, as EventBridge sends it (also called by tests to fire schedules now)."""
+        handler = handler or self.app_module.on_minute
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+                 "account": "123456789012", "time": now, "region": REGION,
+                 "resources": [f"arn:aws:events:{REGION}:123456789012:rule/outbound-local-on_minute"], "detail": {}}
+        self.activity["ticks"] += 1
+        return handler(event, LambdaLikeContext("on_minute"))
+
+    # --- shutdown -------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+        if self.api_server is not None:
+            self.api_server.server.shutdown()
+            self.api_server.server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self.twilio is not None:
+            self.twilio.stop()
+        if self.moto is not None:
+            self.moto.stop()
