@@ -148,6 +148,12 @@ def get_message(message_id: str) -> Response:
     return messages.get_message(message_id)
 
 
+@app.route("/messages/{message_id}/retry", methods=["POST"])
+@endpoint
+def retry_message(message_id: str) -> Response:
+    return messages.retry_message(message_id)
+
+
 @app.route("/messages", methods=["GET"])
 @endpoint
 def list_messages() -> Response:

@@ -10,10 +10,12 @@ CAP_SECONDS = 7200.0
 SQS_MAX_DELAY = 900
 
 
-def retry_delay(attempts: int, rng: random.Random | None = None, retry_after: float | None = None) -> float:
+def retry_delay(
+    attempts: int, rng: random.Random | None = None, retry_after: float | None = None, base: float = BASE_SECONDS
+) -> float:
     """Seconds to wait after `attempts` failed attempts; a provider's Retry-After is a floor."""
     rng = rng or random.Random()  # noqa: S311 - jitter, not security
-    gap = min(CAP_SECONDS, BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    gap = min(CAP_SECONDS, base * 2 ** max(attempts - 1, 0))
     jittered = gap * (0.8 + 0.4 * rng.random())
     delay = min(CAP_SECONDS, jittered)
     if retry_after is not None:
@@ -27,9 +29,10 @@ def next_attempt(
     deadline: datetime,
     rng: random.Random | None = None,
     retry_after: float | None = None,
+    base: float = BASE_SECONDS,
 ) -> datetime | None:
     """When to try again, or None when the next try would fall after the deadline (the message expires)."""
-    at = now + timedelta(seconds=retry_delay(attempts, rng, retry_after))
+    at = now + timedelta(seconds=retry_delay(attempts, rng, retry_after, base))
     return at if at <= deadline else None
 
 

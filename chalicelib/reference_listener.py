@@ -15,6 +15,8 @@ RECEIVED = "LISTENER#received"
 
 
 def receive(xml: bytes) -> tuple[int, bytes]:
+    if not get_settings().reference_listener:
+        return 404, build_ack(False)
     try:
         parsed = parse_notifications(xml)
     except Exception:  # noqa: BLE001 - any unreadable message is refused without an Ack

@@ -25,6 +25,8 @@ class Settings(BaseModel):
     http_max_response_bytes: int = 1_048_576
     soap_deadline_hours: float = 24.0
     sms_deadline_hours: float = 24.0
+    retry_base_seconds: float = 30.0
+    reference_listener: bool = False
 
     def queue_name(self, channel: str) -> str:
         return f"{self.queue_prefix}-{channel}"
@@ -59,6 +61,8 @@ def get_settings() -> Settings:
         http_max_response_bytes=int(env.get("HTTP_MAX_RESPONSE_BYTES", defaults.http_max_response_bytes)),
         soap_deadline_hours=float(env.get("SOAP_DEADLINE_HOURS", defaults.soap_deadline_hours)),
         sms_deadline_hours=float(env.get("SMS_DEADLINE_HOURS", defaults.sms_deadline_hours)),
+        retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", defaults.retry_base_seconds)),
+        reference_listener=_env_bool(env.get("ENABLE_REFERENCE_LISTENER")),
     )
 
 

@@ -49,7 +49,8 @@ def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
         log("message.failed", logging.WARNING, message_id=mid, channel=channel, state=state.value,
             code=outcome.code, reason=outcome.reason, attempts=n)
         return updated
-    due = backoff.next_attempt(now, n, record.deadline, retry_after=outcome.retry_after)
+    due = backoff.next_attempt(now, n, record.deadline, retry_after=outcome.retry_after,
+                               base=get_settings().retry_base_seconds)
     if due is None:
         reason = f"deadline passed after {n} attempts; last error: {outcome.reason}"
         updated = message_store.finish(mid, n, MessageState.expired, now, now, detail=reason,

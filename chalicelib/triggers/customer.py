@@ -13,7 +13,6 @@ from chalicelib.errors import invalid, not_found
 from chalicelib.models.customer import Contact, MessageTemplate, OutboundConfiguration
 from chalicelib.models.messages import MessageRecord, MessageSource, MessageState, SmsPayload, StateChange
 from chalicelib.rendering import render
-from chalicelib.settings import get_settings
 
 
 def load_configuration(configuration_id: str) -> tuple[OutboundConfiguration, MessageTemplate]:
@@ -35,7 +34,6 @@ def build_records(
     message_id_for: Callable[[int], str],
 ) -> list[MessageRecord]:
     """Render every contact first, so one bad contact refuses the whole request before anything is written."""
-    callback = f"{get_settings().public_api_url}/webhooks/twilio/status"
     records = []
     for index, contact in enumerate(contacts):
         if configuration.show_in_timeline and not contact.entityrelationshipname:
@@ -44,7 +42,7 @@ def build_records(
             body = render(template, contact.locale, contact.template_values())
         except TemplateError as exc:
             raise invalid(f"contacts.{index}", f"template cannot be filled: {exc}") from exc
-        payload = SmsPayload(to=contact.tocontactid, sender=configuration.channel, body=body, status_callback=callback)
+        payload = SmsPayload(to=contact.tocontactid, sender=configuration.channel, body=body)
         record = new_record(message_id_for(index), configuration.channel_type, payload, source, now,
                             configuration_id=configuration.id)
         if not contact.optin:

@@ -1,0 +1,75 @@
+"""One local runtime (moto server, pollers, loopback providers) for every test that touches AWS."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib import clock
+
+
+class Api:
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
+             content_type: str = "application/json") -> tuple[int, Any]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.base + path, method=method, data=data,
+                                         headers={"Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                status, text = answer.status, answer.read()
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read()
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+
+@pytest.fixture(scope="session")
+def runtime() -> Iterator[Any]:
+    from local.providers import FakeSoapListener
+    from local.runtime import LocalRuntime, Options, free_port
+
+    options = Options(api_port=free_port(), moto_port=free_port(), twilio_port=free_port(), tick_seconds=0.5,
+                      local_visibility_timeout=3, extra_env={"RETRY_BASE_SECONDS": "0.2", "SWEEP_GRACE_SECONDS": "5"})
+    started = LocalRuntime(options).start()
+    started.soap = FakeSoapListener().start()
+    yield started
+    started.soap.stop()
+    started.stop()
+
+
+@pytest.fixture
+def api(runtime: Any) -> Api:
+    return Api(runtime.api_url)
+
+
+@pytest.fixture(autouse=True)
+def _clock_reset() -> Iterator[None]:
+    yield
+    clock.reset()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def unique_object() -> str:
+    """Rules fire per object type: each test gets its own so tests cannot see each other's messages."""
+    return "Case" + uuid.uuid4().hex[:8]

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from lxml import etree
+
+from chalicelib.models.records import FieldType
+from chalicelib.soap_envelope import (
+    Notification,
+    build_ack,
+    build_envelope,
+    format_value,
+    parse_notifications,
+    read_ack,
+)
+
+REFERENCE = b"""<?xml version='1.0' encoding='UTF-8'?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>00Dxx0000001gPLEAY</OrganizationId>
+   <ActionId>04kxx0000000007EAA</ActionId>
+   <SessionId xsi:nil="true"/>
+   <EnterpriseUrl>https://example.com/services/Soap/c/60.0/00Dxx0000001gPL</EnterpriseUrl>
+   <PartnerUrl>https://example.com/services/Soap/u/60.0/00Dxx0000001gPL</PartnerUrl>
+   <Notification>
+    <Id>04lxx0000000q6TAAQ</Id>
+    <sObject xmlns:sf="urn:sobject.enterprise.soap.sforce.com" xsi:type="sf:Case">
+     <sf:Id>500xx000000bpnRAAQ</sf:Id>
+     <sf:IsEscalated>true</sf:IsEscalated>
+     <sf:Priority>3</sf:Priority>
+     <sf:Subject>Printer &amp; fire</sf:Subject>
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>"""
+
+
+def canonical(xml: bytes) -> bytes:
+    parser = etree.XMLParser(remove_blank_text=True)
+    return etree.tostring(etree.fromstring(xml, parser), method="c14n")
+
+
+def build(notes: list[Notification]) -> bytes:
+    return build_envelope(
+        organization_id="00Dxx0000001gPLEAY", action_id="04kxx0000000007EAA", session_id=None,
+        enterprise_url="https://example.com/services/Soap/c/60.0/00Dxx0000001gPL",
+        partner_url="https://example.com/services/Soap/u/60.0/00Dxx0000001gPL", object_type="Case",
+        field_types={"Id": FieldType.id, "IsEscalated": FieldType.boolean, "Priority": FieldType.int,
+                     "Subject": FieldType.string, "Description": FieldType.string},
+        notifications=notes,
+    )
+
+
+def test_envelope_matches_the_reference_envelope() -> None:
+    note = Notification(id="04lxx0000000q6TAAQ", fields={
+        "Id": "500xx000000bpnRAAQ", "IsEscalated": True, "Priority": 3, "Subject": "Printer & fire", "Description": None,
+    })
+    assert canonical(build([note])) == canonical(REFERENCE)
+
+
+def test_parse_reads_back_what_build_wrote() -> None:
+    notes = [Notification(id=f"04lxx00000000{i:05d}", fields={"Id": f"500xx0000000{i:06d}", "Priority": i})
+             for i in range(3)]
+    parsed = parse_notifications(build(notes))
+    assert parsed.organization_id == "00Dxx0000001gPLEAY"
+    assert parsed.session_id is None
+    assert parsed.object_type == "Case"
+    assert [n.id for n in parsed.notifications] == [n.id for n in notes]
+    assert parsed.notifications[2].fields == {"Id": "500xx0000000000002", "Priority": "2"}
+
+
+@pytest.mark.parametrize("count", [0, 101])
+def test_envelope_carries_1_to_100_notifications(count: int) -> None:
+    notes = [Notification(id=f"n{i}", fields={"Id": str(i)}) for i in range(count)]
+    with pytest.raises(ValueError, match="1 to 100"):
+        build(notes)
+
+
+def test_hundred_notifications_fit() -> None:
+    notes = [Notification(id=f"n{i}", fields={"Id": str(i)}) for i in range(100)]
+    assert len(parse_notifications(build(notes)).notifications) == 100
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "text"),
+    [
+        (False, FieldType.boolean, "false"),
+        (7.0, FieldType.int, "7"),
+        (2.5, FieldType.double, "2.5"),
+        (datetime(2026, 11, 24, 9, 30, tzinfo=UTC), FieldType.datetime, "2026-11-24T09:30:00Z"),
+        ("2026-11-24T09:30:00Z", FieldType.datetime, "2026-11-24T09:30:00Z"),
+    ],
+)
+def test_typed_values(value: object, kind: FieldType, text: str) -> None:
+    assert format_value(value, kind) == text
+
+
+def test_ack_reading() -> None:
+    assert read_ack(build_ack(True)) == (True, None)
+    acked, reason = read_ack(build_ack(False))
+    assert not acked and "false" in (reason or "")
+    assert read_ack(b"not xml")[0] is False
+    fault = (b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+             b"<soapenv:Fault><faultcode>soapenv:Server</faultcode><faultstring>db down</faultstring></soapenv:Fault>"
+             b"</soapenv:Body></soapenv:Envelope>")
+    assert read_ack(fault) == (False, "SOAP fault: db down")
+
+
+def test_parser_refuses_external_entities() -> None:
+    evil = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+            b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+            b'<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>&e;</Ack>'
+            b"</notificationsResponse></soapenv:Body></soapenv:Envelope>")
+    acked, _ = read_ack(evil)
+    assert acked is False
