@@ -26,6 +26,7 @@ def _body() -> bytes | None:
 
 # --- event sources -------------------------------------------------------------------------------
 
+
 @app.on_dynamodb_record(stream_arn=RECORDS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
 def on_record_change(event):  # type: ignore[no-untyped-def]
     from chalicelib.triggers import stream
@@ -52,12 +53,13 @@ def _sender(channel: str):  # type: ignore[no-untyped-def]
 
 send_soap = app.on_sqs_message(queue=settings.queue_name("soap"), batch_size=10, name="send_soap")(_sender("soap"))
 send_sms = app.on_sqs_message(queue=settings.queue_name("sms"), batch_size=10, name="send_sms")(_sender("sms"))
-send_whatsapp = app.on_sqs_message(
-    queue=settings.queue_name("whatsapp"), batch_size=10, name="send_whatsapp"
-)(_sender("whatsapp"))
+send_whatsapp = app.on_sqs_message(queue=settings.queue_name("whatsapp"), batch_size=10, name="send_whatsapp")(
+    _sender("whatsapp")
+)
 
 
 # --- API -----------------------------------------------------------------------------------------
+
 
 @app.route("/health")
 def health() -> dict[str, str]:

@@ -56,8 +56,19 @@ def put_unique(kind: str, key: str, model: BaseModel, claim: tuple[str, str]) ->
     try:
         aws.client("dynamodb").transact_write_items(
             TransactItems=[
-                {"Put": {"TableName": _table(), "Item": to_item(marker), "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"TableName": _table(), "Item": to_item({"pk": kind, "sk": key, "data": model.model_dump(mode="json")})}},
+                {
+                    "Put": {
+                        "TableName": _table(),
+                        "Item": to_item(marker),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": _table(),
+                        "Item": to_item({"pk": kind, "sk": key, "data": model.model_dump(mode="json")}),
+                    }
+                },
             ]
         )
     except Exception as exc:

@@ -59,8 +59,12 @@ def dispatch(records: Sequence[MessageRecord]) -> list[str]:
             continue
         if existing is None or (existing.state == MessageState.queued and existing.attempts == 0):
             pending[record.channel].append(QueueBody(message_id=record.message_id, attempt=0))
-        log("message.created" if existing is None else "message.duplicate_trigger",
-            message_id=record.message_id, channel=record.channel, source=record.source.kind)
+        log(
+            "message.created" if existing is None else "message.duplicate_trigger",
+            message_id=record.message_id,
+            channel=record.channel,
+            source=record.source.kind,
+        )
     for channel, bodies in pending.items():
         queues.enqueue(channel, bodies)
     return [r.message_id for r in records]

@@ -7,7 +7,11 @@ from typing import Any
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, fields: list[dict[str, str]] | None = None,
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: list[dict[str, str]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)

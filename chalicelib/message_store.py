@@ -84,8 +84,10 @@ def _update(
         attr_values.pop(f":v_{key}")
     update = "SET " + ", ".join(expression) + (" REMOVE " + ", ".join(f"#f_{k}" for k in removes) if removes else "")
     attr_values[":history"] = [change.model_dump(mode="json", exclude_none=True)]
-    serial = {k: to_value(v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v)
-              for k, v in {**attr_values, **values}.items()}
+    serial = {
+        k: to_value(v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v)
+        for k, v in {**attr_values, **values}.items()
+    }
     try:
         answer = aws.client("dynamodb").update_item(
             TableName=_table(),
@@ -150,7 +152,11 @@ def move(
     placeholders = {f":src{i}": s for i, s in enumerate(sources)}
     condition = f"#state IN ({', '.join(placeholders)})"
     return _update(
-        message_id, condition, {}, placeholders, {"due_at": due_at, **fields},
+        message_id,
+        condition,
+        {},
+        placeholders,
+        {"due_at": due_at, **fields},
         StateChange(state=target, at=now, detail=detail),
     )
 

@@ -53,6 +53,4 @@ def enqueue(channel: str, bodies: Sequence[QueueBody], delay: int = 0) -> None:
 def dead_letter(channel: str, body: QueueBody, reason: str) -> None:
     """Park a dead message on its channel's DLQ, with why, for a later redrive."""
     url = queue_url(get_settings().dlq_name(channel))
-    aws.client("sqs").send_message(
-        QueueUrl=url, MessageBody=json.dumps({**body.model_dump(), "reason": reason})
-    )
+    aws.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({**body.model_dump(), "reason": reason}))

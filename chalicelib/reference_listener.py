@@ -25,11 +25,20 @@ def receive(xml: bytes) -> tuple[int, bytes]:
         return 403, build_ack(False)
     client = aws.client("dynamodb")
     for note in parsed.notifications:
-        item = {"pk": RECEIVED, "sk": note.id, "object": parsed.object_type, "fields": dict(note.fields),
-                "action_id": parsed.action_id, "received_at": clock.iso(clock.now())}
+        item = {
+            "pk": RECEIVED,
+            "sk": note.id,
+            "object": parsed.object_type,
+            "fields": dict(note.fields),
+            "action_id": parsed.action_id,
+            "received_at": clock.iso(clock.now()),
+        }
         try:
-            client.put_item(TableName=get_settings().config_table, Item=to_item(item),
-                            ConditionExpression="attribute_not_exists(sk)")
+            client.put_item(
+                TableName=get_settings().config_table,
+                Item=to_item(item),
+                ConditionExpression="attribute_not_exists(sk)",
+            )
         except Exception as exc:
             if not aws.is_conditional_failure(exc):
                 raise
@@ -38,7 +47,8 @@ def receive(xml: bytes) -> tuple[int, bytes]:
 
 def received() -> list[dict[str, object]]:
     answer = aws.client("dynamodb").query(
-        TableName=get_settings().config_table, KeyConditionExpression="pk = :pk",
+        TableName=get_settings().config_table,
+        KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": to_value(RECEIVED)},
     )
     return [{k: v for k, v in from_item(i).items() if k != "pk"} for i in answer.get("Items", [])]

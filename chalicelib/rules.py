@@ -22,7 +22,7 @@ def _ordered(left: Any, right: Any) -> bool:
 
 def compare(condition: Comparison, new: dict[str, Any], old: dict[str, Any] | None) -> bool:
     value = new.get(condition.field)
-    target = condition.value
+    target: Any = condition.value
     match condition.op:
         case Operator.equals:
             return bool(value == target)
@@ -52,9 +52,7 @@ def compare(condition: Comparison, new: dict[str, Any], old: dict[str, Any] | No
 def evaluate(group: Group | None, new: dict[str, Any], old: dict[str, Any] | None) -> bool:
     if group is None:
         return True
-    results = (
-        compare(c, new, old) if isinstance(c, Comparison) else evaluate(c, new, old) for c in group.conditions
-    )
+    results = (compare(c, new, old) if isinstance(c, Comparison) else evaluate(c, new, old) for c in group.conditions)
     return all(results) if group.logic == "and" else any(results)
 
 

@@ -19,10 +19,10 @@ OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
 SOBJECT = "urn:sobject.enterprise.soap.sforce.com"
 MAX_NOTIFICATIONS = 100
 
-_O = "{%s}" % OUTBOUND
-_SF = "{%s}" % SOBJECT
-_NIL = "{%s}nil" % XSI
-_TYPE = "{%s}type" % XSI
+_O = f"{{{OUTBOUND}}}"
+_SF = f"{{{SOBJECT}}}"
+_NIL = f"{{{XSI}}}nil"
+_TYPE = f"{{{XSI}}}type"
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,18 @@ def main() -> None:
     parser.add_argument("--twilio-port", type=int, default=8010)
     parser.add_argument("--tick-seconds", type=float, default=5.0, help="how often the schedule handler runs")
     args = parser.parse_args()
-    runtime = LocalRuntime(Options(api_port=args.api_port, moto_port=args.moto_port, twilio_port=args.twilio_port,
-                                   tick_seconds=args.tick_seconds))
+    runtime = LocalRuntime(
+        Options(
+            api_port=args.api_port,
+            moto_port=args.moto_port,
+            twilio_port=args.twilio_port,
+            tick_seconds=args.tick_seconds,
+        )
+    )
     print("Starting moto server, deploying infra/template.yaml, starting pollers ...", flush=True)
     runtime.start()
-    print(f"""
+    print(
+        f"""
 Outbound is running (stage local).
   API                 {runtime.api_url}
   AWS (moto server)   {runtime.aws_endpoint}   (AWS_ENDPOINT_URL for the aws CLI / boto3)
@@ -28,7 +35,9 @@ Outbound is running (stage local).
   SOAP listener       {runtime.api_url}/reference-listener   (received: GET /reference-listener/received)
   Event sources       records stream poller, SQS pollers (soap, sms, whatsapp), schedule tick every {args.tick_seconds}s
 Logs below are the handlers' JSON lines. Ctrl-C stops everything.
-""", flush=True)
+""",
+        flush=True,
+    )
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

@@ -94,7 +94,12 @@ class LoopbackServer:
 
 
 def twilio_error(status: int, code: int, message: str) -> Scripted:
-    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
     return Scripted(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
 
@@ -123,9 +128,18 @@ class FakeTwilio(LoopbackServer):
             return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         sid = "SM" + secrets.token_hex(16)
         body = {
-            "sid": sid, "account_sid": self.account_sid, "to": to, "from": sender, "body": form.get("Body"),
-            "status": "queued", "num_segments": "1", "direction": "outbound-api", "error_code": None,
-            "error_message": None, "price": None, "api_version": "2010-04-01",
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "to": to,
+            "from": sender,
+            "body": form.get("Body"),
+            "status": "queued",
+            "num_segments": "1",
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "price": None,
+            "api_version": "2010-04-01",
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
         return Scripted(201, json.dumps(body).encode(), {"Content-Type": "application/json"})

@@ -39,15 +39,20 @@ def plain_resources(template_path: Path = ROOT / "infra" / "template.yaml") -> d
     """The part of the merge template that stands alone: complete resources that moto can create."""
     template = yaml.safe_load(template_path.read_text())
     resources = {
-        name: spec for name, spec in template["Resources"].items()
+        name: spec
+        for name, spec in template["Resources"].items()
         if "Type" in spec and not spec["Type"].startswith(SKIPPED_TYPES)
     }
     outputs = {
-        name: spec for name, spec in template.get("Outputs", {}).items()
+        name: spec
+        for name, spec in template.get("Outputs", {}).items()
         if json.dumps(spec).split('"')[3] in resources  # outputs that only reference kept resources
     }
-    return {**{k: v for k, v in template.items() if k not in {"Resources", "Outputs"}},
-            "Resources": resources, "Outputs": outputs}
+    return {
+        **{k: v for k, v in template.items() if k not in {"Resources", "Outputs"}},
+        "Resources": resources,
+        "Outputs": outputs,
+    }
 
 
 def stage_environment() -> dict[str, str]:
@@ -163,7 +168,9 @@ class LocalRuntime:
                 QueueUrl=url, Attributes={"VisibilityTimeout": str(self.options.local_visibility_timeout)}
             )
         self.client("ssm").put_parameter(
-            Name=os.environ["TWILIO_CREDENTIALS_PARAM"], Type="SecureString", Overwrite=True,
+            Name=os.environ["TWILIO_CREDENTIALS_PARAM"],
+            Type="SecureString",
+            Overwrite=True,
             Value=json.dumps({"account_sid": self.twilio.account_sid, "auth_token": self.twilio.auth_token}),
         )
         table = self.client("dynamodb").describe_table(TableName=os.environ["RECORDS_TABLE"])["Table"]
@@ -184,20 +191,28 @@ class LocalRuntime:
             def _send_http_response(self, code: int, headers: Any, body: Any) -> None:  # type: ignore[override]
                 if code == 403 and body and b"Missing Authentication Token" in body:
                     code = 404
-                    body = json.dumps({"error": "not_found", "message": f"no route {self.command} {self.path}"}).encode()
+                    body = json.dumps(
+                        {"error": "not_found", "message": f"no route {self.command} {self.path}"}
+                    ).encode()
                     headers = {**(headers or {}), "Content-Type": "application/json"}
                 super()._send_http_response(code, headers, body)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return
 
-        config = Config.create(chalice_stage=STAGE, app_name="outbound", lambda_timeout=60,
-                               lambda_memory_size=512, function_name="api_handler")
+        config = Config.create(
+            chalice_stage=STAGE,
+            app_name="outbound",
+            lambda_timeout=60,
+            lambda_memory_size=512,
+            function_name="api_handler",
+        )
         from chalice.local import create_local_server
 
         create_local_server(self.app_module.app, config, "127.0.0.1", self.options.api_port)  # local class swap
-        self.api_server = LocalDevServer(self.app_module.app, config, "127.0.0.1", self.options.api_port,
-                                         handler_cls=Handler)
+        self.api_server = LocalDevServer(
+            self.app_module.app, config, "127.0.0.1", self.options.api_port, handler_cls=Handler
+        )
         self._spawn("api", self.api_server.server.serve_forever)
 
     # --- event sources ----------------------------------------------------------------------------
@@ -212,8 +227,9 @@ class LocalRuntime:
             if isinstance(source, SQSEventConfig):
                 self._spawn(f"sqs:{source.queue}", self._poll_queue, source.queue, handler, source.batch_size)
             elif isinstance(source, DynamoDBEventConfig):
-                self._spawn("stream:records", self._poll_stream, os.environ["RECORDS_STREAM_ARN"], handler,
-                            source.batch_size)
+                self._spawn(
+                    "stream:records", self._poll_stream, os.environ["RECORDS_STREAM_ARN"], handler, source.batch_size
+                )
             elif isinstance(source, ScheduledEventConfig):
                 self._spawn(f"schedule:{source.name}", self._tick, handler)
 
@@ -238,16 +254,32 @@ class LocalRuntime:
         url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         while not self._stop.is_set():
-            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=batch_size, AttributeNames=["All"],
-                                         MessageAttributeNames=["All"], WaitTimeSeconds=self.options.sqs_wait_seconds)
+            answer = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=batch_size,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=self.options.sqs_wait_seconds,
+            )
             messages = answer.get("Messages", [])
             if not messages:
                 continue
-            event = {"Records": [{
-                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
-                "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": REGION,
-            } for m in messages]}
+            event = {
+                "Records": [
+                    {
+                        "messageId": m["MessageId"],
+                        "receiptHandle": m["ReceiptHandle"],
+                        "body": m["Body"],
+                        "attributes": m.get("Attributes", {}),
+                        "messageAttributes": m.get("MessageAttributes", {}),
+                        "md5OfBody": m["MD5OfBody"],
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": arn,
+                        "awsRegion": REGION,
+                    }
+                    for m in messages
+                ]
+            }
             try:
                 result = handler(event, LambdaLikeContext(queue_name))
             except Exception as exc:  # noqa: BLE001 - like Lambda: the whole batch becomes visible again
@@ -257,16 +289,22 @@ class LocalRuntime:
             done = [m for m in messages if m["MessageId"] not in failed]
             self.activity["sqs_batches"] += 1
             for start in range(0, len(done), 10):
-                sqs.delete_message_batch(QueueUrl=url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])
-                ])
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(done[start : start + 10])
+                    ],
+                )
 
     def _poll_stream(self, stream_arn: str, handler: Any, batch_size: int) -> None:
         streams = self.client("dynamodbstreams")
         shard_ids = [s["ShardId"] for s in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]]
         iterators = {
             sid: streams.get_shard_iterator(StreamArn=stream_arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")[
-                "ShardIterator"] for sid in shard_ids
+                "ShardIterator"
+            ]
+            for sid in shard_ids
         }
         pending: dict[str, list[dict[str, Any]]] = {sid: [] for sid in shard_ids}
         while not self._stop.is_set():
@@ -278,8 +316,10 @@ class LocalRuntime:
                     pending[sid].extend(answer.get("Records", []))
                 if pending[sid]:
                     busy = True
-                    pending[sid] = self._deliver_stream_batch(stream_arn, handler, pending[sid][:batch_size]) + \
-                        pending[sid][batch_size:]
+                    pending[sid] = (
+                        self._deliver_stream_batch(stream_arn, handler, pending[sid][:batch_size])
+                        + pending[sid][batch_size:]
+                    )
             if not busy:
                 self._stop.wait(0.2)
 
@@ -300,14 +340,23 @@ class LocalRuntime:
                 return []
             first = min(failures, key=int)
             batch = [r for r in batch if int(r["dynamodb"]["SequenceNumber"]) >= int(first)]
-            if self._stop.wait(min(0.2 * 2 ** attempt, 5.0)):
+            if self._stop.wait(min(0.2 * 2**attempt, 5.0)):
                 return []
         sqs = self.client("sqs")
         url = sqs.get_queue_url(QueueName=f"outbound-{STAGE}-stream-failures")["QueueUrl"]
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({
-            "DDBStreamBatchInfo": {"streamArn": arn, "batchSize": len(batch),
-                                   "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
-                                   "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"]}}))
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps(
+                {
+                    "DDBStreamBatchInfo": {
+                        "streamArn": arn,
+                        "batchSize": len(batch),
+                        "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                        "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                    }
+                }
+            ),
+        )
         return []
 
     def _tick(self, handler: Any) -> None:
@@ -319,9 +368,17 @@ class LocalRuntime:
         """One schedule event, as EventBridge sends it (also called by tests to fire schedules now)."""
         handler = handler or self.app_module.on_minute
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-                 "account": "123456789012", "time": now, "region": REGION,
-                 "resources": [f"arn:aws:events:{REGION}:123456789012:rule/outbound-local-on_minute"], "detail": {}}
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": now,
+            "region": REGION,
+            "resources": [f"arn:aws:events:{REGION}:123456789012:rule/outbound-local-on_minute"],
+            "detail": {},
+        }
         self.activity["ticks"] += 1
         return handler(event, LambdaLikeContext("on_minute"))
 

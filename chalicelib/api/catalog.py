@@ -8,7 +8,12 @@ from chalicelib import aws, config_store, ids
 from chalicelib.api.http import parse, reply
 from chalicelib.dynamo_codec import from_item, to_item
 from chalicelib.errors import ApiError, invalid, not_found
-from chalicelib.models.customer import ConfigurationInput, MessageTemplate, OutboundConfiguration, TemplateInput
+from chalicelib.models.customer import (
+    ConfigurationInput,
+    MessageTemplate,
+    OutboundConfiguration,
+    TemplateInput,
+)
 from chalicelib.models.definitions import (
     DefinitionInput,
     OutboundMessageDefinition,
@@ -92,8 +97,12 @@ def create_definition(raw: bytes | None) -> Response:
             config_store.DEFINITION, definition.id, definition, (f"UNIQUE#{data.object}", data.unique_name)
         )
     except config_store.AlreadyExists as exc:
-        raise ApiError(409, "conflict", f"unique_name: {data.unique_name} is already used on {data.object}",
-                       [{"field": "unique_name", "message": "already used on this object"}]) from exc
+        raise ApiError(
+            409,
+            "conflict",
+            f"unique_name: {data.unique_name} is already used on {data.object}",
+            [{"field": "unique_name", "message": "already used on this object"}],
+        ) from exc
     return reply(201, definition)
 
 

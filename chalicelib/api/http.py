@@ -29,7 +29,9 @@ def parse(model: type[M], raw_body: bytes | None) -> M:
     try:
         data = json.loads(raw_body or b"")
     except ValueError as exc:
-        raise ApiError(400, "validation_error", f"body: not valid JSON ({exc})", [{"field": "body", "message": "not valid JSON"}]) from exc
+        raise ApiError(
+            400, "validation_error", f"body: not valid JSON ({exc})", [{"field": "body", "message": "not valid JSON"}]
+        ) from exc
     try:
         return model.model_validate(data)
     except ValidationError as exc:

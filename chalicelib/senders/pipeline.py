@@ -36,33 +36,52 @@ def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
     now = clock.now()
     mid, n, channel = record.message_id, record.attempts, record.channel
     if isinstance(outcome, Accepted):
-        updated = message_store.finish(mid, n, MessageState(outcome.state), now, now,
-                                       provider_message_id=outcome.provider_message_id)
+        updated = message_store.finish(
+            mid, n, MessageState(outcome.state), now, now, provider_message_id=outcome.provider_message_id
+        )
         log("message.accepted", message_id=mid, channel=channel, state=outcome.state, attempts=n)
         return updated
     if isinstance(outcome, Permanent):
         state = MessageState.opted_out if outcome.opted_out else MessageState.failed
-        updated = message_store.finish(mid, n, state, now, now, detail=outcome.reason,
-                                       last_error=outcome.reason, error_code=outcome.code)
+        updated = message_store.finish(
+            mid, n, state, now, now, detail=outcome.reason, last_error=outcome.reason, error_code=outcome.code
+        )
         if state == MessageState.failed:
             queues.dead_letter(channel, QueueBody(message_id=mid, attempt=n), outcome.reason)
-        log("message.failed", logging.WARNING, message_id=mid, channel=channel, state=state.value,
-            code=outcome.code, reason=outcome.reason, attempts=n)
+        log(
+            "message.failed",
+            logging.WARNING,
+            message_id=mid,
+            channel=channel,
+            state=state.value,
+            code=outcome.code,
+            reason=outcome.reason,
+            attempts=n,
+        )
         return updated
-    due = backoff.next_attempt(now, n, record.deadline, retry_after=outcome.retry_after,
-                               base=get_settings().retry_base_seconds)
+    due = backoff.next_attempt(
+        now, n, record.deadline, retry_after=outcome.retry_after, base=get_settings().retry_base_seconds
+    )
     if due is None:
         reason = f"deadline passed after {n} attempts; last error: {outcome.reason}"
-        updated = message_store.finish(mid, n, MessageState.expired, now, now, detail=reason,
-                                       last_error=outcome.reason, error_code=outcome.code)
+        updated = message_store.finish(
+            mid, n, MessageState.expired, now, now, detail=reason, last_error=outcome.reason, error_code=outcome.code
+        )
         queues.dead_letter(channel, QueueBody(message_id=mid, attempt=n), reason)
         log("message.expired", logging.WARNING, message_id=mid, channel=channel, attempts=n, reason=outcome.reason)
         return updated
-    updated = message_store.finish(mid, n, MessageState.queued, now, due, detail=f"retry: {outcome.reason}",
-                                   last_error=outcome.reason, error_code=outcome.code)
+    updated = message_store.finish(
+        mid,
+        n,
+        MessageState.queued,
+        now,
+        due,
+        detail=f"retry: {outcome.reason}",
+        last_error=outcome.reason,
+        error_code=outcome.code,
+    )
     queues.enqueue(channel, [QueueBody(message_id=mid, attempt=n)], delay=backoff.sqs_delay(now, due))
-    log("message.retry_scheduled", message_id=mid, channel=channel, attempts=n, next_attempt=due,
-        reason=outcome.reason)
+    log("message.retry_scheduled", message_id=mid, channel=channel, attempts=n, next_attempt=due, reason=outcome.reason)
     return updated
 
 
@@ -87,8 +106,14 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver) -> None:
             # Arrived before its backoff is over (SQS delays are capped at 15 minutes): wait another hop.
             queues.enqueue(channel, [body], delay=backoff.sqs_delay(now, current.due_at))
             return
-        log("queue.duplicate_dropped", message_id=body.message_id, channel=channel, state=current.state.value,
-            attempts=current.attempts, queued_attempt=body.attempt)
+        log(
+            "queue.duplicate_dropped",
+            message_id=body.message_id,
+            channel=channel,
+            state=current.state.value,
+            attempts=current.attempts,
+            queued_attempt=body.attempt,
+        )
         return
     log("message.sending", message_id=record.message_id, channel=channel, attempt=record.attempts)
     settle(record, deliver(record))
@@ -101,7 +126,12 @@ def handle_batch(channel: str, records: Iterable[dict[str, Any]]) -> dict[str, l
         try:
             process(channel, raw["body"])
         except Exception as exc:  # noqa: BLE001 - one bad message must not fail its neighbours
-            log("queue.record_failed", logging.ERROR, channel=channel, sqs_message_id=raw.get("messageId"),
-                error=f"{type(exc).__name__}: {exc}")
+            log(
+                "queue.record_failed",
+                logging.ERROR,
+                channel=channel,
+                sqs_message_id=raw.get("messageId"),
+                error=f"{type(exc).__name__}: {exc}",
+            )
             failures.append({"itemIdentifier": raw["messageId"]})
     return {"batchItemFailures": failures}

@@ -21,7 +21,9 @@ def _address(channel: str, number: str) -> str:
     return f"whatsapp:{number}" if channel == "whatsapp" and not number.startswith("whatsapp:") else number
 
 
-def build_request(channel: str, payload: SmsPayload, account_sid: str, auth_token: str) -> tuple[str, bytes, dict[str, str]]:
+def build_request(
+    channel: str, payload: SmsPayload, account_sid: str, auth_token: str
+) -> tuple[str, bytes, dict[str, str]]:
     base = get_settings().twilio_base_url.rstrip("/")
     url = f"{base}/2010-04-01/Accounts/{account_sid}/Messages.json"
     fields = {"To": _address(channel, payload.to), "From": _address(channel, payload.sender), "Body": payload.body}
@@ -61,8 +63,13 @@ def deliver(channel: str, payload: SmsPayload) -> Outcome:
     credentials = json_parameter(settings.twilio_credentials_param)
     url, body, headers = build_request(channel, payload, credentials["account_sid"], credentials["auth_token"])
     try:
-        answer = post(url, body, headers, timeout=min(settings.http_timeout_seconds, 15.0),
-                      max_bytes=settings.http_max_response_bytes)
+        answer = post(
+            url,
+            body,
+            headers,
+            timeout=min(settings.http_timeout_seconds, 15.0),
+            max_bytes=settings.http_max_response_bytes,
+        )
     except TransportError as exc:
         return Transient(reason=str(exc), code="transport")
     return interpret(answer.status, answer.body, answer.headers.get("retry-after"))

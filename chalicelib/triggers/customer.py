@@ -37,18 +37,26 @@ def build_records(
     records = []
     for index, contact in enumerate(contacts):
         if configuration.show_in_timeline and not contact.entityrelationshipname:
-            raise invalid(f"contacts.{index}.entityrelationshipname", "required when the configuration shows in timeline")
+            raise invalid(
+                f"contacts.{index}.entityrelationshipname", "required when the configuration shows in timeline"
+            )
         try:
             body = render(template, contact.locale, contact.template_values())
         except TemplateError as exc:
             raise invalid(f"contacts.{index}", f"template cannot be filled: {exc}") from exc
         payload = SmsPayload(to=contact.tocontactid, sender=configuration.channel, body=body)
-        record = new_record(message_id_for(index), configuration.channel_type, payload, source, now,
-                            configuration_id=configuration.id)
+        record = new_record(
+            message_id_for(index), configuration.channel_type, payload, source, now, configuration_id=configuration.id
+        )
         if not contact.optin:
-            record = record.model_copy(update={
-                "state": MessageState.opted_out,
-                "history": [*record.history, StateChange(state=MessageState.opted_out, at=now, detail="optin false")],
-            })
+            record = record.model_copy(
+                update={
+                    "state": MessageState.opted_out,
+                    "history": [
+                        *record.history,
+                        StateChange(state=MessageState.opted_out, at=now, detail="optin false"),
+                    ],
+                }
+            )
         records.append(record)
     return records

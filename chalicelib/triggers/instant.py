@@ -14,7 +14,11 @@ def send(request: InstantSendRequest) -> dict[str, object]:
     send_id = ids.random_id("send")
     now = clock.now()
     records = build_records(
-        configuration, template, request.contacts, MessageSource(kind="instant", ref=send_id), now,
+        configuration,
+        template,
+        request.contacts,
+        MessageSource(kind="instant", ref=send_id),
+        now,
         lambda index: ids.deterministic_id("instant", send_id, str(index)),
     )
     message_ids = dispatch(records)

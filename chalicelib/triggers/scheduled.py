@@ -30,8 +30,12 @@ def create(request: ScheduleInput) -> Schedule:
     else:
         first = now + timedelta(minutes=request.rate_minutes or 0)
     schedule = Schedule(
-        id=ids.random_id("sch"), configuration_id=request.configuration_id, contacts=request.contacts,
-        next_run_at=first, rate_minutes=request.rate_minutes, created_at=now,
+        id=ids.random_id("sch"),
+        configuration_id=request.configuration_id,
+        contacts=request.contacts,
+        next_run_at=first,
+        rate_minutes=request.rate_minutes,
+        created_at=now,
     )
     config_store.put_schedule(schedule.id, schedule, clock.iso(first), None)
     return schedule
@@ -64,14 +68,22 @@ def fire(schedule: Schedule, now: datetime) -> list[str]:
     configuration, template = load_configuration(schedule.configuration_id)
     run = schedule.runs
     records = build_records(
-        configuration, template, schedule.contacts, MessageSource(kind="scheduled", ref=f"{schedule.id}#{run}"),
-        now, lambda index: ids.deterministic_id("scheduled", schedule.id, str(run), str(index)),
+        configuration,
+        template,
+        schedule.contacts,
+        MessageSource(kind="scheduled", ref=f"{schedule.id}#{run}"),
+        now,
+        lambda index: ids.deterministic_id("scheduled", schedule.id, str(run), str(index)),
     )
     message_ids = dispatch(records)
     following = _following(schedule, now)
-    updated = schedule.model_copy(update={
-        "runs": run + 1, "next_run_at": following, "status": "active" if following else "done",
-    })
+    updated = schedule.model_copy(
+        update={
+            "runs": run + 1,
+            "next_run_at": following,
+            "status": "active" if following else "done",
+        }
+    )
     if not config_store.put_schedule(schedule.id, updated, clock.iso(following) if following else None, run):
         log("schedule.already_advanced", schedule_id=schedule.id, run=run)
     return message_ids
@@ -85,7 +97,9 @@ def sweep(now: datetime, grace: timedelta) -> int:
         while True:
             stuck, cursor = message_store.list_by_state(state, 100, cursor, due_before=now - grace)
             for record in stuck:
-                queues.enqueue(record.channel, [QueueBody(message_id=record.message_id, attempt=record.attempts - behind)])
+                queues.enqueue(
+                    record.channel, [QueueBody(message_id=record.message_id, attempt=record.attempts - behind)]
+                )
                 log("message.swept", logging.WARNING, message_id=record.message_id, state=state.value)
                 count += 1
             if cursor is None:

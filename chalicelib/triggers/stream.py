@@ -99,8 +99,7 @@ def handle(raw_records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, st
                 schemas[definition.object] = config_store.get(config_store.SCHEMA, definition.object, ObjectSchema)
             dispatch(build_messages(definition, schemas[definition.object], group))
         except Exception as exc:  # noqa: BLE001 - checkpoint before the failed group, keep the others
-            log("stream.group_failed", logging.ERROR, definition_id=definition_id,
-                error=f"{type(exc).__name__}: {exc}")
+            log("stream.group_failed", logging.ERROR, definition_id=definition_id, error=f"{type(exc).__name__}: {exc}")
             failed_sequences.append(min((c.sequence_number for c in group), key=int))
     if not failed_sequences:
         return {"batchItemFailures": []}

@@ -1,0 +1,123 @@
+"""API validation and the Lambda handlers invoked through chalice.test.Client, against moto's server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib import message_store
+from chalicelib.models.messages import QueueBody
+from tests.conftest import Api, unique_object, wait_for
+from tests.factories import sqs_event, stream_record
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def lambdas(runtime: Any) -> Any:
+    with Client(runtime.app_module.app, stage_name="local", project_dir=str(ROOT)) as client:
+        yield client.lambda_
+
+
+def test_unknown_route_is_404(api: Api) -> None:
+    status, body = api.call("GET", "/no-such-route")
+    assert status == 404 and body["error"] == "not_found"
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/sends", {"contacts": [{"tocontactid": "+14155550100"}]}, "configuration_id"),
+    ("/sends", {"configuration_id": "c", "contacts": []}, "contacts"),
+    ("/sends", {"configuration_id": "c", "contacts": [{"tocontactid": "+1"}] * 101}, "contacts"),
+    ("/sends", {"configuration_id": "c", "contacts": [{"tocontactid": "+1", "optin": "maybe"}]}, "contacts.0.optin"),
+    ("/schedules", {"configuration_id": "c", "contacts": [{"tocontactid": "+1"}]}, "body"),
+    ("/templates", {"name": "t", "channel_type": "fax", "bodies": {"en-US": "x"}}, "channel_type"),
+    ("/outbound-messages", {"object": "Case", "name": "n", "unique_name": "bad__name",
+                            "endpoint_url": "https://x.example"}, "unique_name"),
+])
+def test_bad_input_is_400_naming_the_field(api: Api, path: str, body: Any, field: str) -> None:
+    status, answer = api.call("POST", path, body)
+    assert status == 400, answer
+    assert field in [f["field"] for f in answer["fields"]], answer
+
+
+def test_malformed_json_is_400(api: Api) -> None:
+    status, answer = api.call("POST", "/sends", raw=b"{not json")
+    assert status == 400 and answer["fields"][0]["field"] == "body"
+
+
+def test_template_that_does_not_compile_is_refused_with_its_line(api: Api) -> None:
+    status, answer = api.call("POST", "/templates", {"name": "t", "channel_type": "sms",
+                                                      "bodies": {"en-US": "Hello\n{{ CustomerName "}})
+    assert status == 400 and answer["fields"][0]["field"] == "bodies.en-US"
+    assert "line 2" in answer["message"]
+
+
+def test_definition_rules(api: Api) -> None:
+    obj = unique_object()
+    api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {"Subject": "string"}})
+    base = {"object": obj, "name": "n", "unique_name": "Same_Name", "endpoint_url": "http://127.0.0.1:1/x"}
+    status, answer = api.call("POST", "/outbound-messages", {**base, "fields": ["Nope"]})
+    assert status == 400 and answer["fields"][0]["field"] == "fields.1"
+    assert api.call("POST", "/outbound-messages", base)[0] == 201
+    status, answer = api.call("POST", "/outbound-messages", base)
+    assert status == 409 and answer["fields"][0]["field"] == "unique_name"
+    other = unique_object()
+    api.call("PUT", f"/objects/{other}", {"name": other, "fields": {}})
+    assert api.call("POST", "/outbound-messages", {**base, "object": other})[0] == 201
+
+
+def test_instant_send_with_unknown_configuration_is_404(api: Api) -> None:
+    status, answer = api.call("POST", "/sends", {"configuration_id": "cfg_missing",
+                                                  "contacts": [{"tocontactid": "+14155550100"}]})
+    assert status == 404 and "cfg_missing" in answer["message"]
+
+
+def test_redelivered_stream_batch_creates_one_message_and_one_delivery(runtime: Any, api: Api, lambdas: Any) -> None:
+    obj = unique_object()
+    api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {"Subject": "string"}})
+    definition = api.call("POST", "/outbound-messages", {"object": obj, "name": "n", "unique_name": "Dup",
+                                                         "endpoint_url": runtime.soap.url + "/dup"})[1]
+    api.call("POST", "/rules", {"object": obj, "name": "r", "definition_ids": [definition["id"]]})
+    event = {"Records": [stream_record("INSERT", obj, f"r{i}", {"Subject": f"s{i}"}) for i in range(3)]}
+    before = len(runtime.soap.requests)
+    first = lambdas.invoke("on_record_change", event).payload
+    second = lambdas.invoke("on_record_change", event).payload
+    assert first == second == {"batchItemFailures": []}
+    wait_for(lambda: len(runtime.soap.requests) > before, what="delivery")
+    sqs = runtime.client("sqs")
+    url = sqs.get_queue_url(QueueName="outbound-local-soap")["QueueUrl"]
+
+    def drained() -> bool:
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return attrs["ApproximateNumberOfMessages"] == attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+    wait_for(drained, what="the soap queue to drain (a duplicate would be delivered by then)")
+    bodies = [r.body for r in runtime.soap.requests[before:] if definition["id"].encode() in r.body]
+    assert len(bodies) == 1 and bodies[0].count(b"<Notification>") == 3
+
+
+def test_sender_reports_only_the_failing_record(runtime: Any, lambdas: Any) -> None:
+    """A record the table cannot serve (here: a message id that does not exist) is dropped and logged; a
+    record whose processing raises is reported alone in batchItemFailures."""
+    good = QueueBody(message_id="msg_does_not_exist", attempt=0).model_dump_json()
+    event = sqs_event([good, "{\"message_id\": 42}"])
+    answer = lambdas.invoke("send_sms", event).payload
+    assert answer == {"batchItemFailures": []}
+    assert message_store.get("msg_does_not_exist") is None
+    original = message_store.claim
+    try:
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("DynamoDB throttled")
+        message_store.claim = broken  # the AWS edge failing, not the code under test
+        event = sqs_event([good, QueueBody(message_id="msg_other", attempt=0).model_dump_json()])
+        answer = lambdas.invoke("send_sms", event).payload
+    finally:
+        message_store.claim = original
+    assert answer == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+    dlq = runtime.client("sqs").get_queue_url(QueueName="outbound-local-sms-dlq")["QueueUrl"]
+    parked = runtime.client("sqs").receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+    assert any("bad queue body" in json.loads(m["Body"])["reason"] for m in parked)
