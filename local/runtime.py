@@ -43,16 +43,8 @@ def plain_resources(template_path: Path = ROOT / "infra" / "template.yaml") -> d
         for name, spec in template["Resources"].items()
         if "Type" in spec and not spec["Type"].startswith(SKIPPED_TYPES)
     }
-    outputs = {
-        name: spec
-        for name, spec in template.get("Outputs", {}).items()
-        if json.dumps(spec).split('"')[3] in resources  # outputs that only reference kept resources
-    }
-    return {
-        **{k: v for k, v in template.items() if k not in {"Resources", "Outputs"}},
-        "Resources": resources,
-        "Outputs": outputs,
-    }
+    # Outputs are left out: they may reference the Chalice resources that are not deployed locally.
+    return {**{k: v for k, v in template.items() if k not in {"Resources", "Outputs"}}, "Resources": resources}
 
 
 def stage_environment() -> dict[str, str]:
@@ -183,7 +175,7 @@ class LocalRuntime:
 
     def _start_api(self) -> None:
         from chalice.config import Config
-        from chalice.local import ChaliceRequestHandler, LocalDevServer
+        from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
 
         class Handler(ChaliceRequestHandler):
             """Mirrors infra's GatewayResponse: API Gateway's 403 for an unknown route becomes a 404."""
@@ -207,12 +199,12 @@ class LocalRuntime:
             lambda_memory_size=512,
             function_name="api_handler",
         )
-        from chalice.local import create_local_server
-
-        create_local_server(self.app_module.app, config, "127.0.0.1", self.options.api_port)  # local class swap
-        self.api_server = LocalDevServer(
-            self.app_module.app, config, "127.0.0.1", self.options.api_port, handler_cls=Handler
-        )
+        app = self.app_module.app
+        if not isinstance(app, LocalChalice):
+            # What chalice.local.create_local_server does before serving: a thread-local current_request.
+            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+            app.__class__ = CustomLocalChalice
+        self.api_server = LocalDevServer(app, config, "127.0.0.1", self.options.api_port, handler_cls=Handler)
         self._spawn("api", self.api_server.server.serve_forever)
 
     # --- event sources ----------------------------------------------------------------------------
