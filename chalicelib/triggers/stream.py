@@ -16,7 +16,7 @@ from chalicelib import clock, config_store, ids
 from chalicelib.dispatch import dispatch, new_record
 from chalicelib.logs import log
 from chalicelib.models.definitions import OutboundMessageDefinition, Rule
-from chalicelib.models.messages import MessageSource, SoapPayload
+from chalicelib.models.messages import MessageRecord, MessageSource, SoapPayload
 from chalicelib.models.records import FieldType, ObjectSchema, RecordChange
 from chalicelib.rules import fires
 from chalicelib.settings import get_settings
@@ -38,7 +38,7 @@ def notification_id(definition_id: str, change: RecordChange) -> str:
 
 def build_messages(
     definition: OutboundMessageDefinition, schema: ObjectSchema | None, changes: list[RecordChange]
-) -> list[Any]:
+) -> list[MessageRecord]:
     """Pure: the SOAP message records for one definition's changes, the latest image per record only."""
     settings = get_settings()
     latest: dict[str, RecordChange] = {}
@@ -80,16 +80,17 @@ def handle(raw_records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, st
         return {"batchItemFailures": []}
     object_types = {c.object_type for c in changes}
     rules = [r for r in config_store.list_all(config_store.RULE, Rule) if r.object in object_types and r.active]
-    groups: dict[str, list[RecordChange]] = defaultdict(list)
+    # dict keys keep first-seen order and make "two rules fire the same definition" one notification
+    groups: dict[str, dict[str, RecordChange]] = defaultdict(dict)
     for change in changes:
         for rule in rules:
             if fires(rule, change):
                 for definition_id in rule.definition_ids:
-                    if change not in groups[definition_id]:
-                        groups[definition_id].append(change)
+                    groups[definition_id][change.event_id] = change
     failed_sequences: list[str] = []
     schemas: dict[str, ObjectSchema | None] = {}
-    for definition_id, group in groups.items():
+    for definition_id, grouped in groups.items():
+        group = list(grouped.values())
         try:
             definition = config_store.get(config_store.DEFINITION, definition_id, OutboundMessageDefinition)
             if definition is None:
