@@ -165,8 +165,20 @@ def _cursor_out(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
 
 
+class BadCursor(ValueError):
+    pass
+
+
 def _cursor_in(cursor: str | None) -> dict[str, Any] | None:
-    return json.loads(base64.urlsafe_b64decode(cursor.encode())) if cursor else None
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as exc:
+        raise BadCursor("not a cursor this API returned") from exc
+    if not isinstance(key, dict):
+        raise BadCursor("not a cursor this API returned")
+    return key
 
 
 def list_by_state(

@@ -32,7 +32,10 @@ def list_messages(query: dict[str, str] | None) -> Response:
         raise invalid("limit", "must be an integer") from exc
     if not 1 <= limit <= 100:
         raise invalid("limit", "must be between 1 and 100")
-    records, cursor = message_store.list_by_state(state, limit, query.get("cursor"))
+    try:
+        records, cursor = message_store.list_by_state(state, limit, query.get("cursor"))
+    except message_store.BadCursor as exc:
+        raise invalid("cursor", str(exc)) from exc
     return reply(200, {"messages": [r.model_dump(mode="json") for r in records], "cursor": cursor})
 
 

@@ -44,6 +44,13 @@ def test_bad_input_is_400_naming_the_field(api: Api, path: str, body: Any, field
     assert field in [f["field"] for f in answer["fields"]], answer
 
 
+@pytest.mark.parametrize("query", ["state=lost", "limit=0", "limit=x", "cursor=%%%", "cursor=WzFd"])
+def test_bad_listing_query_is_400_naming_the_parameter(api: Api, query: str) -> None:
+    status, answer = api.call("GET", f"/messages?{query}")
+    assert status == 400, answer
+    assert answer["fields"][0]["field"] == query.split("=")[0]
+
+
 def test_malformed_json_is_400(api: Api) -> None:
     status, answer = api.call("POST", "/sends", raw=b"{not json")
     assert status == 400 and answer["fields"][0]["field"] == "body"
