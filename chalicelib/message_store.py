@@ -68,21 +68,16 @@ class Conflict(Exception):
 def _update(
     message_id: str,
     condition: str,
-    names: dict[str, str],
     values: dict[str, Any],
     sets: dict[str, Any],
     change: StateChange,
 ) -> MessageRecord:
     sets = {**sets, "state": change.state.value, "updated_at": change.at, "due_key": iso(sets["due_at"])}
-    expression = ["history = list_append(history, :history)"]
-    attr_values = {f":v_{k}": v for k, v in sets.items()}
-    attr_names = {f"#f_{k}": k for k in sets}
-    expression += [f"#f_{k} = :v_{k}" for k in sets]
+    present = {k: v for k, v in sets.items() if v is not None}
     removes = [k for k, v in sets.items() if v is None]
-    for key in removes:
-        expression.remove(f"#f_{key} = :v_{key}")
-        attr_values.pop(f":v_{key}")
-    update = "SET " + ", ".join(expression) + (" REMOVE " + ", ".join(f"#f_{k}" for k in removes) if removes else "")
+    clauses = ["history = list_append(history, :history)", *(f"#f_{k} = :v_{k}" for k in present)]
+    update = "SET " + ", ".join(clauses) + (" REMOVE " + ", ".join(f"#f_{k}" for k in removes) if removes else "")
+    attr_values = {f":v_{k}": v for k, v in present.items()}
     attr_values[":history"] = [change.model_dump(mode="json", exclude_none=True)]
     serial = {
         k: to_value(v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v)
@@ -94,7 +89,7 @@ def _update(
             Key=to_item({"message_id": message_id}),
             UpdateExpression=update,
             ConditionExpression=condition,
-            ExpressionAttributeNames={**attr_names, **names, "#state": "state"},
+            ExpressionAttributeNames={**{f"#f_{k}": k for k in sets}, "#state": "state"},
             ExpressionAttributeValues=serial,
             ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -117,7 +112,6 @@ def claim(message_id: str, attempt: int, now: datetime, lease_until: datetime) -
     return _update(
         message_id,
         condition,
-        {},
         values,
         {"attempts": attempt + 1, "due_at": lease_until},
         StateChange(state=MessageState.sending, at=now, detail=f"attempt {attempt + 1}"),
@@ -137,7 +131,6 @@ def finish(
     return _update(
         message_id,
         "#state = :sending AND attempts = :n",
-        {},
         {":sending": "sending", ":n": attempts},
         {"due_at": due_at, **fields},
         StateChange(state=target, at=now, detail=detail),
@@ -154,7 +147,6 @@ def move(
     return _update(
         message_id,
         condition,
-        {},
         placeholders,
         {"due_at": due_at, **fields},
         StateChange(state=target, at=now, detail=detail),
