@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 
 class ApiError(Exception):
@@ -32,3 +32,13 @@ def invalid(field: str, message: str) -> ApiError:
 
 def not_found(what: str, key: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} {key} does not exist")
+
+
+T = TypeVar("T")
+
+
+def require(value: T | None, what: str, key: str) -> T:
+    """The looked-up item, or the 404 that names it."""
+    if value is None:
+        raise not_found(what, key)
+    return value

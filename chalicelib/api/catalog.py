@@ -7,7 +7,7 @@ from chalice import Response
 from chalicelib import aws, config_store, ids
 from chalicelib.api.http import parse, reply
 from chalicelib.dynamo_codec import from_item, to_item
-from chalicelib.errors import ApiError, invalid, not_found
+from chalicelib.errors import ApiError, invalid, not_found, require
 from chalicelib.models.customer import (
     ConfigurationInput,
     MessageTemplate,
@@ -39,10 +39,7 @@ def put_schema(name: str, raw: bytes | None) -> Response:
 
 
 def get_schema(name: str) -> ObjectSchema:
-    schema = config_store.get(config_store.SCHEMA, name, ObjectSchema)
-    if schema is None:
-        raise not_found("object", name)
-    return schema
+    return require(config_store.get(config_store.SCHEMA, name, ObjectSchema), "object", name)
 
 
 def put_record(object_type: str, record_id: str, raw: bytes | None) -> Response:
@@ -107,10 +104,8 @@ def create_definition(raw: bytes | None) -> Response:
 
 
 def get_definition(definition_id: str) -> OutboundMessageDefinition:
-    definition = config_store.get(config_store.DEFINITION, definition_id, OutboundMessageDefinition)
-    if definition is None:
-        raise not_found("outbound message", definition_id)
-    return definition
+    found = config_store.get(config_store.DEFINITION, definition_id, OutboundMessageDefinition)
+    return require(found, "outbound message", definition_id)
 
 
 def create_rule(raw: bytes | None) -> Response:

@@ -9,19 +9,23 @@ from jinja2 import TemplateError
 
 from chalicelib import config_store
 from chalicelib.dispatch import new_record
-from chalicelib.errors import invalid, not_found
+from chalicelib.errors import invalid, require
 from chalicelib.models.customer import Contact, MessageTemplate, OutboundConfiguration
 from chalicelib.models.messages import MessageRecord, MessageSource, MessageState, SmsPayload, StateChange
 from chalicelib.rendering import render
 
 
 def load_configuration(configuration_id: str) -> tuple[OutboundConfiguration, MessageTemplate]:
-    configuration = config_store.get(config_store.CONFIGURATION, configuration_id, OutboundConfiguration)
-    if configuration is None:
-        raise not_found("outbound configuration", configuration_id)
-    template = config_store.get(config_store.TEMPLATE, configuration.template_id, MessageTemplate)
-    if template is None:
-        raise not_found("message template", configuration.template_id)
+    configuration = require(
+        config_store.get(config_store.CONFIGURATION, configuration_id, OutboundConfiguration),
+        "outbound configuration",
+        configuration_id,
+    )
+    template = require(
+        config_store.get(config_store.TEMPLATE, configuration.template_id, MessageTemplate),
+        "message template",
+        configuration.template_id,
+    )
     return configuration, template
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from chalicelib import clock, config_store, ids, message_store, queues
 from chalicelib.dispatch import dispatch
-from chalicelib.errors import not_found
+from chalicelib.errors import require
 from chalicelib.logs import log
 from chalicelib.models.customer import Schedule, ScheduleInput
 from chalicelib.models.messages import MessageSource, MessageState, QueueBody
@@ -42,10 +42,7 @@ def create(request: ScheduleInput) -> Schedule:
 
 
 def get(schedule_id: str) -> Schedule:
-    schedule = config_store.get(config_store.SCHEDULE, schedule_id, Schedule)
-    if schedule is None:
-        raise not_found("schedule", schedule_id)
-    return schedule
+    return require(config_store.get(config_store.SCHEDULE, schedule_id, Schedule), "schedule", schedule_id)
 
 
 def cancel(schedule_id: str) -> Schedule:
