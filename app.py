@@ -6,7 +6,7 @@ import os
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib.api import catalog, messages, sends
+from chalicelib.api import catalog, definitions, delivery_queue, messages, sends
 from chalicelib.api.http import endpoint, reply
 from chalicelib.settings import get_settings
 
@@ -93,19 +93,80 @@ def get_record(object_type: str, record_id: str) -> Response:
 @app.route("/outbound-messages", methods=["POST"])
 @endpoint
 def create_outbound_message() -> Response:
-    return catalog.create_definition(_body())
+    return definitions.create_definition(_body())
+
+
+@app.route("/outbound-messages", methods=["GET"])
+@endpoint
+def list_outbound_messages() -> Response:
+    return definitions.list_definitions(app.current_request.query_params)
+
+
+# The queue routes come before /outbound-messages/{definition_id}: API Gateway prefers the literal segment.
+@app.route("/outbound-messages/queue", methods=["GET"])
+@endpoint
+def list_outbound_queue() -> Response:
+    return delivery_queue.list_queue(app.current_request.query_params)
+
+
+@app.route("/outbound-messages/queue/retry", methods=["POST"])
+@endpoint
+def retry_outbound_queue() -> Response:
+    return delivery_queue.retry_all(_body())
+
+
+@app.route("/outbound-messages/queue/{message_id}/retry", methods=["POST"])
+@endpoint
+def retry_outbound_queue_entry(message_id: str) -> Response:
+    return delivery_queue.retry_one(message_id)
+
+
+@app.route("/outbound-messages/queue/{message_id}", methods=["DELETE"])
+@endpoint
+def delete_outbound_queue_entry(message_id: str) -> Response:
+    return delivery_queue.delete_one(message_id)
 
 
 @app.route("/outbound-messages/{definition_id}", methods=["GET"])
 @endpoint
 def get_outbound_message(definition_id: str) -> Response:
-    return reply(200, catalog.get_definition(definition_id))
+    return reply(200, definitions.get_definition(definition_id))
+
+
+@app.route("/outbound-messages/{definition_id}", methods=["PUT"])
+@endpoint
+def update_outbound_message(definition_id: str) -> Response:
+    return definitions.update_definition(definition_id, _body())
+
+
+@app.route("/outbound-messages/{definition_id}", methods=["DELETE"])
+@endpoint
+def delete_outbound_message(definition_id: str) -> Response:
+    return definitions.delete_definition(definition_id)
+
+
+@app.route("/outbound-messages/{definition_id}/wsdl", methods=["GET"])
+@endpoint
+def outbound_message_wsdl(definition_id: str) -> Response:
+    return definitions.definition_wsdl(definition_id)
 
 
 @app.route("/rules", methods=["POST"])
 @endpoint
 def create_rule() -> Response:
-    return catalog.create_rule(_body())
+    return definitions.create_rule(_body())
+
+
+@app.route("/rules", methods=["GET"])
+@endpoint
+def list_rules() -> Response:
+    return definitions.list_rules(app.current_request.query_params)
+
+
+@app.route("/rules/{rule_id}", methods=["DELETE"])
+@endpoint
+def delete_rule(rule_id: str) -> Response:
+    return definitions.delete_rule(rule_id)
 
 
 @app.route("/templates", methods=["POST"])
@@ -154,6 +215,12 @@ def get_message(message_id: str) -> Response:
 @endpoint
 def retry_message(message_id: str) -> Response:
     return messages.retry_message(message_id)
+
+
+@app.route("/messages/{message_id}", methods=["DELETE"])
+@endpoint
+def delete_message(message_id: str) -> Response:
+    return messages.delete_message(message_id)
 
 
 @app.route("/messages", methods=["GET"])

@@ -50,31 +50,49 @@ def put(kind: str, key: str, model: BaseModel, *, new: bool = False, extra: dict
         raise
 
 
-def put_unique(kind: str, key: str, model: BaseModel, claim: tuple[str, str]) -> None:
-    """Write an item together with a uniqueness marker (pk, sk) in one transaction."""
-    marker = {"pk": claim[0], "sk": claim[1], "owner": key}
+def _put_op(item: dict[str, Any], condition: str | None = None) -> dict[str, Any]:
+    put: dict[str, Any] = {"TableName": _table(), "Item": to_item(item)}
+    if condition:
+        put["ConditionExpression"] = condition
+    return {"Put": put}
+
+
+def _transact(operations: list[dict[str, Any]], conflict: str) -> None:
     try:
-        aws.client("dynamodb").transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": _table(),
-                        "Item": to_item(marker),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": _table(),
-                        "Item": to_item({"pk": kind, "sk": key, "data": model.model_dump(mode="json")}),
-                    }
-                },
-            ]
-        )
+        aws.client("dynamodb").transact_write_items(TransactItems=operations)
     except Exception as exc:
         if aws.is_conditional_failure(exc):
-            raise AlreadyExists(f"{claim[1]} is already taken") from exc
+            raise AlreadyExists(conflict) from exc
         raise
+
+
+def put_unique(
+    kind: str, key: str, model: BaseModel, claim: tuple[str, str], previous: tuple[str, str] | None = None
+) -> None:
+    """Write an item together with its uniqueness marker (pk, sk) in one transaction.
+
+    With `previous` (a rename), the old marker is released in the same transaction, so a name is never held
+    twice nor briefly free for someone else.
+    """
+    operations = [_put_op({"pk": kind, "sk": key, "data": model.model_dump(mode="json")})]
+    if previous != claim:
+        operations.append(_put_op({"pk": claim[0], "sk": claim[1], "owner": key}, "attribute_not_exists(pk)"))
+        if previous is not None:
+            operations.append(
+                {"Delete": {"TableName": _table(), "Key": to_item({"pk": previous[0], "sk": previous[1]})}}
+            )
+    _transact(operations, f"{claim[1]} is already taken")
+
+
+def delete_unique(kind: str, key: str, claim: tuple[str, str]) -> None:
+    """Delete an item and release its uniqueness marker together."""
+    _transact(
+        [
+            {"Delete": {"TableName": _table(), "Key": to_item({"pk": kind, "sk": key})}},
+            {"Delete": {"TableName": _table(), "Key": to_item({"pk": claim[0], "sk": claim[1]})}},
+        ],
+        f"{kind} {key} changed while deleting",
+    )
 
 
 def get(kind: str, key: str, model: type[M]) -> M | None:

@@ -138,11 +138,21 @@ def finish(
 
 
 def move(
-    message_id: str, target: MessageState, now: datetime, due_at: datetime, detail: str | None = None, **fields: Any
+    message_id: str,
+    target: MessageState,
+    now: datetime,
+    due_at: datetime,
+    detail: str | None = None,
+    *,
+    sources: frozenset[MessageState] | None = None,
+    **fields: Any,
 ) -> MessageRecord:
-    """Any allowed transition from whatever state may enter `target` (operator retries, callbacks, sweeps)."""
-    sources = sorted(s.value for s in ENTERED_FROM[target])
-    placeholders = {f":src{i}": s for i, s in enumerate(sources)}
+    """An allowed transition from `sources` (default: every state that may enter `target`)."""
+    allowed = ENTERED_FROM[target] if sources is None else sources & ENTERED_FROM[target]
+    if not allowed:
+        raise ValueError(f"no state in {sources} may move to {target.value}")
+    sources_sorted = sorted(s.value for s in allowed)
+    placeholders = {f":src{i}": s for i, s in enumerate(sources_sorted)}
     condition = f"#state IN ({', '.join(placeholders)})"
     return _update(
         message_id,
@@ -194,3 +204,67 @@ def list_by_state(
         kwargs["ExclusiveStartKey"] = start
     found = aws.client("dynamodb").query(**kwargs)
     return [_record(i) for i in found.get("Items", [])], _cursor_out(found.get("LastEvaluatedKey"))
+
+
+MAX_QUERIES_PER_PAGE = 10
+
+
+def list_filtered(
+    states: list[MessageState],
+    limit: int,
+    cursor: str | None = None,
+    *,
+    equals: dict[str, str] | None = None,
+    contains: dict[str, str] | None = None,
+) -> tuple[list[MessageRecord], str | None]:
+    """Records in any of `states` (in that order), filtered on top-level or dotted attributes.
+
+    Filters apply after DynamoDB's Limit, so a page may hold fewer than `limit` records while a cursor is
+    still returned; a bounded number of queries per page keeps one call's latency predictable.
+    """
+    start = _cursor_in(cursor) or {"i": 0, "k": None}
+    try:
+        index, key = int(start["i"]), start.get("k")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadCursor("not a cursor this API returned") from exc
+    names: dict[str, str] = {"#state": "state"}
+    values: dict[str, Any] = {}
+    clauses: list[str] = []
+
+    def path(attribute: str) -> str:
+        parts = []
+        for part in attribute.split("."):
+            alias = f"#a{len(names)}"
+            names[alias] = part
+            parts.append(alias)
+        return ".".join(parts)
+
+    for n, (attribute, value) in enumerate((equals or {}).items()):
+        clauses.append(f"{path(attribute)} = :eq{n}")
+        values[f":eq{n}"] = to_value(value)
+    for n, (attribute, value) in enumerate((contains or {}).items()):
+        clauses.append(f"contains({path(attribute)}, :in{n})")
+        values[f":in{n}"] = to_value(value)
+    found: list[MessageRecord] = []
+    queries = 0
+    while index < len(states) and len(found) < limit and queries < MAX_QUERIES_PER_PAGE:
+        kwargs: dict[str, Any] = {
+            "TableName": _table(),
+            "IndexName": STATE_INDEX,
+            "KeyConditionExpression": "#state = :state",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {**values, ":state": to_value(states[index].value)},
+            "Limit": limit - len(found),
+        }
+        if clauses:
+            kwargs["FilterExpression"] = " AND ".join(clauses)
+        if key:
+            kwargs["ExclusiveStartKey"] = key
+        answer = aws.client("dynamodb").query(**kwargs)
+        queries += 1
+        found.extend(_record(i) for i in answer.get("Items", []))
+        key = answer.get("LastEvaluatedKey")
+        if not key:
+            index += 1
+    more = index < len(states)
+    return found, _cursor_out({"i": index, "k": key}) if more else None

@@ -1,4 +1,4 @@
-"""Object schemas, records, outbound message definitions, rules, templates and configurations."""
+"""Object schemas, records, message templates and outbound configurations."""
 
 from __future__ import annotations
 
@@ -7,24 +7,16 @@ from chalice import Response
 from chalicelib import aws, config_store, ids
 from chalicelib.api.http import parse, reply
 from chalicelib.dynamo_codec import from_item, to_item
-from chalicelib.errors import ApiError, invalid, not_found, require
+from chalicelib.errors import invalid, not_found, require
 from chalicelib.models.customer import (
     ConfigurationInput,
     MessageTemplate,
     OutboundConfiguration,
     TemplateInput,
 )
-from chalicelib.models.definitions import (
-    DefinitionInput,
-    OutboundMessageDefinition,
-    Rule,
-    RuleInput,
-    comparison_fields,
-)
-from chalicelib.models.records import FIELD_NAME, OBJECT_NAME, ObjectSchema, RecordInput
+from chalicelib.models.records import FIELD_NAME, OBJECT_NAME, ObjectSchema, RecordInput, value_problem
 from chalicelib.rendering import TemplateProblem, check_body
 from chalicelib.settings import get_settings
-from chalicelib.url_policy import EndpointRefused, check_url
 
 CONTACT_NAMES = {"CustomerName", "CaseName"}
 SENDABLE_CHANNELS = {"sms", "whatsapp"}
@@ -52,8 +44,12 @@ def put_record(object_type: str, record_id: str, raw: bytes | None) -> Response:
     for name in record.fields:
         if not FIELD_NAME.match(name) or name in {"Id", "id", "object_type"}:
             raise invalid(f"fields.{name}", "is not a settable field name")
-        if schema.field_type(name) is None:
+        kind = schema.field_type(name)
+        if kind is None:
             raise invalid(f"fields.{name}", f"is not a field of {object_type}")
+        problem = value_problem(kind, record.fields[name])
+        if problem:
+            raise invalid(f"fields.{name}", problem)
     item = {**record.fields, "object_type": object_type, "id": record_id}
     aws.client("dynamodb").put_item(
         TableName=get_settings().records_table, Item=to_item({k: v for k, v in item.items() if v is not None})
@@ -70,61 +66,6 @@ def get_record(object_type: str, record_id: str) -> Response:
     data = from_item(found["Item"])
     data.pop("object_type")
     return reply(200, {"object_type": object_type, "id": data.pop("id"), "fields": data})
-
-
-def _check_definition(definition: DefinitionInput) -> None:
-    try:
-        check_url(definition.endpoint_url, allow_insecure=get_settings().allow_insecure_endpoints)
-    except EndpointRefused as exc:
-        raise invalid("endpoint_url", str(exc)) from exc
-    schema = config_store.get(config_store.SCHEMA, definition.object, ObjectSchema)
-    if schema is None:
-        raise invalid("object", f"{definition.object} is not a known object (PUT /objects/{definition.object})")
-    for index, name in enumerate(definition.fields):
-        if schema.field_type(name) is None:
-            raise invalid(f"fields.{index}", f"{name} is not a field of {definition.object}")
-
-
-def create_definition(raw: bytes | None) -> Response:
-    data = parse(DefinitionInput, raw)
-    _check_definition(data)
-    definition = OutboundMessageDefinition(id=ids.random_sf_id("04k"), **data.model_dump())
-    try:
-        config_store.put_unique(
-            config_store.DEFINITION, definition.id, definition, (f"UNIQUE#{data.object}", data.unique_name)
-        )
-    except config_store.AlreadyExists as exc:
-        raise ApiError(
-            409,
-            "conflict",
-            f"unique_name: {data.unique_name} is already used on {data.object}",
-            [{"field": "unique_name", "message": "already used on this object"}],
-        ) from exc
-    return reply(201, definition)
-
-
-def get_definition(definition_id: str) -> OutboundMessageDefinition:
-    found = config_store.get(config_store.DEFINITION, definition_id, OutboundMessageDefinition)
-    return require(found, "outbound message", definition_id)
-
-
-def create_rule(raw: bytes | None) -> Response:
-    data = parse(RuleInput, raw)
-    schema = config_store.get(config_store.SCHEMA, data.object, ObjectSchema)
-    if schema is None:
-        raise invalid("object", f"{data.object} is not a known object")
-    for name in sorted(comparison_fields(data.criteria)):
-        if schema.field_type(name) is None:
-            raise invalid("criteria", f"{name} is not a field of {data.object}")
-    for index, definition_id in enumerate(data.definition_ids):
-        definition = config_store.get(config_store.DEFINITION, definition_id, OutboundMessageDefinition)
-        if definition is None or definition.object != data.object:
-            raise invalid(f"definition_ids.{index}", f"{definition_id} is not an outbound message on {data.object}")
-    if data.configuration_ids:
-        raise invalid("configuration_ids", "automated customer sends from rules are not implemented yet")
-    rule = Rule(id=ids.random_sf_id("01Q"), **data.model_dump())
-    config_store.put(config_store.RULE, rule.id, rule, new=True)
-    return reply(201, rule)
 
 
 def create_template(raw: bytes | None) -> Response:

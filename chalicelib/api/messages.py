@@ -1,16 +1,13 @@
-"""Message records: read one, list by state, retry a dead one."""
+"""Message records: read one, list by state, retry or delete one."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from chalice import Response
 
-from chalicelib import clock, message_store, queues
+from chalicelib import message_store, operations
 from chalicelib.api.http import reply
-from chalicelib.errors import ApiError, invalid, not_found
-from chalicelib.models.messages import MessageState, QueueBody
-from chalicelib.settings import get_settings
+from chalicelib.errors import ApiError, invalid, not_found, require
+from chalicelib.models.messages import MessageRecord, MessageState
 
 
 def get_message(message_id: str) -> Response:
@@ -39,18 +36,20 @@ def list_messages(query: dict[str, str] | None) -> Response:
     return reply(200, {"messages": [r.model_dump(mode="json") for r in records], "cursor": cursor})
 
 
+def _found(message_id: str) -> MessageRecord:
+    return require(message_store.get(message_id), "message", message_id)
+
+
 def retry_message(message_id: str) -> Response:
-    """An operator's retry: a failed or expired message goes back to the queue with a fresh deadline."""
-    record = message_store.get(message_id)
-    if record is None:
-        raise not_found("message", message_id)
-    if record.state not in {MessageState.failed, MessageState.expired}:
-        raise ApiError(409, "conflict", f"state: a {record.state.value} message cannot be retried")
-    now = clock.now()
-    deadline = now + timedelta(hours=get_settings().deadline_hours(record.channel))
+    """Failed or expired: back in the queue with a fresh deadline; queued: attempted now."""
     try:
-        updated = message_store.move(message_id, MessageState.queued, now, now, "operator retry", deadline=deadline)
-    except message_store.Conflict as exc:
-        raise ApiError(409, "conflict", "state: the message changed while retrying; read it again") from exc
-    queues.enqueue(updated.channel, [QueueBody(message_id=message_id, attempt=updated.attempts)])
-    return reply(202, updated)
+        return reply(202, operations.retry(_found(message_id)))
+    except operations.NotAllowed as exc:
+        raise ApiError(409, "conflict", f"state: {exc}") from exc
+
+
+def delete_message(message_id: str) -> Response:
+    try:
+        return reply(200, operations.delete(_found(message_id)))
+    except operations.NotAllowed as exc:
+        raise ApiError(409, "conflict", f"state: {exc}") from exc

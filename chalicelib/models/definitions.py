@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.models.records import OBJECT_NAME, Scalar
+from chalicelib.models.records import OBJECT_NAME, FieldType, ObjectSchema, Scalar
 
 UNIQUE_NAME_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^\S+$"), "must not contain spaces"),
@@ -53,6 +53,14 @@ class DefinitionInput(BaseModel):
 
 class OutboundMessageDefinition(DefinitionInput):
     id: str
+
+    def field_types(self, schema: ObjectSchema | None) -> dict[str, FieldType]:
+        """Selected fields in send order with their types: the envelope and the WSDL both follow this."""
+        types: dict[str, FieldType] = {}
+        for name in self.fields:
+            found = schema.field_type(name) if schema else None
+            types[name] = found or (FieldType.id if name == "Id" else FieldType.string)
+        return types
 
 
 class EvaluationCriteria(StrEnum):

@@ -19,21 +19,24 @@ class MessageState(StrEnum):
     failed = "failed"
     opted_out = "opted_out"
     expired = "expired"
+    deleted = "deleted"
 
 
 S = MessageState
 TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
-    S.queued: frozenset({S.sending, S.expired, S.failed}),
+    # queued -> queued is an operator's "retry now" of a message waiting out its backoff.
+    S.queued: frozenset({S.sending, S.expired, S.failed, S.queued, S.deleted}),
     # sending -> queued is a retry after a transient failure; -> sending is a crashed sender's lease taken over.
     S.sending: frozenset({S.sent, S.delivered, S.failed, S.opted_out, S.expired, S.queued, S.sending}),
     S.sent: frozenset({S.delivered, S.failed}),
     S.delivered: frozenset(),
-    # An operator's retry puts a dead message back in the queue.
-    S.failed: frozenset({S.queued}),
-    S.expired: frozenset({S.queued}),
+    # An operator's retry puts a dead message back in the queue; an operator's delete ends it for good.
+    S.failed: frozenset({S.queued, S.deleted}),
+    S.expired: frozenset({S.queued, S.deleted}),
     S.opted_out: frozenset(),
+    S.deleted: frozenset(),
 }
-TERMINAL = frozenset({S.delivered, S.failed, S.opted_out, S.expired})
+TERMINAL = frozenset({S.delivered, S.failed, S.opted_out, S.expired, S.deleted})
 # The states a record may be in when a given state is entered: the conditional writes use this.
 ENTERED_FROM: dict[MessageState, frozenset[MessageState]] = {
     target: frozenset(src for src, targets in TRANSITIONS.items() if target in targets) for target in MessageState
@@ -64,6 +67,8 @@ class SoapPayload(BaseModel):
     endpoint_url: str
     envelope: str
     notification_ids: list[str]
+    object_type: str | None = None
+    record_ids: list[str] = Field(default_factory=list, description="parallel to notification_ids")
     client_certificate: str | None = None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,43 @@ class FieldType(StrEnum):
     double = "double"
     date = "date"
     datetime = "dateTime"
+
+
+INT_RANGE = (-(2**31), 2**31 - 1)  # xsd:int, what the WSDL promises listeners
+
+
+def value_problem(kind: FieldType, value: Any) -> str | None:
+    """Why a stored value cannot be sent as its field's XML Schema type, or None when it can."""
+    if value is None:
+        return None
+    match kind:
+        case FieldType.string | FieldType.id:
+            ok = isinstance(value, str)
+        case FieldType.boolean:
+            ok = isinstance(value, bool)
+        case FieldType.int:
+            ok = isinstance(value, int) and not isinstance(value, bool) and INT_RANGE[0] <= value <= INT_RANGE[1]
+            if not ok:
+                return "must be an integer between -2147483648 and 2147483647"
+        case FieldType.double:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        case FieldType.date:
+            ok = isinstance(value, str) and _parses(date.fromisoformat, value) and len(value) == 10
+            if not ok:
+                return "must be a date as YYYY-MM-DD"
+        case FieldType.datetime:
+            ok = isinstance(value, str) and "T" in value and _parses(datetime.fromisoformat, value)
+            if not ok:
+                return "must be an ISO 8601 date-time such as 2026-11-24T10:00:00Z"
+    return None if ok else f"must be a {kind.value}"
+
+
+def _parses(parser: Any, value: str) -> bool:
+    try:
+        parser(value)
+    except ValueError:
+        return False
+    return True
 
 
 class ObjectSchema(BaseModel):

@@ -17,23 +17,30 @@ from chalicelib.dispatch import dispatch, new_record
 from chalicelib.logs import log
 from chalicelib.models.definitions import OutboundMessageDefinition, Rule
 from chalicelib.models.messages import MessageRecord, MessageSource, SoapPayload
-from chalicelib.models.records import FieldType, ObjectSchema, RecordChange
+from chalicelib.models.records import FieldType, ObjectSchema, RecordChange, value_problem
 from chalicelib.rules import fires
 from chalicelib.settings import get_settings
 from chalicelib.soap_envelope import MAX_NOTIFICATIONS, Notification, build_envelope
 from chalicelib.stream_records import parse
 
 
-def field_types(definition: OutboundMessageDefinition, schema: ObjectSchema | None) -> dict[str, FieldType]:
-    types: dict[str, FieldType] = {}
-    for name in definition.fields:
-        found = schema.field_type(name) if schema else None
-        types[name] = found or (FieldType.id if name == "Id" else FieldType.string)
-    return types
-
-
 def notification_id(definition_id: str, change: RecordChange) -> str:
     return ids.sf_id("04l", definition_id, change.event_id)
+
+
+def sendable(types: dict[str, FieldType], change: RecordChange) -> dict[str, Any]:
+    """The selected fields whose values fit their declared type. A record written around the API with a wrong
+    type loses that field (logged), rather than blocking the stream or sending what the WSDL forbids."""
+    image = change.new or {}
+    kept: dict[str, Any] = {}
+    for name, kind in types.items():
+        value = image.get(name)
+        problem = None if name == "Id" else value_problem(kind, value)
+        if problem:
+            log("stream.field_dropped", logging.WARNING, record_id=change.record_id, field=name, problem=problem)
+            continue
+        kept[name] = value
+    return kept
 
 
 def build_messages(
@@ -45,12 +52,12 @@ def build_messages(
     for change in changes:
         latest[change.record_id] = change
     ordered = list(latest.values())
-    types = field_types(definition, schema)
+    types = definition.field_types(schema)
     now = clock.now()
     messages = []
     for start in range(0, len(ordered), MAX_NOTIFICATIONS):
         chunk = ordered[start : start + MAX_NOTIFICATIONS]
-        notes = [Notification(id=notification_id(definition.id, c), fields=c.new or {}) for c in chunk]
+        notes = [Notification(id=notification_id(definition.id, c), fields=sendable(types, c)) for c in chunk]
         envelope = build_envelope(
             organization_id=settings.org_id,
             action_id=definition.id,
@@ -67,6 +74,8 @@ def build_messages(
             endpoint_url=definition.endpoint_url,
             envelope=envelope.decode("utf-8"),
             notification_ids=note_ids,
+            object_type=definition.object,
+            record_ids=[c.record_id for c in chunk],
             client_certificate=definition.client_certificate,
         )
         source = MessageSource(kind="stream", ref=chunk[0].event_id)

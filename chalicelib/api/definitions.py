@@ -1,0 +1,157 @@
+"""Outbound message definitions (create, read, update, list per object, delete, WSDL) and workflow rules."""
+
+from __future__ import annotations
+
+from chalice import Response
+
+from chalicelib import config_store, ids
+from chalicelib.api.http import parse, reply
+from chalicelib.errors import ApiError, invalid, require
+from chalicelib.models.definitions import (
+    DefinitionInput,
+    OutboundMessageDefinition,
+    Rule,
+    RuleInput,
+    comparison_fields,
+)
+from chalicelib.models.records import OBJECT_NAME, ObjectSchema
+from chalicelib.settings import get_settings
+from chalicelib.url_policy import EndpointRefused, check_url
+from chalicelib.wsdl import build_wsdl
+
+
+def _marker(definition: DefinitionInput) -> tuple[str, str]:
+    return f"UNIQUE#{definition.object}", definition.unique_name
+
+
+def _name_taken(data: DefinitionInput) -> ApiError:
+    return ApiError(
+        409,
+        "conflict",
+        f"unique_name: {data.unique_name} is already used on {data.object}",
+        [{"field": "unique_name", "message": "already used on this object"}],
+    )
+
+
+def _check(definition: DefinitionInput) -> None:
+    try:
+        check_url(definition.endpoint_url, allow_insecure=get_settings().allow_insecure_endpoints)
+    except EndpointRefused as exc:
+        raise invalid("endpoint_url", str(exc)) from exc
+    schema = config_store.get(config_store.SCHEMA, definition.object, ObjectSchema)
+    if schema is None:
+        raise invalid("object", f"{definition.object} is not a known object (PUT /objects/{definition.object})")
+    for index, name in enumerate(definition.fields):
+        if schema.field_type(name) is None:
+            raise invalid(f"fields.{index}", f"{name} is not a field of {definition.object}")
+
+
+def get_definition(definition_id: str) -> OutboundMessageDefinition:
+    found = config_store.get(config_store.DEFINITION, definition_id, OutboundMessageDefinition)
+    return require(found, "outbound message", definition_id)
+
+
+def create_definition(raw: bytes | None) -> Response:
+    data = parse(DefinitionInput, raw)
+    _check(data)
+    definition = OutboundMessageDefinition(id=ids.random_sf_id("04k"), **data.model_dump())
+    try:
+        config_store.put_unique(config_store.DEFINITION, definition.id, definition, _marker(data))
+    except config_store.AlreadyExists as exc:
+        raise _name_taken(data) from exc
+    return reply(201, definition)
+
+
+def update_definition(definition_id: str, raw: bytes | None) -> Response:
+    """Full replacement. As in Salesforce, the object cannot change: rules and the WSDL are bound to it."""
+    current = get_definition(definition_id)
+    data = parse(DefinitionInput, raw)
+    if data.object != current.object:
+        raise invalid("object", f"cannot change after creation (this outbound message is on {current.object})")
+    _check(data)
+    updated = OutboundMessageDefinition(id=definition_id, **data.model_dump())
+    try:
+        config_store.put_unique(
+            config_store.DEFINITION, definition_id, updated, _marker(data), previous=_marker(current)
+        )
+    except config_store.AlreadyExists as exc:
+        raise _name_taken(data) from exc
+    return reply(200, updated)
+
+
+def list_definitions(query: dict[str, str] | None) -> Response:
+    object_name = (query or {}).get("object")
+    if object_name is not None and not OBJECT_NAME.match(object_name):
+        raise invalid("object", "must be an object name")
+    found = [
+        d
+        for d in config_store.list_all(config_store.DEFINITION, OutboundMessageDefinition)
+        if object_name is None or d.object == object_name
+    ]
+    found.sort(key=lambda d: (d.object, d.name, d.id))
+    return reply(200, {"outbound_messages": [d.model_dump(mode="json") for d in found]})
+
+
+def rules_using(definition_id: str) -> list[Rule]:
+    return [r for r in config_store.list_all(config_store.RULE, Rule) if definition_id in r.definition_ids]
+
+
+def delete_definition(definition_id: str) -> Response:
+    """Refused while a rule still fires it (Salesforce does the same); queued messages still get delivered."""
+    current = get_definition(definition_id)
+    users = rules_using(definition_id)
+    if users:
+        names = ", ".join(f"{r.name} ({r.id})" for r in users)
+        raise ApiError(
+            409,
+            "conflict",
+            f"rules: the outbound message is used by {names}; remove it from those rules first",
+            [{"field": "rules", "message": names}],
+        )
+    config_store.delete_unique(config_store.DEFINITION, definition_id, _marker(current))
+    return Response(body="", status_code=204)
+
+
+def create_rule(raw: bytes | None) -> Response:
+    data = parse(RuleInput, raw)
+    schema = config_store.get(config_store.SCHEMA, data.object, ObjectSchema)
+    if schema is None:
+        raise invalid("object", f"{data.object} is not a known object")
+    for name in sorted(comparison_fields(data.criteria)):
+        if schema.field_type(name) is None:
+            raise invalid("criteria", f"{name} is not a field of {data.object}")
+    for index, definition_id in enumerate(data.definition_ids):
+        definition = config_store.get(config_store.DEFINITION, definition_id, OutboundMessageDefinition)
+        if definition is None or definition.object != data.object:
+            raise invalid(f"definition_ids.{index}", f"{definition_id} is not an outbound message on {data.object}")
+    if data.configuration_ids:
+        raise invalid("configuration_ids", "automated customer sends from rules are not implemented yet")
+    rule = Rule(id=ids.random_sf_id("01Q"), **data.model_dump())
+    config_store.put(config_store.RULE, rule.id, rule, new=True)
+    return reply(201, rule)
+
+
+def list_rules(query: dict[str, str] | None) -> Response:
+    object_name = (query or {}).get("object")
+    found = [
+        r for r in config_store.list_all(config_store.RULE, Rule) if object_name is None or r.object == object_name
+    ]
+    found.sort(key=lambda r: (r.object, r.name, r.id))
+    return reply(200, {"rules": [r.model_dump(mode="json") for r in found]})
+
+
+def delete_rule(rule_id: str) -> Response:
+    require(config_store.get(config_store.RULE, rule_id, Rule), "rule", rule_id)
+    config_store.delete(config_store.RULE, rule_id)
+    return Response(body="", status_code=204)
+
+
+def definition_wsdl(definition_id: str) -> Response:
+    definition = get_definition(definition_id)
+    schema = config_store.get(config_store.SCHEMA, definition.object, ObjectSchema)
+    document = build_wsdl(
+        object_type=definition.object,
+        field_types=definition.field_types(schema),
+        endpoint_url=definition.endpoint_url,
+    )
+    return Response(body=document.decode("utf-8"), status_code=200, headers={"Content-Type": "text/xml; charset=utf-8"})
