@@ -82,7 +82,8 @@ class LoopbackServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, which never ran if never started
+            self._server.shutdown()
         self._server.server_close()
 
     def fail_next(self, count: int, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:

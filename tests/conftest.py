@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -58,6 +59,26 @@ def api(runtime: Any) -> Api:
 def _clock_reset() -> Iterator[None]:
     yield
     clock.reset()
+
+
+class LogLines(logging.Handler):
+    """Collects the service's JSON log lines (the `outbound` logger does not propagate to caplog)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(record.getMessage()))
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    handler = LogLines()
+    logger = logging.getLogger("outbound")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from chalicelib import clock
+from chalicelib.models.records import FieldType
 from chalicelib.soap_envelope import parse_notifications
 from tests.conftest import Api, unique_object, wait_for
 
@@ -99,31 +101,103 @@ def test_listener_failing_twice_gets_the_same_ids_three_times(runtime: Any, api:
     assert "HTTP 500" in record["last_error"]
 
 
+def queue_entries(api: Api, query: str) -> list[dict[str, Any]]:
+    status, body = api.call("GET", f"/outbound-messages/queue?{query}")
+    assert status == 200, body
+    return list(body["entries"])
+
+
 def test_listener_that_never_acks_expires_and_can_be_retried(runtime: Any, api: Api) -> None:
     obj, definition_id = soap_setup(api, runtime.soap.url + "/down")
     runtime.soap.fail_next(1000, 503)
     api.call("PUT", f"/records/{obj}/500xx0000000000003", {"fields": {"Subject": "never acked"}})
 
-    def queued_retry() -> dict[str, Any] | None:
-        listed = api.call("GET", "/messages?state=queued&limit=100")[1]["messages"]
-        return next((m for m in listed if m["definition_id"] == definition_id and m["attempts"] >= 1), None)
+    def pending_retry() -> dict[str, Any] | None:
+        entries = queue_entries(api, f"view=pending&definition_id={definition_id}")
+        return next((e for e in entries if e["attempts"] >= 1 and e["next_attempt_at"]), None)
 
-    record = wait_for(queued_retry, what="first failed attempt")
+    entry = wait_for(pending_retry, what="first failed attempt in the monitoring queue")
+    assert entry["object"] == obj and entry["record_ids"] == ["500xx0000000000003"]
+    assert "HTTP 503" in entry["last_error"] and entry["state"] == "queued"
     clock.advance(25 * 3600)  # past the 24-hour deadline without waiting for it
-    expired = wait_state(api, record["message_id"], "expired", timeout=30)
+    expired = wait_state(api, entry["message_id"], "expired", timeout=30)
     assert "deadline passed" in expired["history"][-1]["detail"]
-    listed = api.call("GET", "/messages?state=expired&limit=100")[1]["messages"]
-    assert any(m["message_id"] == record["message_id"] for m in listed)
+    failed = queue_entries(api, f"view=failed&definition_id={definition_id}")
+    assert [e["message_id"] for e in failed] == [entry["message_id"]] and failed[0]["state"] == "expired"
+    assert queue_entries(api, f"view=failed&record_id=500xx0000000000003&object={obj}")[0]["message_id"] == (
+        entry["message_id"])
+    assert queue_entries(api, f"view=pending&definition_id={definition_id}") == []
     sqs = runtime.client("sqs")
     dlq = sqs.get_queue_url(QueueName="outbound-local-soap-dlq")["QueueUrl"]
     parked = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
-    assert any(record["message_id"] in m["Body"] for m in parked)
-    # The operator retries once the partner is back.
+    assert any(entry["message_id"] in m["Body"] for m in parked)
+    # The operator retries everything that failed for this definition once the partner is back.
     runtime.soap.script.clear()
-    status, retried = api.call("POST", f"/messages/{record['message_id']}/retry")
-    assert status == 202 and retried["state"] == "queued"
-    wait_state(api, record["message_id"], "delivered", timeout=30)
-    assert api.call("POST", f"/messages/{record['message_id']}/retry")[0] == 409
+    status, retried = api.call("POST", "/outbound-messages/queue/retry", {"definition_id": definition_id})
+    assert status == 202 and retried == {"retried": [entry["message_id"]], "skipped": [], "more": False}
+    delivered = wait_state(api, entry["message_id"], "delivered", timeout=30)
+    assert delivered["deadline"] > expired["deadline"]
+    assert queue_entries(api, f"view=all&definition_id={definition_id}") == []
+    assert api.call("POST", f"/outbound-messages/queue/{entry['message_id']}/retry")[0] == 409
+
+
+def waiting_soap_record(runtime: Any, path: str, definition_id: str) -> str:
+    """A delivery that failed once and waits out a one-hour backoff (written directly, not through a failure)."""
+    from chalicelib import ids, message_store
+    from chalicelib.dispatch import new_record
+    from chalicelib.models.messages import MessageSource, SoapPayload
+    from chalicelib.soap_envelope import Notification, build_envelope
+
+    note_id = ids.random_sf_id("04l")
+    envelope = build_envelope(
+        organization_id="00Doutboundlocal01", action_id=definition_id, session_id=None, enterprise_url="e",
+        partner_url="p", object_type="Case", field_types={"Id": FieldType.id},
+        notifications=[Notification(id=note_id, fields={"Id": "r1"})])
+    payload = SoapPayload(endpoint_url=runtime.soap.url + path, envelope=envelope.decode(), notification_ids=[note_id],
+                          object_type="Case", record_ids=["r1"])
+    now = clock.now()
+    record = new_record(ids.random_id("msg"), "soap", payload, MessageSource(kind="stream", ref="test"), now,
+                        definition_id=definition_id)
+    record = record.model_copy(update={"attempts": 1, "due_at": now + timedelta(hours=1), "last_error": "HTTP 503"})
+    assert message_store.create(record) is None
+    return record.message_id
+
+
+def test_operator_retries_a_waiting_delivery_now(runtime: Any, api: Api) -> None:
+    from chalicelib.ids import random_sf_id
+
+    definition_id = random_sf_id("04k")
+    message_id = waiting_soap_record(runtime, "/retry-now", definition_id)
+    [entry] = queue_entries(api, f"view=pending&definition_id={definition_id}")
+    assert entry["message_id"] == message_id and entry["attempts"] == 1 and entry["next_attempt_at"] > clock.iso(
+        clock.now())
+    status, retried = api.call("POST", f"/outbound-messages/queue/{message_id}/retry")
+    assert status == 202 and retried["state"] == "queued" and retried["next_attempt_at"] <= clock.iso(clock.now())
+    record = wait_state(api, message_id, "delivered")
+    assert record["attempts"] == 2
+    assert sum(r.path == "/retry-now" for r in runtime.soap.requests) == 1
+
+
+def test_operator_deletes_a_waiting_delivery_and_it_is_never_sent(runtime: Any, api: Api, log_lines: Any) -> None:
+    from chalicelib import queues
+    from chalicelib.ids import random_sf_id
+    from chalicelib.models.messages import QueueBody
+
+    definition_id = random_sf_id("04k")
+    message_id = waiting_soap_record(runtime, "/deleted", definition_id)
+    assert api.call("DELETE", f"/outbound-messages/queue/{message_id}")[0] == 204
+    deleted = message(api, message_id)
+    assert deleted["state"] == "deleted" and deleted["history"][-1]["detail"] == "operator delete"
+    assert queue_entries(api, f"view=all&definition_id={definition_id}") == []
+    # A stale queue message for it (the backoff's own) arrives and is dropped by the sender's claim.
+    queues.enqueue("soap", [QueueBody(message_id=message_id, attempt=1)])
+    wait_for(lambda: any(line.get("event") == "queue.duplicate_dropped" and line.get("message_id") == message_id
+                         for line in log_lines.lines), what="the stale queue message to be dropped")
+    assert message(api, message_id)["state"] == "deleted"
+    assert not any(r.path == "/deleted" for r in runtime.soap.requests)
+    assert api.call("DELETE", f"/outbound-messages/queue/{message_id}")[0] == 409
+    assert api.call("POST", f"/outbound-messages/queue/{message_id}/retry")[0] == 409
+    assert api.call("DELETE", "/outbound-messages/queue/msg_nope")[0] == 404
 
 
 def test_instant_send_renders_localized_text_and_records_opt_out(runtime: Any, api: Api) -> None:
@@ -192,3 +266,56 @@ def test_permanent_provider_error_fails_at_once_into_the_dlq(runtime: Any, api: 
     assert record["attempts"] == 1 and record["error_code"] == "21211"
     listed = api.call("GET", "/messages?state=failed&limit=100")[1]["messages"]
     assert any(m["message_id"] == record["message_id"] for m in listed)
+
+
+def test_delivery_to_a_listener_generated_from_our_wsdl(runtime: Any, api: Api, tmp_path: Any) -> None:
+    """The partner's view: fetch the WSDL, generate a listener with zeep, receive a schema-valid message, Ack."""
+    import zeep
+    from lxml import etree
+
+    from chalicelib.soap_envelope import OUTBOUND, SOAPENV
+    from chalicelib.wsdl import schema_of
+    from local.providers import LoopbackServer, Recorded, Scripted
+    from local.runtime import free_port
+
+    class ZeepListener(LoopbackServer):
+        def __init__(self, operation: Any, port: int) -> None:
+            super().__init__(port)
+            self.operation, self.received = operation, []
+
+        def answer(self, request: Recorded) -> Scripted:
+            self.received.append(self.operation.input.deserialize(etree.fromstring(request.body)))
+            reply = etree.tostring(self.operation.output.serialize(Ack=True).content)
+            return Scripted(200, reply, {"Content-Type": "text/xml; charset=utf-8"})
+
+    obj = unique_object()
+    api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {"Subject": "string", "Amount": "double",
+                                                               "ClosedAt": "dateTime", "IsEscalated": "boolean"}})
+    port_number = free_port()  # the endpoint URL exists before the listener generated from the WSDL does
+    endpoint = f"http://127.0.0.1:{port_number}/zeep"
+    status, definition = api.call("POST", "/outbound-messages", {
+        "object": obj, "name": "WSDL listener", "unique_name": "Wsdl_Listener", "endpoint_url": endpoint,
+        "fields": ["Subject", "Amount", "ClosedAt", "IsEscalated"]})
+    assert status == 201
+    document = api.call("GET", f"/outbound-messages/{definition['id']}/wsdl")[1]
+    (tmp_path / "partner.wsdl").write_bytes(document)
+    client = zeep.Client(str(tmp_path / "partner.wsdl"))
+    port = client.wsdl.services["NotificationService"].ports["Notification"]
+    listener = ZeepListener(port.binding.get("notifications"), port_number).start()
+    try:
+        api.call("POST", "/rules", {"object": obj, "name": "r", "definition_ids": [definition["id"]]})
+        api.call("PUT", f"/records/{obj}/case-7", {"fields": {
+            "Subject": "Via zeep", "Amount": 99.5, "ClosedAt": "2026-11-24T10:00:00Z", "IsEscalated": True}})
+        wait_for(lambda: listener.received, what="the zeep listener to receive the notification")
+        request = listener.received[0]
+        assert request.ActionId == definition["id"] and request.OrganizationId == "00Doutboundlocal01"
+        sobject = request.Notification[0].sObject
+        assert (sobject.Id, sobject.Subject, sobject.Amount, sobject.IsEscalated) == ("case-7", "Via zeep", 99.5, True)
+        body = etree.fromstring(listener.requests[0].body).find(f"{{{SOAPENV}}}Body/{{{OUTBOUND}}}notifications")
+        schema = schema_of(document)
+        assert schema.validate(body), schema.error_log
+        listed = api.call("GET", "/messages?state=delivered&limit=100")[1]["messages"]
+        assert any(m["definition_id"] == definition["id"] for m in listed)
+    finally:
+        listener.stop()
+
