@@ -6,7 +6,18 @@ from dataclasses import dataclass, field
 
 import urllib3
 
-_pool = urllib3.PoolManager(num_pools=20, maxsize=10, retries=False)
+_pools: dict[tuple[str | None, str | None, str | None], urllib3.PoolManager] = {}
+
+
+def _pool(cert_file: str | None, key_file: str | None, ca_certs: str | None) -> urllib3.PoolManager:
+    """One pool manager per client identity, so connections made with one certificate are never reused
+    for a request that must present another (or none)."""
+    key = (cert_file, key_file, ca_certs)
+    if key not in _pools:
+        _pools[key] = urllib3.PoolManager(
+            num_pools=20, maxsize=10, retries=False, cert_file=cert_file, key_file=key_file, ca_certs=ca_certs
+        )
+    return _pools[key]
 
 
 class TransportError(Exception):
@@ -27,9 +38,12 @@ def post(
     *,
     timeout: float,
     max_bytes: int,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+    ca_certs: str | None = None,
 ) -> HttpResponse:
     try:
-        response = _pool.request(
+        response = _pool(cert_file, key_file, ca_certs).request(
             "POST",
             url,
             body=body,

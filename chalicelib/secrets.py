@@ -1,4 +1,9 @@
-"""Provider credentials from SSM Parameter Store (SecureString JSON), cached briefly, never logged."""
+"""Credentials and certificates from SSM Parameter Store (SecureString) or Secrets Manager, as JSON objects,
+cached briefly, never logged.
+
+A reference names its store: `/path/in/ssm` is an SSM parameter, `secretsmanager:<name or ARN>` (or a
+Secrets Manager ARN) is a secret.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,51 @@ from chalicelib import aws
 
 _TTL_SECONDS = 300.0
 _cache: dict[str, tuple[float, dict[str, Any]]] = {}
+SECRETS_MANAGER_PREFIX = "secretsmanager:"
+
+
+class SecretMissing(LookupError):
+    """The reference names nothing readable (wrong name, deleted, or no permission)."""
+
+
+def reference_problem(reference: str) -> str | None:
+    """Why a reference cannot name a secret, or None: checked at save time, before anything is read."""
+    if reference.startswith(SECRETS_MANAGER_PREFIX):
+        return None if len(reference) > len(SECRETS_MANAGER_PREFIX) else "names no secret"
+    if reference.startswith("arn:aws:secretsmanager:"):
+        return None
+    if reference.startswith("/") and len(reference) > 1 and " " not in reference:
+        return None
+    return "must be an SSM parameter path (/...) or secretsmanager:<name or ARN>"
+
+
+def _read(reference: str) -> str:
+    try:
+        if reference.startswith(SECRETS_MANAGER_PREFIX) or reference.startswith("arn:aws:secretsmanager:"):
+            secret_id = reference.removeprefix(SECRETS_MANAGER_PREFIX)
+            return str(aws.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
+        return str(aws.client("ssm").get_parameter(Name=reference, WithDecryption=True)["Parameter"]["Value"])
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        if code in {"ParameterNotFound", "ResourceNotFoundException", "AccessDeniedException"}:
+            raise SecretMissing(f"{reference}: {code}") from exc
+        raise
+
+
+def json_secret(reference: str) -> dict[str, Any]:
+    hit = _cache.get(reference)
+    if hit and time.monotonic() - hit[0] < _TTL_SECONDS:
+        return hit[1]
+    value = json.loads(_read(reference))
+    if not isinstance(value, dict):
+        raise ValueError(f"{reference} must hold a JSON object")
+    _cache[reference] = (time.monotonic(), value)
+    return value
 
 
 def json_parameter(name: str) -> dict[str, Any]:
-    hit = _cache.get(name)
-    if hit and time.monotonic() - hit[0] < _TTL_SECONDS:
-        return hit[1]
-    answer = aws.client("ssm").get_parameter(Name=name, WithDecryption=True)
-    value = json.loads(answer["Parameter"]["Value"])
-    if not isinstance(value, dict):
-        raise ValueError(f"parameter {name} must hold a JSON object")
-    _cache[name] = (time.monotonic(), value)
-    return value
+    """An SSM parameter holding a JSON object (provider credentials)."""
+    return json_secret(name)
 
 
 def reset() -> None:

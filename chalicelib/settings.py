@@ -23,6 +23,7 @@ class Settings(BaseModel):
     allow_insecure_endpoints: bool = False
     http_timeout_seconds: float = 60.0
     http_max_response_bytes: int = 1_048_576
+    http_ca_bundle: str | None = Field(default=None, description="extra CA bundle (local/test HTTPS listeners)")
     soap_deadline_hours: float = 24.0
     sms_deadline_hours: float = 24.0
     retry_base_seconds: float = 30.0
@@ -59,6 +60,7 @@ def get_settings() -> Settings:
         allow_insecure_endpoints=_env_bool(env.get("ALLOW_INSECURE_ENDPOINTS")),
         http_timeout_seconds=float(env.get("HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds)),
         http_max_response_bytes=int(env.get("HTTP_MAX_RESPONSE_BYTES", defaults.http_max_response_bytes)),
+        http_ca_bundle=env.get("HTTP_CA_BUNDLE") or None,
         soap_deadline_hours=float(env.get("SOAP_DEADLINE_HOURS", defaults.soap_deadline_hours)),
         sms_deadline_hours=float(env.get("SMS_DEADLINE_HOURS", defaults.sms_deadline_hours)),
         retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", defaults.retry_base_seconds)),

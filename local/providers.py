@@ -10,6 +10,7 @@ import base64
 import json
 import re
 import secrets
+import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -36,15 +37,26 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer_subject: str | None = None  # the client certificate's subject CN, on TLS servers that ask for one
 
     def form(self) -> dict[str, str]:
         return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8"), keep_blank_values=True).items()}
 
 
+def _peer(connection: Any) -> str | None:
+    certificate = connection.getpeercert() if isinstance(connection, ssl.SSLSocket) else None
+    for entry in (certificate or {}).get("subject", ()):
+        for key, value in entry:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
 class LoopbackServer:
     """A threaded HTTP server on 127.0.0.1 with a request log and a queue of scripted answers."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.requests: list[Recorded] = []
         self.script: deque[Scripted] = deque()
         self._lock = threading.Lock()
@@ -54,7 +66,9 @@ class LoopbackServer:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                request = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                request = Recorded(
+                    "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, _peer(self.connection)
+                )
                 with outer._lock:
                     outer.requests.append(request)
                     scripted = outer.script.popleft() if outer.script else None
@@ -71,11 +85,14 @@ class LoopbackServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> LoopbackServer:
         self._thread.start()
@@ -152,8 +169,8 @@ class FakeTwilio(LoopbackServer):
 class FakeSoapListener(LoopbackServer):
     """A partner's outbound-message listener: parses, remembers notification ids, acks."""
 
-    def __init__(self, port: int = 0) -> None:
-        super().__init__(port)
+    def __init__(self, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(port, tls)
         self.notification_ids: list[str] = []
 
     def answer(self, request: Recorded) -> Scripted:

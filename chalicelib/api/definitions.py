@@ -15,6 +15,7 @@ from chalicelib.models.definitions import (
     comparison_fields,
 )
 from chalicelib.models.records import OBJECT_NAME, ObjectSchema
+from chalicelib.secrets import reference_problem
 from chalicelib.settings import get_settings
 from chalicelib.url_policy import EndpointRefused, check_url
 from chalicelib.wsdl import build_wsdl
@@ -38,6 +39,12 @@ def _check(definition: DefinitionInput) -> None:
         check_url(definition.endpoint_url, allow_insecure=get_settings().allow_insecure_endpoints)
     except EndpointRefused as exc:
         raise invalid("endpoint_url", str(exc)) from exc
+    if definition.client_certificate is not None:
+        problem = reference_problem(definition.client_certificate)
+        if problem:
+            raise invalid("client_certificate", problem)
+        if not definition.endpoint_url.startswith("https://"):
+            raise invalid("client_certificate", "a client certificate needs an https:// endpoint_url")
     schema = config_store.get(config_store.SCHEMA, definition.object, ObjectSchema)
     if schema is None:
         raise invalid("object", f"{definition.object} is not a known object (PUT /objects/{definition.object})")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from chalicelib import client_certificates
 from chalicelib.http_client import TransportError, post
 from chalicelib.models.messages import SoapPayload
+from chalicelib.secrets import SecretMissing
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
 from chalicelib.settings import get_settings
 from chalicelib.soap_envelope import read_ack
@@ -18,6 +20,13 @@ def deliver(payload: SoapPayload) -> Outcome:
         check_resolved(payload.endpoint_url, allow_insecure=settings.allow_insecure_endpoints)
     except EndpointRefused as exc:
         return Permanent(reason=str(exc), code="endpoint_refused")
+    certificate = None
+    if payload.client_certificate:
+        try:
+            certificate = client_certificates.load(payload.client_certificate)
+        except (SecretMissing, client_certificates.BadCertificate, ValueError) as exc:
+            # Not retried on its own: an operator fixes the secret, then retries the message.
+            return Permanent(reason=f"client certificate: {exc}", code="client_certificate")
     try:
         answer = post(
             payload.endpoint_url,
@@ -25,6 +34,9 @@ def deliver(payload: SoapPayload) -> Outcome:
             HEADERS,
             timeout=settings.http_timeout_seconds,
             max_bytes=settings.http_max_response_bytes,
+            cert_file=certificate.cert_file if certificate else None,
+            key_file=certificate.key_file if certificate else None,
+            ca_certs=settings.http_ca_bundle,
         )
     except TransportError as exc:
         return Transient(reason=str(exc), code="transport")
