@@ -1,13 +1,19 @@
 """A reference SOAP listener: what a partner's endpoint does with our notifications.
 
-Parse, check the OrganizationId, keep each notification once (dedupe on its Id: delivery is at least once),
-then Ack. Kept notifications go to the config table so the local walkthrough can show them.
+Parse, check the OrganizationId (and the identity token in SessionId when there is one), keep each
+notification once (dedupe on its Id: delivery is at least once), then Ack. Kept notifications go to the
+config table so the local walkthrough can show them.
+
+The Ack covers the whole message: there is no per-notification answer in this protocol. A listener that
+stored some notifications and then fails must answer without an Ack; the whole message comes back with
+the same notification ids, and the dedupe keeps the ones already stored from being stored twice.
 """
 
 from __future__ import annotations
 
-from chalicelib import aws, clock
+from chalicelib import aws, clock, identity_token
 from chalicelib.dynamo_codec import from_item, to_item, to_value
+from chalicelib.secrets import json_parameter
 from chalicelib.settings import get_settings
 from chalicelib.soap_envelope import build_ack, parse_notifications
 
@@ -23,6 +29,14 @@ def receive(xml: bytes) -> tuple[int, bytes]:
         return 400, build_ack(False)
     if parsed.organization_id != get_settings().org_id:
         return 403, build_ack(False)
+    if parsed.session_id is not None:
+        key = str(json_parameter(get_settings().session_token_param)["key"]).encode()
+        try:
+            claims = identity_token.verify(key, parsed.session_id, clock.now())
+        except identity_token.InvalidToken:
+            return 403, build_ack(False)
+        if claims.get("act") != parsed.action_id:
+            return 403, build_ack(False)
     client = aws.client("dynamodb")
     for note in parsed.notifications:
         item = {

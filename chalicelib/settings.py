@@ -20,6 +20,9 @@ class Settings(BaseModel):
     public_api_url: str = "http://127.0.0.1:8000"
     twilio_base_url: str = "https://api.twilio.com"
     twilio_credentials_param: str = "/outbound/local/twilio"
+    session_token_param: str = Field(
+        default="/outbound/local/session-token-key", description='SSM JSON {"key": ...} signing SessionId tokens'
+    )
     allow_insecure_endpoints: bool = False
     http_timeout_seconds: float = 60.0
     http_max_response_bytes: int = 1_048_576
@@ -57,6 +60,7 @@ def get_settings() -> Settings:
         public_api_url=env.get("PUBLIC_API_URL", defaults.public_api_url),
         twilio_base_url=env.get("TWILIO_BASE_URL", defaults.twilio_base_url),
         twilio_credentials_param=env.get("TWILIO_CREDENTIALS_PARAM", defaults.twilio_credentials_param),
+        session_token_param=env.get("SESSION_TOKEN_PARAM", defaults.session_token_param),
         allow_insecure_endpoints=_env_bool(env.get("ALLOW_INSECURE_ENDPOINTS")),
         http_timeout_seconds=float(env.get("HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds)),
         http_max_response_bytes=int(env.get("HTTP_MAX_RESPONSE_BYTES", defaults.http_max_response_bytes)),

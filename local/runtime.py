@@ -12,6 +12,7 @@ import importlib
 import json
 import logging
 import os
+import secrets
 import socket
 import sys
 import threading
@@ -165,6 +166,12 @@ class LocalRuntime:
             Overwrite=True,
             Value=json.dumps({"account_sid": self.twilio.account_sid, "auth_token": self.twilio.auth_token}),
         )
+        self.client("ssm").put_parameter(
+            Name=os.environ["SESSION_TOKEN_PARAM"],
+            Type="SecureString",
+            Overwrite=True,
+            Value=json.dumps({"key": secrets.token_urlsafe(32)}),
+        )
         table = self.client("dynamodb").describe_table(TableName=os.environ["RECORDS_TABLE"])["Table"]
         os.environ["RECORDS_STREAM_ARN"] = table["LatestStreamArn"]
 
@@ -181,7 +188,8 @@ class LocalRuntime:
             """Mirrors infra's GatewayResponse: API Gateway's 403 for an unknown route becomes a 404."""
 
             def _send_http_response(self, code: int, headers: Any, body: Any) -> None:  # type: ignore[override]
-                if code == 403 and body and b"Missing Authentication Token" in body:
+                raw = body.encode() if isinstance(body, str) else body
+                if code == 403 and raw and b"Missing Authentication Token" in raw:
                     code = 404
                     body = json.dumps(
                         {"error": "not_found", "message": f"no route {self.command} {self.path}"}

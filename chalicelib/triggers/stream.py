@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
-from chalicelib import clock, config_store, ids
+from chalicelib import clock, config_store, identity_token, ids
 from chalicelib.dispatch import dispatch, new_record
 from chalicelib.logs import log
 from chalicelib.models.definitions import OutboundMessageDefinition, Rule
 from chalicelib.models.messages import MessageRecord, MessageSource, SoapPayload
 from chalicelib.models.records import FieldType, ObjectSchema, RecordChange, value_problem
 from chalicelib.rules import fires
+from chalicelib.secrets import json_parameter
 from chalicelib.settings import get_settings
 from chalicelib.soap_envelope import MAX_NOTIFICATIONS, Notification, build_envelope
 from chalicelib.stream_records import parse
@@ -44,7 +46,10 @@ def sendable(types: dict[str, FieldType], change: RecordChange) -> dict[str, Any
 
 
 def build_messages(
-    definition: OutboundMessageDefinition, schema: ObjectSchema | None, changes: list[RecordChange]
+    definition: OutboundMessageDefinition,
+    schema: ObjectSchema | None,
+    changes: list[RecordChange],
+    token_key: bytes | None = None,
 ) -> list[MessageRecord]:
     """Pure: the SOAP message records for one definition's changes, the latest image per record only."""
     settings = get_settings()
@@ -54,6 +59,18 @@ def build_messages(
     ordered = list(latest.values())
     types = definition.field_types(schema)
     now = clock.now()
+    session_id = None
+    if definition.include_session_id and token_key is not None:
+        # Valid for as long as the message may be retried (the envelope is built once and resent as is).
+        expires = now + timedelta(hours=settings.soap_deadline_hours + 1)
+        session_id = identity_token.issue(
+            token_key,
+            org_id=settings.org_id,
+            action_id=definition.id,
+            user=definition.user_to_send_as,
+            issued_at=now,
+            expires_at=expires,
+        )
     messages = []
     for start in range(0, len(ordered), MAX_NOTIFICATIONS):
         chunk = ordered[start : start + MAX_NOTIFICATIONS]
@@ -61,7 +78,7 @@ def build_messages(
         envelope = build_envelope(
             organization_id=settings.org_id,
             action_id=definition.id,
-            session_id=None,
+            session_id=session_id,
             enterprise_url=f"{settings.public_api_url}/services/Soap/c/60.0/{settings.org_id}",
             partner_url=f"{settings.public_api_url}/services/Soap/u/60.0/{settings.org_id}",
             object_type=definition.object,
@@ -81,6 +98,10 @@ def build_messages(
         source = MessageSource(kind="stream", ref=chunk[0].event_id)
         messages.append(new_record(message_id, "soap", payload, source, now, definition_id=definition.id))
     return messages
+
+
+def session_token_key() -> bytes:
+    return str(json_parameter(get_settings().session_token_param)["key"]).encode()
 
 
 def handle(raw_records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
@@ -107,7 +128,8 @@ def handle(raw_records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, st
                 continue
             if definition.object not in schemas:
                 schemas[definition.object] = config_store.get(config_store.SCHEMA, definition.object, ObjectSchema)
-            dispatch(build_messages(definition, schemas[definition.object], group))
+            key = session_token_key() if definition.include_session_id else None
+            dispatch(build_messages(definition, schemas[definition.object], group, key))
         except Exception as exc:  # noqa: BLE001 - checkpoint before the failed group, keep the others
             log("stream.group_failed", logging.ERROR, definition_id=definition_id, error=f"{type(exc).__name__}: {exc}")
             failed_sequences.append(min((c.sequence_number for c in group), key=int))

@@ -64,6 +64,7 @@ def test_record_change_reaches_the_soap_listener(runtime: Any, api: Api) -> None
     assert request.headers["soapaction"] == '""'
     parsed = parse_notifications(request.body)
     assert parsed.action_id == definition_id and parsed.object_type == obj
+    assert parsed.session_id is None  # nil unless the definition asks for an identity token
     assert parsed.notifications[0].fields == {"Id": "500xx000000bpnRAAQ", "Subject": "Printer on fire",
                                               "Priority": "2", "IsEscalated": "true"}
     # An edit does not fire a "created" rule.
@@ -319,3 +320,31 @@ def test_delivery_to_a_listener_generated_from_our_wsdl(runtime: Any, api: Api, 
     finally:
         listener.stop()
 
+
+
+def test_include_session_id_sends_an_identity_token_the_listener_can_verify(runtime: Any, api: Api) -> None:
+    import json
+
+    from chalicelib import identity_token
+
+    obj = unique_object()
+    api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {"Subject": "string"}})
+    status, definition = api.call("POST", "/outbound-messages", {
+        "object": obj, "name": "With identity", "unique_name": "With_Identity", "endpoint_url": runtime.soap.url + "/id",
+        "include_session_id": True, "user_to_send_as": "erp-sync", "fields": ["Subject"]})
+    assert status == 201
+    api.call("POST", "/rules", {"object": obj, "name": "r", "definition_ids": [definition["id"]]})
+    api.call("PUT", f"/records/{obj}/r1", {"fields": {"Subject": "who sent this?"}})
+    request = wait_for(lambda: next((r for r in runtime.soap.requests if r.path == "/id"), None), what="delivery")
+    token = parse_notifications(request.body).session_id
+    assert token is not None
+    key = json.loads(runtime.client("ssm").get_parameter(Name="/outbound/local/session-token-key",
+                                                         WithDecryption=True)["Parameter"]["Value"])["key"]
+    claims = identity_token.verify(key.encode(), token, clock.now())
+    assert (claims["act"], claims["sub"], claims["iss"]) == (definition["id"], "erp-sync", "00Doutboundlocal01")
+    # The reference listener checks the token: the genuine message is acked, a forged one is refused.
+    status, _ = api.call("POST", "/reference-listener", raw=request.body, content_type="text/xml")
+    assert status == 200
+    forged = request.body.replace(token.encode(), token.encode()[:-3] + b"xyz")
+    status, answer = api.call("POST", "/reference-listener", raw=forged, content_type="text/xml")
+    assert status == 403 and b"<Ack>false</Ack>" in answer

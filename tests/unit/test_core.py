@@ -174,3 +174,28 @@ def test_twilio_request_is_form_encoded_with_basic_auth() -> None:
     assert url.endswith("/2010-04-01/Accounts/AC123/Messages.json")
     assert body == b"To=whatsapp%3A%2B14155550100&From=whatsapp%3A%2B15005550006&Body=Ol%C3%A1+%26+adeus"
     assert headers["Authorization"] == "Basic QUMxMjM6c2VjcmV0"
+
+
+def test_identity_token_round_trip_and_refusals() -> None:
+    from datetime import timedelta
+
+    from chalicelib import identity_token
+
+    key = b"k" * 32
+    token = identity_token.issue(key, org_id="00Dxx0000001gPLEAY", action_id="04kxx0000000007EAA", user="erp-sync",
+                                 issued_at=T0, expires_at=T0 + timedelta(hours=25))
+    claims = identity_token.verify(key, token, T0 + timedelta(hours=24))
+    assert (claims["iss"], claims["act"], claims["sub"]) == ("00Dxx0000001gPLEAY", "04kxx0000000007EAA", "erp-sync")
+    version, body, signature = token.split(".")
+    forged_claims = identity_token._b64(identity_token._unb64(body).replace(b"erp-sync", b"root-user"))
+    for bad, now in [
+        (token, T0 + timedelta(hours=26)),  # expired
+        (f"{version}.{forged_claims}.{signature}", T0),  # claims changed, signature kept
+        (token[:-2] + ("AA" if not token.endswith("AA") else "BB"), T0),  # signature changed
+        ("v2." + body + "." + signature, T0),
+        ("garbage", T0),
+    ]:
+        with pytest.raises(identity_token.InvalidToken):
+            identity_token.verify(key, bad, now)
+    with pytest.raises(identity_token.InvalidToken):
+        identity_token.verify(b"another key", token, T0)
