@@ -6,12 +6,18 @@ import os
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib.api import catalog, definitions, delivery_queue, messages, sends
 from chalicelib.api.http import endpoint, reply
-from chalicelib.settings import get_settings
+from chalicelib.lazy import LazyModule
+from chalicelib.queue_names import queue_name
 
 app = Chalice(app_name="outbound")
-settings = get_settings()
+
+# Route modules load on first request: a sender or the stream handler never imports them (see chalicelib/lazy.py).
+catalog = LazyModule("chalicelib.api.catalog")
+definitions = LazyModule("chalicelib.api.definitions")
+delivery_queue = LazyModule("chalicelib.api.delivery_queue")
+messages = LazyModule("chalicelib.api.messages")
+sends = LazyModule("chalicelib.api.sends")
 
 # The real stream ARN is known only once the table exists: infra/template.yaml's merge overrides this
 # placeholder in the packaged template, the local runtime sets the real one before importing this module.
@@ -51,9 +57,9 @@ def _sender(channel: str):  # type: ignore[no-untyped-def]
     return handler
 
 
-send_soap = app.on_sqs_message(queue=settings.queue_name("soap"), batch_size=10, name="send_soap")(_sender("soap"))
-send_sms = app.on_sqs_message(queue=settings.queue_name("sms"), batch_size=10, name="send_sms")(_sender("sms"))
-send_whatsapp = app.on_sqs_message(queue=settings.queue_name("whatsapp"), batch_size=10, name="send_whatsapp")(
+send_soap = app.on_sqs_message(queue=queue_name("soap"), batch_size=10, name="send_soap")(_sender("soap"))
+send_sms = app.on_sqs_message(queue=queue_name("sms"), batch_size=10, name="send_sms")(_sender("sms"))
+send_whatsapp = app.on_sqs_message(queue=queue_name("whatsapp"), batch_size=10, name="send_whatsapp")(
     _sender("whatsapp")
 )
 
@@ -63,7 +69,9 @@ send_whatsapp = app.on_sqs_message(queue=settings.queue_name("whatsapp"), batch_
 
 @app.route("/health")
 def health() -> dict[str, str]:
-    return {"status": "ok", "stage": settings.stage}
+    from chalicelib.settings import get_settings
+
+    return {"status": "ok", "stage": get_settings().stage}
 
 
 @app.route("/objects/{name}", methods=["PUT"])

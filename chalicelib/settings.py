@@ -7,6 +7,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
+from chalicelib import queue_names
+
 CHANNELS = ("soap", "sms", "whatsapp", "twitter")
 
 
@@ -16,7 +18,7 @@ class Settings(BaseModel):
     records_table: str = "outbound-local-records"
     messages_table: str = "outbound-local-messages"
     config_table: str = "outbound-local-config"
-    queue_prefix: str = "outbound-local"
+    queue_prefix: str = queue_names.DEFAULT_PREFIX
     public_api_url: str = "http://127.0.0.1:8000"
     twilio_base_url: str = "https://api.twilio.com"
     twilio_credentials_param: str = "/outbound/local/twilio"
@@ -33,10 +35,10 @@ class Settings(BaseModel):
     reference_listener: bool = False
 
     def queue_name(self, channel: str) -> str:
-        return f"{self.queue_prefix}-{channel}"
+        return queue_names.queue_name(channel, self.queue_prefix)
 
     def dlq_name(self, channel: str) -> str:
-        return f"{self.queue_prefix}-{channel}-dlq"
+        return queue_names.dlq_name(channel, self.queue_prefix)
 
     def deadline_hours(self, channel: str) -> float:
         return self.soap_deadline_hours if channel == "soap" else self.sms_deadline_hours

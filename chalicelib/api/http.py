@@ -6,15 +6,17 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice import Response
-from pydantic import BaseModel, ValidationError
 
 from chalicelib.errors import ApiError
 from chalicelib.logs import log
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:  # pydantic is imported on first use: app.py imports this module for `endpoint`
+    from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound="BaseModel")
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -26,6 +28,8 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def parse(model: type[M], raw_body: bytes | None) -> M:
+    from pydantic import ValidationError
+
     try:
         data = json.loads(raw_body or b"")
     except ValueError as exc:
@@ -41,7 +45,7 @@ def parse(model: type[M], raw_body: bytes | None) -> M:
 
 
 def reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    payload = body.model_dump(mode="json") if hasattr(body, "model_dump") else body
     return Response(body=payload, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})
 
 
