@@ -53,6 +53,70 @@ def stage_environment() -> dict[str, str]:
     return {**config.get("environment_variables", {}), **config["stages"][STAGE]["environment_variables"]}
 
 
+def use_environment(aws_endpoint: str, api_url: str, twilio_url: str, extra: dict[str, str] | None = None) -> None:
+    """Point this process (settings, boto3, provider URLs) at the local stage on `aws_endpoint`."""
+    from chalicelib import aws, queues, settings
+    from chalicelib import secrets as secret_store
+
+    os.environ.update(
+        {
+            **stage_environment(),
+            "AWS_ENDPOINT_URL": aws_endpoint,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "PUBLIC_API_URL": api_url,
+            "TWILIO_BASE_URL": twilio_url,
+            **(extra or {}),
+        }
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    settings.reset_settings()
+    aws.reset()
+    queues.reset()
+    secret_store.reset()
+
+
+def deploy_infra(twilio_account_sid: str, twilio_auth_token: str, visibility_timeout: int) -> str:
+    """Create infra's plain resources on moto (environment already pointing at it) and the stage's SSM
+    parameters; returns the records table's stream ARN."""
+    from chalicelib import aws
+
+    cfn = aws.client("cloudformation")
+    name = f"outbound-{STAGE}"
+    cfn.create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(plain_resources()),
+        Parameters=[{"ParameterKey": "Stage", "ParameterValue": STAGE}],
+    )
+    for _ in range(100):
+        status = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        if status == "CREATE_COMPLETE":
+            break
+        if status.endswith("FAILED") or "ROLLBACK" in status:
+            raise RuntimeError(f"infra stack {status}")
+        time.sleep(0.1)
+    sqs = aws.client("sqs")
+    for url in sqs.list_queues(QueueNamePrefix=f"outbound-{STAGE}-").get("QueueUrls", []):
+        # Local only: failed messages come back in seconds instead of the template's 18 minutes.
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(visibility_timeout)})
+    ssm = aws.client("ssm")
+    ssm.put_parameter(
+        Name=os.environ["TWILIO_CREDENTIALS_PARAM"],
+        Type="SecureString",
+        Overwrite=True,
+        Value=json.dumps({"account_sid": twilio_account_sid, "auth_token": twilio_auth_token}),
+    )
+    ssm.put_parameter(
+        Name=os.environ["SESSION_TOKEN_PARAM"],
+        Type="SecureString",
+        Overwrite=True,
+        Value=json.dumps({"key": secrets.token_urlsafe(32)}),
+    )
+    table = aws.client("dynamodb").describe_table(TableName=os.environ["RECORDS_TABLE"])["Table"]
+    return str(table["LatestStreamArn"])
+
+
 @dataclass
 class Options:
     api_port: int = 8000
@@ -63,6 +127,55 @@ class Options:
     local_visibility_timeout: int = 20
     stream_max_retries: int = 10
     extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class HandlerFailed(Exception):
+    """The handler raised: like Lambda, the whole batch becomes visible again after the timeout."""
+
+
+def sqs_batch(sqs: Any, url: str, arn: str, handler: Any, batch_size: int, wait_seconds: int) -> int:
+    """One receive -> handler -> delete cycle of Lambda's SQS event source mapping; returns messages received.
+    Only the messages the handler did not list in `batchItemFailures` are deleted."""
+    answer = sqs.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=batch_size,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+        WaitTimeSeconds=wait_seconds,
+    )
+    messages = answer.get("Messages", [])
+    if not messages:
+        return 0
+    event = {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+    try:
+        result = handler(event, LambdaLikeContext(url.rsplit("/", 1)[-1]))
+    except Exception as exc:  # noqa: BLE001
+        raise HandlerFailed(f"handler raised {type(exc).__name__}: {exc}") from exc
+    failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+    done = [m for m in messages if m["MessageId"] not in failed]
+    for start in range(0, len(done), 10):
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+            ],
+        )
+    return len(messages)
 
 
 class LambdaLikeContext:
@@ -107,32 +220,12 @@ class LocalRuntime:
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=opts.moto_port, verbose=False)
         self.moto.start()
         self.twilio = FakeTwilio("AC" + "0" * 31 + "1", "local-auth-token", port=opts.twilio_port).start()
-        env = {
-            **stage_environment(),
-            "AWS_ENDPOINT_URL": self.aws_endpoint,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": REGION,
-            "PUBLIC_API_URL": self.api_url,
-            "TWILIO_BASE_URL": self.twilio.url,
-            **opts.extra_env,
-        }
-        os.environ.update(env)
-        os.environ.pop("AWS_PROFILE", None)
-        self._reset_caches()
+        use_environment(self.aws_endpoint, self.api_url, self.twilio.url, opts.extra_env)
         self._deploy_infra()
         self._load_app()
         self._start_api()
         self._start_event_sources()
         return self
-
-    def _reset_caches(self) -> None:
-        from chalicelib import aws, queues, secrets, settings
-
-        settings.reset_settings()
-        aws.reset()
-        queues.reset()
-        secrets.reset()
 
     def client(self, service: str) -> Any:
         from chalicelib import aws
@@ -140,40 +233,9 @@ class LocalRuntime:
         return aws.client(service)
 
     def _deploy_infra(self) -> None:
-        cfn = self.client("cloudformation")
-        name = f"outbound-{STAGE}"
-        cfn.create_stack(
-            StackName=name,
-            TemplateBody=json.dumps(plain_resources()),
-            Parameters=[{"ParameterKey": "Stage", "ParameterValue": STAGE}],
+        os.environ["RECORDS_STREAM_ARN"] = deploy_infra(
+            self.twilio.account_sid, self.twilio.auth_token, self.options.local_visibility_timeout
         )
-        for _ in range(100):
-            status = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
-            if status == "CREATE_COMPLETE":
-                break
-            if status.endswith("FAILED") or "ROLLBACK" in status:
-                raise RuntimeError(f"infra stack {status}")
-            time.sleep(0.1)
-        sqs = self.client("sqs")
-        for url in sqs.list_queues(QueueNamePrefix=f"outbound-{STAGE}-").get("QueueUrls", []):
-            # Local only: failed messages come back in seconds instead of the template's 18 minutes.
-            sqs.set_queue_attributes(
-                QueueUrl=url, Attributes={"VisibilityTimeout": str(self.options.local_visibility_timeout)}
-            )
-        self.client("ssm").put_parameter(
-            Name=os.environ["TWILIO_CREDENTIALS_PARAM"],
-            Type="SecureString",
-            Overwrite=True,
-            Value=json.dumps({"account_sid": self.twilio.account_sid, "auth_token": self.twilio.auth_token}),
-        )
-        self.client("ssm").put_parameter(
-            Name=os.environ["SESSION_TOKEN_PARAM"],
-            Type="SecureString",
-            Overwrite=True,
-            Value=json.dumps({"key": secrets.token_urlsafe(32)}),
-        )
-        table = self.client("dynamodb").describe_table(TableName=os.environ["RECORDS_TABLE"])["Table"]
-        os.environ["RECORDS_STREAM_ARN"] = table["LatestStreamArn"]
 
     def _load_app(self) -> None:
         if str(ROOT) not in sys.path:
@@ -254,48 +316,11 @@ class LocalRuntime:
         url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         while not self._stop.is_set():
-            answer = sqs.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=batch_size,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-                WaitTimeSeconds=self.options.sqs_wait_seconds,
-            )
-            messages = answer.get("Messages", [])
-            if not messages:
-                continue
-            event = {
-                "Records": [
-                    {
-                        "messageId": m["MessageId"],
-                        "receiptHandle": m["ReceiptHandle"],
-                        "body": m["Body"],
-                        "attributes": m.get("Attributes", {}),
-                        "messageAttributes": m.get("MessageAttributes", {}),
-                        "md5OfBody": m["MD5OfBody"],
-                        "eventSource": "aws:sqs",
-                        "eventSourceARN": arn,
-                        "awsRegion": REGION,
-                    }
-                    for m in messages
-                ]
-            }
             try:
-                result = handler(event, LambdaLikeContext(queue_name))
-            except Exception as exc:  # noqa: BLE001 - like Lambda: the whole batch becomes visible again
-                self.errors.append(f"sqs:{queue_name}: handler raised {type(exc).__name__}: {exc}")
-                continue
-            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-            done = [m for m in messages if m["MessageId"] not in failed]
-            self.activity["sqs_batches"] += 1
-            for start in range(0, len(done), 10):
-                sqs.delete_message_batch(
-                    QueueUrl=url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                        for i, m in enumerate(done[start : start + 10])
-                    ],
-                )
+                if sqs_batch(sqs, url, arn, handler, batch_size, self.options.sqs_wait_seconds):
+                    self.activity["sqs_batches"] += 1
+            except HandlerFailed as exc:
+                self.errors.append(f"sqs:{queue_name}: {exc}")
 
     def _poll_stream(self, stream_arn: str, handler: Any, batch_size: int) -> None:
         streams = self.client("dynamodbstreams")
