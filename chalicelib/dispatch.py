@@ -1,4 +1,5 @@
-"""The part every trigger shares: write one record per recipient, enqueue the new ones 10 per batch.
+"""The part every trigger shares: write one record per recipient (100 per transaction), enqueue the new ones
+10 per batch.
 
 Re-running it with the same message ids (a redelivered stream batch or schedule tick) creates nothing new and
 only re-enqueues records that never left `queued` - the sender's conditional claim drops the extra copies.
@@ -53,8 +54,9 @@ def new_record(
 def dispatch(records: Sequence[MessageRecord]) -> list[str]:
     """Persist and enqueue; returns the message ids in input order."""
     pending: dict[str, list[QueueBody]] = defaultdict(list)
+    stored = message_store.create_many(list(records))
     for record in records:
-        existing = message_store.create(record)
+        existing = stored[record.message_id]
         if record.state != MessageState.queued:
             continue
         if existing is None or (existing.state == MessageState.queued and existing.attempts == 0):

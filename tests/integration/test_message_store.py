@@ -1,0 +1,55 @@
+"""message_store.create_many: one transaction per 100 records, still one conditional write per record."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from chalicelib import clock, ids, message_store
+from chalicelib.dispatch import new_record
+from chalicelib.models.messages import MessageRecord, MessageSource, MessageState, SmsPayload
+
+LATER = timedelta(days=30)
+
+
+def records(count: int, tag: str) -> list[MessageRecord]:
+    """Records due in 30 days: never enqueued, so the runtime's sweeper must not pick them up meanwhile."""
+    now = clock.now()
+    return [
+        new_record(
+            ids.deterministic_id("test", tag, str(i)),
+            "sms",
+            SmsPayload(to=f"+1415555{i:04d}", sender="+15005550006", body=f"body {i}"),
+            MessageSource(kind="instant", ref=tag),
+            now,
+        ).model_copy(update={"due_at": now + LATER})
+        for i in range(count)
+    ]
+
+
+def test_new_records_are_all_written(runtime: Any) -> None:
+    batch = records(101, ids.random_id("t"))  # two writes: a transaction of 100, then a single PutItem
+    assert message_store.create_many(batch) == {r.message_id: None for r in batch}
+    stored = [message_store.get(r.message_id) for r in batch]
+    assert [s.payload.body for s in stored if s] == [r.payload.body for r in batch]  # type: ignore[union-attr]
+
+
+def test_existing_records_are_returned_as_stored_and_not_overwritten(runtime: Any) -> None:
+    batch = records(5, ids.random_id("t"))
+    message_store.create(batch[1].model_copy(update={"due_at": clock.now()}))  # due now, so it can be claimed
+    claimed = message_store.claim(batch[1].message_id, 0, clock.now(), clock.now() + LATER)
+    assert claimed.state == MessageState.sending
+    result = message_store.create_many(batch)
+    assert [mid for mid, old in result.items() if old is not None] == [batch[1].message_id]
+    assert result[batch[1].message_id].state == MessageState.sending  # type: ignore[union-attr]
+    assert message_store.get(batch[1].message_id).state == MessageState.sending  # type: ignore[union-attr]
+    for record in (batch[0], *batch[2:]):
+        assert message_store.get(record.message_id) is not None
+
+
+def test_replaying_the_same_records_writes_nothing_new(runtime: Any) -> None:
+    batch = records(30, ids.random_id("t"))
+    message_store.create_many(batch)
+    again = message_store.create_many([*batch, batch[0]])  # a duplicate id inside one call is one action
+    assert set(again) == {r.message_id for r in batch}
+    assert all(old is not None and old.state == MessageState.queued for old in again.values())
