@@ -1,5 +1,5 @@
-"""The part every trigger shares: write one record per recipient (100 per transaction), enqueue the new ones
-10 per batch.
+"""The part every trigger shares: write one record per recipient (10 writes in flight), enqueue the new
+ones 10 per batch.
 
 Re-running it with the same message ids (a redelivered stream batch or schedule tick) creates nothing new and
 only re-enqueues records that never left `queued` - the sender's conditional claim drops the extra copies.

@@ -40,7 +40,7 @@ def _read(reference: str) -> str:
             return str(aws.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
         return str(aws.client("ssm").get_parameter(Name=reference, WithDecryption=True)["Parameter"]["Value"])
     except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", "")
         if code in {"ParameterNotFound", "ResourceNotFoundException", "AccessDeniedException"}:
             raise SecretMissing(f"{reference}: {code}") from exc
         raise

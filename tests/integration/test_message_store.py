@@ -1,4 +1,4 @@
-"""message_store.create_many: one transaction per 100 records, still one conditional write per record."""
+"""message_store.create_many: parallel writes, still one conditional write per record."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def records(count: int, tag: str) -> list[MessageRecord]:
 
 
 def test_new_records_are_all_written(runtime: Any) -> None:
-    batch = records(101, ids.random_id("t"))  # two writes: a transaction of 100, then a single PutItem
+    batch = records(101, ids.random_id("t"))
     assert message_store.create_many(batch) == {r.message_id: None for r in batch}
     stored = [message_store.get(r.message_id) for r in batch]
     assert [s.payload.body for s in stored if s] == [r.payload.body for r in batch]  # type: ignore[union-attr]
