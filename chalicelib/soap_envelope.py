@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -31,23 +31,42 @@ class Notification:
     fields: Mapping[str, Any]
 
 
+def _boolean(value: Any) -> str:
+    return "true" if value else "false"
+
+
+def _int(value: Any) -> str:
+    return str(int(value))
+
+
+def _double(value: Any) -> str:
+    number = float(value)
+    if math.isnan(number) or math.isinf(number):
+        return "NaN" if math.isnan(number) else ("INF" if number > 0 else "-INF")
+    return repr(number)
+
+
+def _datetime(value: Any) -> str:
+    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else str(value)
+
+
+def _date(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+# Looked up once per field per envelope, not matched per value: the envelope builder's hot loop.
+_FORMATTERS: dict[str, Callable[[Any], str]] = {
+    FieldType.boolean: _boolean,
+    FieldType.int: _int,
+    FieldType.double: _double,
+    FieldType.datetime: _datetime,
+    FieldType.date: _date,
+}
+
+
 def format_value(value: Any, kind: FieldType) -> str:
     """XML Schema lexical form of a stored value."""
-    match kind:
-        case FieldType.boolean:
-            return "true" if value else "false"
-        case FieldType.int:
-            return str(int(value))
-        case FieldType.double:
-            number = float(value)
-            if math.isnan(number) or math.isinf(number):
-                return "NaN" if math.isnan(number) else ("INF" if number > 0 else "-INF")
-            return repr(number)
-        case FieldType.datetime if isinstance(value, datetime):
-            return value.isoformat().replace("+00:00", "Z")
-        case FieldType.date if isinstance(value, date):
-            return value.isoformat()
-    return str(value)
+    return _FORMATTERS.get(kind, str)(value)
 
 
 def build_envelope(
@@ -76,16 +95,19 @@ def build_envelope(
         session.text = session_id
     etree.SubElement(root, _O + "EnterpriseUrl").text = enterprise_url
     etree.SubElement(root, _O + "PartnerUrl").text = partner_url
+    columns = [(name, _SF + name, _FORMATTERS.get(kind, str)) for name, kind in field_types.items()]
+    sobject_type = f"sf:{object_type}"
+    sub = etree.SubElement
     for note in notifications:
-        element = etree.SubElement(root, _O + "Notification")
-        etree.SubElement(element, _O + "Id").text = note.id
-        sobject = etree.SubElement(element, _O + "sObject", nsmap={"sf": SOBJECT})
-        sobject.set(_TYPE, f"sf:{object_type}")
-        for name, kind in field_types.items():
-            value = note.fields.get(name)
-            if value is None:
-                continue
-            etree.SubElement(sobject, _SF + name).text = format_value(value, kind)
+        element = sub(root, _O + "Notification")
+        sub(element, _O + "Id").text = note.id
+        sobject = sub(element, _O + "sObject", nsmap={"sf": SOBJECT})
+        sobject.set(_TYPE, sobject_type)
+        fields = note.fields
+        for name, tag, formatter in columns:
+            value = fields.get(name)
+            if value is not None:
+                sub(sobject, tag).text = formatter(value)
     return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
 
 
