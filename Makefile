@@ -23,5 +23,11 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest
 
+# Throughput, AWS calls per message, cold start, render cost, memory: prints the README's table.
+# SIZES="1000,10000,100000" for the full run (moto's server makes 100k take hours; see the README).
+SIZES ?= 1000,10000
+bench: $(STAMP)
+	PYTHONPATH=. $(PY) -m bench --sizes $(SIZES)
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,161 @@
+"""`make bench`: every figure of the benchmark in one run, printed as the README's markdown table.
+
+    python -m bench [--sizes 1000,10000] [--skip-package]
+
+moto's server and the loopback providers run in child processes, so the CPU time reported is this process's
+alone: our handlers plus boto3/urllib3, which is what a Lambda would be billed for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from bench import cold_start, render_cost, throughput
+from bench.stage import Stage, start
+from local.runtime import ROOT
+
+QUEUE_OPS = ("sqs:SendMessageBatch", "sqs:SendMessage")
+LAMBDA_QUEUE_OPS = ("sqs:ReceiveMessage", "sqs:DeleteMessageBatch")
+TABLE_OPS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query")
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def per(phase: throughput.Phase, ops: tuple[str, ...], denominator: int) -> float:
+    return sum(phase.calls[op] for op in ops) / denominator
+
+
+def aws_ms(phase: throughput.Phase, denominator: int) -> float:
+    return sum(phase.call_seconds.values()) / denominator * 1000
+
+
+def throughput_rows(stage: Stage, sizes: list[int], lines: list[str]) -> None:
+    lines += [
+        "| path | n | msg/s (wall) | our CPU µs/msg | AWS wait ms/msg | queue calls/msg (ours + Lambda's) "
+        "| DynamoDB calls/msg |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    offset = 0
+    for size in sizes:
+        sms = throughput.run_sms(stage, size, offset)
+        offset += size
+        soap = throughput.run_soap(stage, size)
+        for label, (trigger, sender), unit in (("SMS", sms, "msg"), ("SOAP", soap, "notification")):
+            end_wall = trigger.wall + sender.wall
+            for name, phase in (("trigger → render → enqueue", trigger), ("SQS → sender → provider → record", sender)):
+                lines.append(
+                    f"| {label} {name} | {size:,} {unit}s | {phase.per_second:,.0f} | {phase.cpu_us:,.0f} "
+                    f"| {aws_ms(phase, phase.count):.2f} | {per(phase, QUEUE_OPS, phase.count):.3f} + "
+                    f"{per(phase, LAMBDA_QUEUE_OPS, phase.count):.3f} | {per(phase, TABLE_OPS, phase.count):.3f} |"
+                )
+            both = throughput.combine([trigger, sender])
+            lines.append(
+                f"| {label} end to end | {size:,} {unit}s | {size / end_wall:,.0f} | {both.cpu_us:,.0f} "
+                f"| {aws_ms(both, size):.2f} | {per(both, QUEUE_OPS, size):.3f} + "
+                f"{per(both, LAMBDA_QUEUE_OPS, size):.3f} | {per(both, TABLE_OPS, size):.3f} |"
+            )
+            if label == "SOAP":
+                lines.append(
+                    f"| SOAP per message of 100 | {trigger.messages:,} msgs | {trigger.messages / end_wall:,.1f} "
+                    f"| {both.cpu / trigger.messages * 1e6:,.0f} | {aws_ms(both, trigger.messages):.1f} "
+                    f"| {per(both, QUEUE_OPS, trigger.messages):.2f} + "
+                    f"{per(both, LAMBDA_QUEUE_OPS, trigger.messages):.2f} "
+                    f"| {per(both, TABLE_OPS, trigger.messages):.2f} |"
+                )
+            print(f"  {label} {size}: done", file=sys.stderr, flush=True)
+
+
+def memory_rows(stage: Stage, lines: list[str]) -> None:
+    from chalicelib.models.customer import InstantSendRequest
+    from chalicelib.triggers import instant
+
+    configuration_id = throughput.sms_configuration()
+    contacts = [
+        {"tocontactid": f"+1415999{i:04d}", "CustomerName": "M", "CaseName": "C", "contextitems": {"status": "open"}}
+        for i in range(10)
+    ]
+    instant.send(InstantSendRequest.model_validate({"configuration_id": configuration_id, "contacts": contacts}))
+    object_type = "Mem" + uuid.uuid4().hex[:8]
+    throughput.soap_definition(stage, object_type)
+    for kind, label in (("sender", "SMS sender, batch of 10"), ("stream", "stream trigger, 100 records")):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.memory", kind, object_type],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        baseline, peak = (int(v) for v in done.stdout.split()[-2:])
+        lines.append(
+            f"| peak RSS: {label} | {peak / 1024:.0f} MiB (after importing app.py: {baseline / 1024:.0f} MiB) |"
+        )
+    throughput.drain("soap", 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000", help="message counts, comma separated")
+    parser.add_argument("--skip-package", action="store_true", help="skip `chalice package` (needs PyPI)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    began = time.time()
+    lines = [f"Machine: {machine()}. Command: `make bench` (`python -m bench --sizes {args.sizes}`).", ""]
+    print("cold start and render cost...", file=sys.stderr, flush=True)
+    cold = cold_start.measure()
+    render = render_cost.measure()
+    stage = start()
+    try:
+        capacity = throughput.provider_capacity(stage)
+        print("throughput...", file=sys.stderr, flush=True)
+        throughput_rows(stage, sizes, lines)
+        lines += ["", "| measure | result |", "|---|---|"]
+        lines.append(f"| loopback Twilio's own capacity, one sequential client | {capacity:,.0f} requests/s |")
+        lines.append(
+            f"| import app.py (`-X importtime`, median of {cold_start.RUNS}) | {cold['app_ms']:.0f} ms "
+            f"vs bare Chalice app {cold['bare_ms']:.0f} ms: **{cold['app_ms'] / cold['bare_ms']:.2f}×** |"
+        )
+        for key, value in cold.items():
+            if key.startswith("first call: "):
+                lines.append(f"| + imports on the {key.removeprefix('first call: ')}'s first call | {value:.0f} ms |")
+        lines.append(
+            f"| SOAP envelope, 100 notifications | {render['soap_ours'] * 1000:.2f} ms vs raw lxml "
+            f"{render['soap_raw'] * 1000:.2f} ms: **{render['soap_ours'] / render['soap_raw']:.2f}×** |"
+        )
+        lines.append(
+            f"| localized SMS template render | {render['sms_ours'] * 1e6:.1f} µs vs raw jinja2 "
+            f"{render['sms_raw'] * 1e6:.1f} µs: **{render['sms_ours'] / render['sms_raw']:.2f}×** |"
+        )
+        memory_rows(stage, lines)
+    finally:
+        stage.stop()
+    if not args.skip_package:
+        print("chalice package...", file=sys.stderr, flush=True)
+        zipped, unzipped = cold_start.package_size()
+        lines.append(
+            f"| deployment package (`chalice package`) | {zipped / 2**20:.1f} MiB zipped, "
+            f"{unzipped / 2**20:.1f} MiB unzipped |"
+        )
+    lines.append(f"\nRun took {time.time() - began:.0f} s.")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The loopback providers in their own process, so the benchmark's CPU time is ours alone.
+
+Protocol on stdin/stdout: prints `ready <twilio_url> <soap_url>`; answers `count` with the number of requests
+each has received (`<twilio> <soap>`); exits on `quit` or end of input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from local.providers import FakeSoapListener, FakeTwilio
+
+ACCOUNT_SID = "AC" + "0" * 31 + "1"
+AUTH_TOKEN = "bench-auth-token"
+
+
+class Tally(list):  # type: ignore[type-arg]
+    """Stands in for the request log: counts without keeping 100k requests in memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def append(self, item: object) -> None:
+        self.count += 1
+
+    def extend(self, items: object) -> None:
+        self.count += sum(1 for _ in items)  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    twilio = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
+    soap = FakeSoapListener()
+    twilio.requests = Tally()
+    soap.requests = Tally()
+    soap.notification_ids = Tally()
+    twilio.start()
+    soap.start()
+    print(f"ready {twilio.url} {soap.url}", flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "count":
+            print(f"{twilio.requests.count} {soap.requests.count} {soap.notification_ids.count}", flush=True)
+        elif command == "quit":
+            break
+    twilio.stop()
+    soap.stop()
+
+
+if __name__ == "__main__":
+    main()
