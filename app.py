@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import unquote
 
 from chalice import Chalice, Rate, Response
 
@@ -18,6 +19,8 @@ definitions = LazyModule("chalicelib.api.definitions")
 delivery_queue = LazyModule("chalicelib.api.delivery_queue")
 messages = LazyModule("chalicelib.api.messages")
 sends = LazyModule("chalicelib.api.sends")
+webhooks = LazyModule("chalicelib.api.webhooks")
+activity = LazyModule("chalicelib.api.activity")
 
 # The real stream ARN is known only once the table exists: infra/template.yaml's merge overrides this
 # placeholder in the packaged template, the local runtime sets the real one before importing this module.
@@ -62,6 +65,7 @@ send_sms = app.on_sqs_message(queue=queue_name("sms"), batch_size=10, name="send
 send_whatsapp = app.on_sqs_message(queue=queue_name("whatsapp"), batch_size=10, name="send_whatsapp")(
     _sender("whatsapp")
 )
+send_twitter = app.on_sqs_message(queue=queue_name("twitter"), batch_size=10, name="send_twitter")(_sender("twitter"))
 
 
 # --- API -----------------------------------------------------------------------------------------
@@ -183,6 +187,18 @@ def create_template() -> Response:
     return catalog.create_template(_body())
 
 
+@app.route("/templates/{template_id}", methods=["GET"])
+@endpoint
+def get_template(template_id: str) -> Response:
+    return catalog.get_template(template_id)
+
+
+@app.route("/templates/{template_id}/preview", methods=["POST"])
+@endpoint
+def preview_template(template_id: str) -> Response:
+    return catalog.preview_template(template_id, _body())
+
+
 @app.route("/outbound-configurations", methods=["POST"])
 @endpoint
 def create_configuration() -> Response:
@@ -235,6 +251,31 @@ def delete_message(message_id: str) -> Response:
 @endpoint
 def list_messages() -> Response:
     return messages.list_messages(app.current_request.query_params)
+
+
+@app.route("/webhooks/twilio/status", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
+@endpoint
+def twilio_status() -> Response:
+    request = app.current_request
+    return webhooks.twilio_status(request.query_params, request.headers, _body())
+
+
+@app.route("/webhooks/twilio/inbound", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
+@endpoint
+def twilio_inbound() -> Response:
+    return webhooks.twilio_inbound(app.current_request.headers, _body())
+
+
+@app.route("/entities/{entity_type}/{entity_id}/timeline", methods=["GET"])
+@endpoint
+def get_timeline(entity_type: str, entity_id: str) -> Response:
+    return activity.get_timeline(entity_type, unquote(entity_id))
+
+
+@app.route("/conversations/{conversation_id}", methods=["GET"])
+@endpoint
+def get_conversation(conversation_id: str) -> Response:
+    return activity.get_conversation(conversation_id)
 
 
 @app.route("/reference-listener", methods=["POST"], content_types=["text/xml", "application/soap+xml"])

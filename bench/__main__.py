@@ -88,7 +88,7 @@ def memory_rows(stage: Stage, lines: list[str]) -> None:
 
     configuration_id = throughput.sms_configuration()
     contacts = [
-        {"tocontactid": f"+1415999{i:04d}", "CustomerName": "M", "CaseName": "C", "contextitems": {"status": "open"}}
+        {"tocontactid": f"+14153{i:06d}", "CustomerName": "M", "CaseName": "C", "contextitems": {"status": "open"}}
         for i in range(10)
     ]
     instant.send(InstantSendRequest.model_validate({"configuration_id": configuration_id, "contacts": contacts}))

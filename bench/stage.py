@@ -78,7 +78,8 @@ def start() -> Stage:
     stage = Stage(moto, providers, moto_url, ready[1], ready[2])
     use_environment(moto_url, "http://127.0.0.1:8000", stage.twilio_url, {"ALLOW_INSECURE_ENDPOINTS": "true"})
     _count_calls(stage.calls, stage.call_seconds)
-    os.environ["RECORDS_STREAM_ARN"] = deploy_infra(ACCOUNT_SID, AUTH_TOKEN, visibility_timeout=300)
+    credentials = {"TWILIO_CREDENTIALS_PARAM": {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}}
+    os.environ["RECORDS_STREAM_ARN"] = deploy_infra(credentials, visibility_timeout=300)
     _quiet_logs()
     return stage
 

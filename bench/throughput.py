@@ -104,7 +104,7 @@ def sms_requests(configuration_id: str, count: int, offset: int) -> Iterator[Any
     for start in range(0, count, 100):
         contacts = [
             {
-                "tocontactid": f"+1415{offset + start + i:07d}",
+                "tocontactid": f"+14152{offset + start + i:06d}",
                 "locale": "fr-FR" if i % 2 else "en-US",
                 "CustomerName": f"Customer {i}",
                 "CaseName": f"C-{start + i}",

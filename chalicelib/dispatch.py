@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from chalicelib import message_store, queues
+from chalicelib import message_store, queues, timeline
 from chalicelib.logs import log
 from chalicelib.models.messages import (
     Channel,
@@ -67,6 +67,11 @@ def dispatch(records: Sequence[MessageRecord]) -> list[str]:
             channel=record.channel,
             source=record.source.kind,
         )
+    for record in records:
+        if record.timeline_entity and stored[record.message_id] is None:
+            entity_type, _, entity_id = record.timeline_entity.partition("#")
+            body = getattr(record.payload, "body", None) or getattr(record.payload, "text", "")
+            timeline.add(entity_type, entity_id, record, str(body))
     for channel, bodies in pending.items():
         queues.enqueue(channel, bodies)
     return [r.message_id for r in records]

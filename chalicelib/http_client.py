@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import urllib3
 
@@ -31,9 +32,14 @@ class HttpResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def post(
+def post(url: str, body: bytes, headers: dict[str, str], **options: Any) -> HttpResponse:
+    return request("POST", url, body, headers, **options)
+
+
+def request(
+    method: str,
     url: str,
-    body: bytes,
+    body: bytes | None,
     headers: dict[str, str],
     *,
     timeout: float,
@@ -44,7 +50,7 @@ def post(
 ) -> HttpResponse:
     try:
         response = _pool(cert_file, key_file, ca_certs).request(
-            "POST",
+            method,
             url,
             body=body,
             headers=headers,

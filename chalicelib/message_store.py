@@ -15,6 +15,7 @@ from chalicelib.models.messages import ENTERED_FROM, MessageRecord, MessageState
 from chalicelib.settings import get_settings
 
 STATE_INDEX = "by_state"
+CONTACT_INDEX = "by_contact"
 
 
 def _table() -> str:
@@ -24,12 +25,15 @@ def _table() -> str:
 def _item(record: MessageRecord) -> dict[str, Any]:
     data = record.model_dump(mode="json", exclude_none=True)
     data["due_key"] = iso(record.due_at)
+    if record.contact_key:
+        data["contact_sk"] = iso(record.created_at)
     return to_item(data)
 
 
 def _record(item: dict[str, Any]) -> MessageRecord:
     data = from_item(item)
     data.pop("due_key", None)
+    data.pop("contact_sk", None)
     return MessageRecord.model_validate(data)
 
 
@@ -182,6 +186,43 @@ def move(
         {"due_at": due_at, **fields},
         StateChange(state=target, at=now, detail=detail),
     )
+
+
+def set_fields(message_id: str, **fields: Any) -> MessageRecord:
+    """Annotate a record without changing its state (provider ids, the conversation it belongs to)."""
+    names = {f"#f_{k}": k for k in fields}
+    answer = aws.client("dynamodb").update_item(
+        TableName=_table(),
+        Key=to_item({"message_id": message_id}),
+        UpdateExpression="SET " + ", ".join(f"#f_{k} = :v_{k}" for k in fields),
+        ConditionExpression="attribute_exists(message_id)",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={f":v_{k}": to_value(v) for k, v in fields.items()},
+        ReturnValues="ALL_NEW",
+    )
+    return _record(answer["Attributes"])
+
+
+def last_to_contact(contact_key: str, states: frozenset[MessageState]) -> MessageRecord | None:
+    """The newest message to a contact that reached one of `states` (the one a reply answers)."""
+    kwargs: dict[str, Any] = {
+        "TableName": _table(),
+        "IndexName": CONTACT_INDEX,
+        "KeyConditionExpression": "contact_key = :c",
+        "ExpressionAttributeValues": {":c": to_value(contact_key)},
+        "ScanIndexForward": False,
+        "Limit": 20,
+    }
+    for _ in range(5):
+        found = aws.client("dynamodb").query(**kwargs)
+        for item in found.get("Items", []):
+            record = _record(item)
+            if record.state in states:
+                return record
+        if "LastEvaluatedKey" not in found:
+            return None
+        kwargs["ExclusiveStartKey"] = found["LastEvaluatedKey"]
+    return None
 
 
 def _cursor_out(key: dict[str, Any] | None) -> str | None:

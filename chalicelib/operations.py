@@ -9,8 +9,8 @@ from chalicelib.logs import log
 from chalicelib.models.messages import MessageRecord, MessageState, QueueBody
 from chalicelib.settings import get_settings
 
-RETRYABLE = frozenset({MessageState.failed, MessageState.expired, MessageState.queued})
-DELETABLE = frozenset({MessageState.queued, MessageState.failed, MessageState.expired})
+RETRYABLE = frozenset({MessageState.failed, MessageState.expired, MessageState.undelivered, MessageState.queued})
+DELETABLE = frozenset({MessageState.queued, MessageState.failed, MessageState.expired, MessageState.undelivered})
 
 
 class NotAllowed(Exception):
@@ -18,7 +18,7 @@ class NotAllowed(Exception):
 
 
 def retry(record: MessageRecord) -> MessageRecord:
-    """Failed/expired: back to the queue with a fresh deadline. Queued (waiting out a backoff): due now.
+    """Failed/expired/undelivered: back to the queue with a fresh deadline. Queued (waiting out a backoff): due now.
 
     The conditional move names the exact source state, so a message a sender claimed meanwhile is left alone;
     a delayed queue message still in flight for the old attempt is dropped by the sender's claim check.

@@ -18,10 +18,19 @@ class Settings(BaseModel):
     records_table: str = "outbound-local-records"
     messages_table: str = "outbound-local-messages"
     config_table: str = "outbound-local-config"
+    conversations_table: str = "outbound-local-conversations"
+    timeline_table: str = "outbound-local-timeline"
     queue_prefix: str = queue_names.DEFAULT_PREFIX
     public_api_url: str = "http://127.0.0.1:8000"
     twilio_base_url: str = "https://api.twilio.com"
     twilio_credentials_param: str = "/outbound/local/twilio"
+    telesign_base_url: str = "https://rest-api.telesign.com"
+    telesign_credentials_param: str = "/outbound/local/telesign"
+    x_base_url: str = "https://api.x.com"
+    x_credentials_param: str = Field(
+        default="/outbound/local/x", description='SSM JSON {"<account>": "<OAuth 2.0 user access token>"}'
+    )
+    default_phone_region: str | None = Field(default=None, description="region for numbers given without +")
     session_token_param: str = Field(
         default="/outbound/local/session-token-key", description='SSM JSON {"key": ...} signing SessionId tokens'
     )
@@ -29,6 +38,7 @@ class Settings(BaseModel):
     http_timeout_seconds: float = 60.0
     http_max_response_bytes: int = 1_048_576
     http_ca_bundle: str | None = Field(default=None, description="extra CA bundle (local/test HTTPS listeners)")
+    send_limit_per_hour: int = Field(default=30_000, description="messages per org per hour (instant sends)")
     soap_deadline_hours: float = 24.0
     sms_deadline_hours: float = 24.0
     retry_base_seconds: float = 30.0
@@ -58,15 +68,23 @@ def get_settings() -> Settings:
         records_table=env.get("RECORDS_TABLE", defaults.records_table),
         messages_table=env.get("MESSAGES_TABLE", defaults.messages_table),
         config_table=env.get("CONFIG_TABLE", defaults.config_table),
+        conversations_table=env.get("CONVERSATIONS_TABLE", defaults.conversations_table),
+        timeline_table=env.get("TIMELINE_TABLE", defaults.timeline_table),
         queue_prefix=env.get("QUEUE_PREFIX", defaults.queue_prefix),
         public_api_url=env.get("PUBLIC_API_URL", defaults.public_api_url),
         twilio_base_url=env.get("TWILIO_BASE_URL", defaults.twilio_base_url),
         twilio_credentials_param=env.get("TWILIO_CREDENTIALS_PARAM", defaults.twilio_credentials_param),
+        telesign_base_url=env.get("TELESIGN_BASE_URL", defaults.telesign_base_url),
+        telesign_credentials_param=env.get("TELESIGN_CREDENTIALS_PARAM", defaults.telesign_credentials_param),
+        x_base_url=env.get("X_BASE_URL", defaults.x_base_url),
+        x_credentials_param=env.get("X_CREDENTIALS_PARAM", defaults.x_credentials_param),
+        default_phone_region=env.get("DEFAULT_PHONE_REGION") or None,
         session_token_param=env.get("SESSION_TOKEN_PARAM", defaults.session_token_param),
         allow_insecure_endpoints=_env_bool(env.get("ALLOW_INSECURE_ENDPOINTS")),
         http_timeout_seconds=float(env.get("HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds)),
         http_max_response_bytes=int(env.get("HTTP_MAX_RESPONSE_BYTES", defaults.http_max_response_bytes)),
         http_ca_bundle=env.get("HTTP_CA_BUNDLE") or None,
+        send_limit_per_hour=int(env.get("SEND_LIMIT_PER_HOUR", defaults.send_limit_per_hour)),
         soap_deadline_hours=float(env.get("SOAP_DEADLINE_HOURS", defaults.soap_deadline_hours)),
         sms_deadline_hours=float(env.get("SMS_DEADLINE_HOURS", defaults.sms_deadline_hours)),
         retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", defaults.retry_base_seconds)),

@@ -22,6 +22,7 @@ def main() -> None:
             moto_port=args.moto_port,
             twilio_port=args.twilio_port,
             tick_seconds=args.tick_seconds,
+            twilio_status_callbacks=True,
         )
     )
     print("Starting moto server, deploying infra/template.yaml, starting pollers ...", flush=True)
@@ -31,7 +32,9 @@ def main() -> None:
 Outbound is running (stage local).
   API                 {runtime.api_url}
   AWS (moto server)   {runtime.aws_endpoint}   (AWS_ENDPOINT_URL for the aws CLI / boto3)
-  Twilio (loopback)   {runtime.twilio.url}
+  Twilio (loopback)   {runtime.twilio.url}   (calls back /webhooks/twilio/status: sent, then delivered)
+  TeleSign (loopback) {runtime.telesign.url}
+  X API (loopback)    {runtime.x.url}   (account "outbound_local"; users @ana_example, @bo_example)
   SOAP listener       {runtime.api_url}/reference-listener   (received: GET /reference-listener/received)
   Event sources       records stream poller, SQS pollers (soap, sms, whatsapp), schedule tick every {args.tick_seconds}s
 Logs below are the handlers' JSON lines. Ctrl-C stops everything.

@@ -12,11 +12,14 @@ import re
 import secrets
 import ssl
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from chalicelib.soap_envelope import build_ack, parse_notifications
 
@@ -63,11 +66,17 @@ class LoopbackServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                self._handle("GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._handle("POST")
+
+            def _handle(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 request = Recorded(
-                    "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, _peer(self.connection)
+                    method, self.path, {k.lower(): v for k, v in self.headers.items()}, body, _peer(self.connection)
                 )
                 with outer._lock:
                     outer.requests.append(request)
@@ -121,12 +130,75 @@ def twilio_error(status: int, code: int, message: str) -> Scripted:
     return Scripted(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
 
-class FakeTwilio(LoopbackServer):
-    """POST /2010-04-01/Accounts/{AccountSid}/Messages.json, as Twilio answers it."""
+def _signed_post(url: str, auth_token: str, params: dict[str, str]) -> tuple[int, bytes]:
+    """POST a form the way Twilio calls webhooks: signed with the official SDK's RequestValidator."""
+    from twilio.request_validator import RequestValidator
 
-    def __init__(self, account_sid: str, auth_token: str, port: int = 0) -> None:
+    signature = RequestValidator(auth_token).compute_signature(url, params)
+    request = urllib.request.Request(
+        url,
+        data=urlencode(params).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+class FakeTwilio(LoopbackServer):
+    """POST /2010-04-01/Accounts/{AccountSid}/Messages.json, as Twilio answers it; with `status_callbacks`
+    on, it then calls the message's StatusCallback with `sent` and `final_status`, signed as Twilio signs."""
+
+    def __init__(self, account_sid: str, auth_token: str, port: int = 0, status_callbacks: bool = False) -> None:
         super().__init__(port)
         self.account_sid, self.auth_token = account_sid, auth_token
+        self.status_callbacks = status_callbacks
+        self.final_status = "delivered"
+        self.final_error_code: str | None = None
+        self.callback_delay = 0.2
+        self.callbacks: list[tuple[str, dict[str, str], int]] = []  # url, parameters, the answer's status
+
+    def _report(self, url: str, sid: str, form: dict[str, str]) -> None:
+        time.sleep(self.callback_delay)
+        for status in ("sent", self.final_status):
+            params = {
+                "AccountSid": self.account_sid,
+                "ApiVersion": "2010-04-01",
+                "From": form.get("From", ""),
+                "MessageSid": sid,
+                "MessageStatus": status,
+                "SmsSid": sid,
+                "SmsStatus": status,
+                "To": form.get("To", ""),
+            }
+            if status == self.final_status and self.final_error_code:
+                params["ErrorCode"] = self.final_error_code
+            answer, _ = _signed_post(url, self.auth_token, params)
+            with self._lock:
+                self.callbacks.append((url, params, answer))
+
+    def send_inbound(
+        self, url: str, sender: str, recipient: str, body: str, sid: str | None = None
+    ) -> tuple[int, bytes]:
+        """A customer's message to one of our numbers, delivered to our inbound webhook as Twilio does."""
+        sid = sid or "SM" + secrets.token_hex(16)
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "Body": body,
+            "From": sender,
+            "MessageSid": sid,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "To": recipient,
+        }
+        return _signed_post(url, self.auth_token, params)
 
     def answer(self, request: Recorded) -> Scripted:
         match = TWILIO_MESSAGES.match(request.path)
@@ -145,6 +217,8 @@ class FakeTwilio(LoopbackServer):
         if not E164.match(number):
             return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         sid = "SM" + secrets.token_hex(16)
+        if self.status_callbacks and form.get("StatusCallback"):
+            threading.Thread(target=self._report, args=(form["StatusCallback"], sid, form), daemon=True).start()
         body = {
             "sid": sid,
             "account_sid": self.account_sid,
@@ -164,6 +238,128 @@ class FakeTwilio(LoopbackServer):
 
     def messages(self) -> list[dict[str, str]]:
         return [r.form() for r in self.requests if TWILIO_MESSAGES.match(r.path)]
+
+
+def _json_answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Scripted:
+    return Scripted(status, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+
+class FakeTeleSign(LoopbackServer):
+    """POST /v1/messaging, as TeleSign answers it: basic auth customer_id:api_key, form fields, status codes."""
+
+    def __init__(self, customer_id: str, api_key: str, port: int = 0) -> None:
+        super().__init__(port)
+        self.customer_id, self.api_key = customer_id, api_key
+
+    @staticmethod
+    def status(http: int, code: int, description: str, reference: str | None = None) -> Scripted:
+        body: dict[str, Any] = {
+            "status": {"code": code, "description": description, "updated_on": "2026-11-24T00:00:00.000000Z"}
+        }
+        if reference:
+            body["reference_id"] = reference
+        return _json_answer(http, body)
+
+    def answer(self, request: Recorded) -> Scripted:
+        if request.path != "/v1/messaging" or request.method != "POST":
+            return self.status(404, 10000, "Resource not found")
+        expected = "Basic " + base64.b64encode(f"{self.customer_id}:{self.api_key}".encode()).decode()
+        if request.headers.get("authorization") != expected:
+            return self.status(401, 10033, "Invalid Signature")
+        form = request.form()
+        for name, code in (("phone_number", 11001), ("message", 12009), ("message_type", 12017)):
+            if not form.get(name):
+                return self.status(400, code, f"Missing required parameter {name}")
+        if not re.fullmatch(r"[1-9]\d{6,14}", form["phone_number"]):
+            return self.status(400, 11000, "Invalid value for parameter phone_number")
+        if form["message_type"] not in {"OTP", "ARN", "MKT"} or len(form["message"]) > 1600:
+            return self.status(400, 12010, "Invalid value for parameter message_type or message")
+        return self.status(200, 290, "Message in progress", secrets.token_hex(16).upper())
+
+    def messages(self) -> list[dict[str, str]]:
+        return [r.form() for r in self.requests if r.path == "/v1/messaging"]
+
+
+X_DM = re.compile(r"^/2/dm_conversations/with/(?P<participant>[0-9]+)/messages$")
+X_USER = re.compile(r"^/2/users/by/username/(?P<handle>[A-Za-z0-9_]{1,15})$")
+
+
+def x_problem(status: int, title: str, detail: str, kind: str, headers: dict[str, str] | None = None) -> Scripted:
+    body = {"title": title, "detail": detail, "type": f"https://api.twitter.com/2/problems/{kind}", "status": status}
+    return Scripted(status, json.dumps(body).encode(), {"Content-Type": "application/problem+json", **(headers or {})})
+
+
+class FakeX(LoopbackServer):
+    """X API v2: user lookup by username and DMs, with OAuth 2.0 bearer tokens per account, users who do not
+    accept DMs (403) and a per-token request limit (429 with x-rate-limit-reset)."""
+
+    def __init__(self, tokens: dict[str, str], port: int = 0) -> None:
+        super().__init__(port)
+        self.tokens = tokens  # bearer token -> our account's user id
+        self.users: dict[str, str] = {}  # handle (lowercase) -> user id
+        self.closed_dms: set[str] = set()
+        self.dm_limit: int | None = None
+        self.sent_per_token: dict[str, int] = {}
+
+    def answer(self, request: Recorded) -> Scripted:
+        token = (request.headers.get("authorization") or "").removeprefix("Bearer ")
+        if token not in self.tokens:
+            return x_problem(401, "Unauthorized", "Unauthorized", "not-authorized-for-resource")
+        user = X_USER.match(request.path)
+        if request.method == "GET" and user:
+            found = self.users.get(user["handle"].lower())
+            if found is None:
+                body = {
+                    "errors": [
+                        {
+                            "value": user["handle"],
+                            "detail": f"Could not find user with username: [{user['handle']}].",
+                            "title": "Not Found Error",
+                            "resource_type": "user",
+                            "parameter": "username",
+                            "type": "https://api.twitter.com/2/problems/resource-not-found",
+                        }
+                    ]
+                }
+                return _json_answer(200, body)
+            return _json_answer(200, {"data": {"id": found, "name": user["handle"], "username": user["handle"]}})
+        dm = X_DM.match(request.path)
+        if request.method != "POST" or not dm:
+            return x_problem(404, "Not Found Error", "no such endpoint", "resource-not-found")
+        if self.dm_limit is not None and self.sent_per_token.get(token, 0) >= self.dm_limit:
+            reset = str(int(time.time()) + 1)
+            return x_problem(
+                429,
+                "Too Many Requests",
+                "Too Many Requests",
+                "rate-limit",
+                {"x-rate-limit-reset": reset, "x-rate-limit-remaining": "0"},
+            )
+        try:
+            text = json.loads(request.body).get("text")
+        except (ValueError, AttributeError):
+            text = None
+        if not text or request.headers.get("content-type") != "application/json":
+            return x_problem(
+                400, "Invalid Request", "One or more parameters to your request was invalid.", "invalid-request"
+            )
+        if dm["participant"] in self.closed_dms:
+            return x_problem(403, "Forbidden", "You cannot send messages to this user.", "dm-permission")
+        self.sent_per_token[token] = self.sent_per_token.get(token, 0) + 1
+        event = str(secrets.randbelow(10**18) + 10**18)
+        return _json_answer(
+            201, {"data": {"dm_conversation_id": f"{self.tokens[token]}-{dm['participant']}", "dm_event_id": event}}
+        )
+
+    def messages(self) -> list[tuple[str, str, str]]:
+        """(bearer token, participant id, text) of every DM accepted or refused."""
+        out = []
+        for r in self.requests:
+            match = X_DM.match(r.path)
+            if match and r.method == "POST":
+                token = (r.headers.get("authorization") or "").removeprefix("Bearer ")
+                out.append((token, match["participant"], json.loads(r.body).get("text", "")))
+        return out
 
 
 class FakeSoapListener(LoopbackServer):

@@ -77,9 +77,10 @@ def use_environment(aws_endpoint: str, api_url: str, twilio_url: str, extra: dic
     secret_store.reset()
 
 
-def deploy_infra(twilio_account_sid: str, twilio_auth_token: str, visibility_timeout: int) -> str:
+def deploy_infra(credentials: dict[str, dict[str, Any]], visibility_timeout: int) -> str:
     """Create infra's plain resources on moto (environment already pointing at it) and the stage's SSM
-    parameters; returns the records table's stream ARN."""
+    parameters (`credentials`: environment variable naming the parameter -> its JSON value, plus a fresh
+    session-token key); returns the records table's stream ARN."""
     from chalicelib import aws
 
     cfn = aws.client("cloudformation")
@@ -101,18 +102,8 @@ def deploy_infra(twilio_account_sid: str, twilio_auth_token: str, visibility_tim
         # Local only: failed messages come back in seconds instead of the template's 18 minutes.
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(visibility_timeout)})
     ssm = aws.client("ssm")
-    ssm.put_parameter(
-        Name=os.environ["TWILIO_CREDENTIALS_PARAM"],
-        Type="SecureString",
-        Overwrite=True,
-        Value=json.dumps({"account_sid": twilio_account_sid, "auth_token": twilio_auth_token}),
-    )
-    ssm.put_parameter(
-        Name=os.environ["SESSION_TOKEN_PARAM"],
-        Type="SecureString",
-        Overwrite=True,
-        Value=json.dumps({"key": secrets.token_urlsafe(32)}),
-    )
+    for variable, value in {**credentials, "SESSION_TOKEN_PARAM": {"key": secrets.token_urlsafe(32)}}.items():
+        ssm.put_parameter(Name=os.environ[variable], Type="SecureString", Overwrite=True, Value=json.dumps(value))
     table = aws.client("dynamodb").describe_table(TableName=os.environ["RECORDS_TABLE"])["Table"]
     return str(table["LatestStreamArn"])
 
@@ -122,10 +113,13 @@ class Options:
     api_port: int = 8000
     moto_port: int = 5055
     twilio_port: int = 8010
+    telesign_port: int = 8011
+    x_port: int = 8012
     tick_seconds: float = 2.0
     sqs_wait_seconds: int = 1
     local_visibility_timeout: int = 20
     stream_max_retries: int = 10
+    twilio_status_callbacks: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -197,6 +191,8 @@ class LocalRuntime:
         self.moto: Any = None
         self.api_server: Any = None
         self.twilio: Any = None
+        self.telesign: Any = None
+        self.x: Any = None
         self.app_module: Any = None
         self.activity: dict[str, int] = {"stream_batches": 0, "sqs_batches": 0, "ticks": 0}
         self.errors: list[str] = []
@@ -213,14 +209,24 @@ class LocalRuntime:
     def start(self) -> LocalRuntime:
         from moto.server import ThreadedMotoServer
 
-        from local.providers import FakeTwilio
+        from local.providers import FakeTeleSign, FakeTwilio, FakeX
 
         opts = self.options
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=opts.moto_port, verbose=False)
         self.moto.start()
-        self.twilio = FakeTwilio("AC" + "0" * 31 + "1", "local-auth-token", port=opts.twilio_port).start()
-        use_environment(self.aws_endpoint, self.api_url, self.twilio.url, opts.extra_env)
+        self.twilio = FakeTwilio(
+            "AC" + "0" * 31 + "1",
+            "local-auth-token",
+            port=opts.twilio_port,
+            status_callbacks=opts.twilio_status_callbacks,
+        ).start()
+        self.telesign = FakeTeleSign("LOCAL-CUSTOMER-0001", "bG9jYWwtYXBpLWtleQ==", port=opts.telesign_port).start()
+        # One X account: the configuration's channel "outbound_local" sends with this user access token.
+        self.x = FakeX({"local-x-user-token": "outbound_local"}, port=opts.x_port).start()
+        self.x.users.update({"ana_example": "1600000000000000001", "bo_example": "1600000000000000002"})
+        extra = {"TELESIGN_BASE_URL": self.telesign.url, "X_BASE_URL": self.x.url, **opts.extra_env}
+        use_environment(self.aws_endpoint, self.api_url, self.twilio.url, extra)
         self._deploy_infra()
         self._load_app()
         self._start_api()
@@ -233,9 +239,14 @@ class LocalRuntime:
         return aws.client(service)
 
     def _deploy_infra(self) -> None:
-        os.environ["RECORDS_STREAM_ARN"] = deploy_infra(
-            self.twilio.account_sid, self.twilio.auth_token, self.options.local_visibility_timeout
-        )
+        os.environ["RECORDS_STREAM_ARN"] = deploy_infra(self.credentials(), self.options.local_visibility_timeout)
+
+    def credentials(self) -> dict[str, dict[str, Any]]:
+        return {
+            "TWILIO_CREDENTIALS_PARAM": {"account_sid": self.twilio.account_sid, "auth_token": self.twilio.auth_token},
+            "TELESIGN_CREDENTIALS_PARAM": {"customer_id": self.telesign.customer_id, "api_key": self.telesign.api_key},
+            "X_CREDENTIALS_PARAM": {account: token for token, account in self.x.tokens.items()},
+        }
 
     def _load_app(self) -> None:
         if str(ROOT) not in sys.path:
@@ -415,7 +426,8 @@ class LocalRuntime:
             self.api_server.server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
-        if self.twilio is not None:
-            self.twilio.stop()
+        for provider in (self.twilio, self.telesign, self.x):
+            if provider is not None:
+                provider.stop()
         if self.moto is not None:
             self.moto.stop()

@@ -41,7 +41,8 @@ def runtime() -> Iterator[Any]:
     from local.providers import FakeSoapListener
     from local.runtime import LocalRuntime, Options, free_port
 
-    options = Options(api_port=free_port(), moto_port=free_port(), twilio_port=free_port(), tick_seconds=0.5,
+    options = Options(api_port=free_port(), moto_port=free_port(), twilio_port=free_port(), telesign_port=free_port(),
+                      x_port=free_port(), tick_seconds=0.5,
                       local_visibility_timeout=3, extra_env={"RETRY_BASE_SECONDS": "0.2", "SWEEP_GRACE_SECONDS": "5"})
     started = LocalRuntime(options).start()
     started.soap = FakeSoapListener().start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chalice import Response
+from jinja2 import TemplateError
 
 from chalicelib import aws, config_store, ids
 from chalicelib.api.http import parse, reply
@@ -12,14 +13,14 @@ from chalicelib.models.customer import (
     ConfigurationInput,
     MessageTemplate,
     OutboundConfiguration,
+    PreviewRequest,
     TemplateInput,
 )
 from chalicelib.models.records import FIELD_NAME, OBJECT_NAME, ObjectSchema, RecordInput, value_problem
-from chalicelib.rendering import TemplateProblem, check_body
+from chalicelib.rendering import TemplateProblem, check_body, pick_body, render
 from chalicelib.settings import get_settings
 
 CONTACT_NAMES = {"CustomerName", "CaseName"}
-SENDABLE_CHANNELS = {"sms", "whatsapp"}
 
 
 def put_schema(name: str, raw: bytes | None) -> Response:
@@ -80,10 +81,30 @@ def create_template(raw: bytes | None) -> Response:
     return reply(201, template)
 
 
+def get_template(template_id: str) -> Response:
+    return reply(
+        200,
+        require(config_store.get(config_store.TEMPLATE, template_id, MessageTemplate), "message template", template_id),
+    )
+
+
+def preview_template(template_id: str, raw: bytes | None) -> Response:
+    """Render for one contact exactly as a send would, without storing or sending anything."""
+    template = require(
+        config_store.get(config_store.TEMPLATE, template_id, MessageTemplate), "message template", template_id
+    )
+    request = parse(PreviewRequest, raw)
+    locale = request.locale or request.contact.locale
+    chosen, _ = pick_body(template, locale)
+    try:
+        text = render(template, locale, request.contact.template_values())
+    except TemplateError as exc:
+        raise invalid("contact", f"template cannot be filled: {exc}") from exc
+    return reply(200, {"template_id": template_id, "locale": chosen, "body": text, "characters": len(text)})
+
+
 def create_configuration(raw: bytes | None) -> Response:
     data = parse(ConfigurationInput, raw)
-    if data.channel_type not in SENDABLE_CHANNELS:
-        raise invalid("channel_type", f"{data.channel_type} sending is not implemented yet (sms, whatsapp)")
     template = config_store.get(config_store.TEMPLATE, data.template_id, MessageTemplate)
     if template is None:
         raise invalid("template_id", f"{data.template_id} does not exist")

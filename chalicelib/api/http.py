@@ -28,14 +28,19 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def parse(model: type[M], raw_body: bytes | None) -> M:
-    from pydantic import ValidationError
-
     try:
         data = json.loads(raw_body or b"")
     except ValueError as exc:
         raise ApiError(
             400, "validation_error", f"body: not valid JSON ({exc})", [{"field": "body", "message": "not valid JSON"}]
         ) from exc
+    return validate(model, data)
+
+
+def validate(model: type[M], data: Any) -> M:
+    """pydantic validation as a 400 that names every field at fault."""
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -6,11 +6,13 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 ChannelType = Literal["sms", "whatsapp", "twitter"]
 LOCALE = r"^[a-z]{2,3}(-[A-Z]{2})?$"
 MAX_CONTACTS = 100
+Provider = Literal["twilio", "telesign", "x"]
+PROVIDERS: dict[str, tuple[Provider, ...]] = {"sms": ("twilio", "telesign"), "whatsapp": ("twilio",), "twitter": ("x",)}
 
 
 class TemplateInput(BaseModel):
@@ -43,7 +45,24 @@ class ConfigurationInput(BaseModel):
     channel_type: ChannelType
     channel: Annotated[str, Field(min_length=1, max_length=64, description="sending number, sender or account")]
     template_id: str
-    provider: Literal["twilio"] = "twilio"
+    provider: Provider | None = Field(
+        default=None,
+        validate_default=True,
+        description="sms: twilio (default) or telesign; whatsapp: twilio; twitter: x",
+    )
+
+    @field_validator("provider")
+    @classmethod
+    def _provider_fits_channel(cls, provider: Provider | None, info: ValidationInfo) -> Provider | None:
+        channel_type = info.data.get("channel_type")
+        if channel_type is None:  # already reported as its own error
+            return provider
+        allowed = PROVIDERS[channel_type]
+        if provider is None:
+            return allowed[0]
+        if provider not in allowed:
+            raise ValueError(f"{provider} cannot send {channel_type} (use {', '.join(allowed)})")
+        return provider
 
 
 class OutboundConfiguration(ConfigurationInput):
@@ -70,6 +89,15 @@ class Contact(BaseModel):
             if getattr(self, name) is not None:
                 values[name] = getattr(self, name)
         return values
+
+
+class PreviewRequest(BaseModel):
+    """POST /templates/{id}/preview: the contact to render for; `locale` overrides the contact's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contact: Contact
+    locale: Annotated[str, Field(pattern=LOCALE)] | None = None
 
 
 class InstantSendRequest(BaseModel):

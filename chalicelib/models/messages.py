@@ -20,6 +20,7 @@ class MessageState(StrEnum):
     opted_out = "opted_out"
     expired = "expired"
     deleted = "deleted"
+    undelivered = "undelivered"  # the provider accepted it, then reported it could not reach the handset
 
 
 S = MessageState
@@ -27,16 +28,20 @@ TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
     # queued -> queued is an operator's "retry now" of a message waiting out its backoff.
     S.queued: frozenset({S.sending, S.expired, S.failed, S.queued, S.deleted}),
     # sending -> queued is a retry after a transient failure; -> sending is a crashed sender's lease taken over.
-    S.sending: frozenset({S.sent, S.delivered, S.failed, S.opted_out, S.expired, S.queued, S.sending}),
-    S.sent: frozenset({S.delivered, S.failed}),
+    # A provider's status callback may arrive before the sender has recorded `sent`: sending -> delivered etc.
+    S.sending: frozenset(
+        {S.sent, S.delivered, S.failed, S.undelivered, S.opted_out, S.expired, S.queued, S.sending}
+    ),
+    S.sent: frozenset({S.delivered, S.failed, S.undelivered}),
     S.delivered: frozenset(),
     # An operator's retry puts a dead message back in the queue; an operator's delete ends it for good.
     S.failed: frozenset({S.queued, S.deleted}),
     S.expired: frozenset({S.queued, S.deleted}),
+    S.undelivered: frozenset({S.queued, S.deleted}),
     S.opted_out: frozenset(),
     S.deleted: frozenset(),
 }
-TERMINAL = frozenset({S.delivered, S.failed, S.opted_out, S.expired, S.deleted})
+TERMINAL = frozenset({S.delivered, S.failed, S.opted_out, S.expired, S.deleted, S.undelivered})
 # The states a record may be in when a given state is entered: the conditional writes use this.
 ENTERED_FROM: dict[MessageState, frozenset[MessageState]] = {
     target: frozenset(src for src, targets in TRANSITIONS.items() if target in targets) for target in MessageState
@@ -54,8 +59,10 @@ class StateChange(BaseModel):
 
 
 class SmsPayload(BaseModel):
+    """SMS and WhatsApp text (Twilio or TeleSign)."""
+
     kind: Literal["sms"] = "sms"
-    provider: Literal["twilio"] = "twilio"
+    provider: Literal["twilio", "telesign"] = "twilio"
     to: str
     sender: str
     body: str
@@ -72,7 +79,16 @@ class SoapPayload(BaseModel):
     client_certificate: str | None = None
 
 
-Payload = Annotated[SmsPayload | SoapPayload, Field(discriminator="kind")]
+class DirectMessagePayload(BaseModel):
+    """An X (Twitter) direct message from one of our accounts."""
+
+    kind: Literal["x_dm"] = "x_dm"
+    account: str  # the configuration's channel: which of our X accounts sends
+    recipient: str  # a numeric user id, or @handle (looked up at send time)
+    text: str
+
+
+Payload = Annotated[SmsPayload | SoapPayload | DirectMessagePayload, Field(discriminator="kind")]
 
 
 class MessageSource(BaseModel):
@@ -98,6 +114,11 @@ class MessageRecord(BaseModel):
     definition_id: str | None = None
     configuration_id: str | None = None
     provider_message_id: str | None = None
+    provider_status: str | None = None
+    # "<channel>#<address>" for customer messages: the by_contact index finds the last message to a contact
+    contact_key: str | None = None
+    conversation_id: str | None = None
+    timeline_entity: str | None = None  # "<entity type>#<entity id>" when the configuration shows in timeline
     last_error: str | None = None
     error_code: str | None = None
     history: list[StateChange] = Field(default_factory=list)

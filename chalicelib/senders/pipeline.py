@@ -11,12 +11,20 @@ from pydantic import ValidationError
 
 from chalicelib import backoff, clock, message_store, queues
 from chalicelib.logs import log
-from chalicelib.models.messages import MessageRecord, MessageState, QueueBody, SmsPayload, SoapPayload
-from chalicelib.senders import soap, twilio
+from chalicelib.models.messages import (
+    DirectMessagePayload,
+    MessageRecord,
+    MessageState,
+    QueueBody,
+    SmsPayload,
+    SoapPayload,
+)
+from chalicelib.senders import soap, telesign, twilio, x_dm
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent
 from chalicelib.settings import get_settings
 
 LEASE_MARGIN_SECONDS = 30.0
+REPORTED_BY_PROVIDER = frozenset({MessageState.delivered, MessageState.undelivered, MessageState.failed})
 
 
 def _deliver(record: MessageRecord) -> Outcome:
@@ -24,7 +32,11 @@ def _deliver(record: MessageRecord) -> Outcome:
     if isinstance(payload, SoapPayload):
         return soap.deliver(payload)
     if isinstance(payload, SmsPayload):
+        if payload.provider == "telesign":
+            return telesign.deliver(record.message_id, payload)
         return twilio.deliver(record.channel, payload)
+    if isinstance(payload, DirectMessagePayload):
+        return x_dm.deliver(payload)
     return Permanent(reason=f"no sender for payload {type(payload).__name__}", code="unsupported")
 
 
@@ -36,9 +48,18 @@ def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
     now = clock.now()
     mid, n, channel = record.message_id, record.attempts, record.channel
     if isinstance(outcome, Accepted):
-        updated = message_store.finish(
-            mid, n, MessageState(outcome.state), now, now, provider_message_id=outcome.provider_message_id
-        )
+        try:
+            updated = message_store.finish(
+                mid, n, MessageState(outcome.state), now, now, provider_message_id=outcome.provider_message_id
+            )
+        except message_store.Conflict as conflict:
+            current = conflict.current
+            if current is None or current.attempts != n or current.state not in REPORTED_BY_PROVIDER:
+                raise
+            # The provider's status callback arrived first and already moved the record on: keep its state.
+            updated = message_store.set_fields(mid, provider_message_id=outcome.provider_message_id)
+            log("message.status_before_settle", message_id=mid, channel=channel, state=current.state.value)
+            return updated
         log("message.accepted", message_id=mid, channel=channel, state=outcome.state, attempts=n)
         return updated
     if isinstance(outcome, Permanent):

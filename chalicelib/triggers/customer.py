@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from jinja2 import TemplateError
 
-from chalicelib import config_store
+from chalicelib import config_store, phone_numbers
 from chalicelib.dispatch import new_record
 from chalicelib.errors import invalid, require
 from chalicelib.models.customer import Contact, MessageTemplate, OutboundConfiguration
-from chalicelib.models.messages import MessageRecord, MessageSource, MessageState, SmsPayload, StateChange
+from chalicelib.models.messages import (
+    DirectMessagePayload,
+    MessageRecord,
+    MessageSource,
+    MessageState,
+    SmsPayload,
+    StateChange,
+)
 from chalicelib.rendering import render
+from chalicelib.settings import get_settings
+
+PHONE_CHANNELS = ("sms", "whatsapp")
+X_RECIPIENT = re.compile(r"^(@?[A-Za-z0-9_]{1,15}|[0-9]{1,19})$")
+
+
+def contact_address(channel_type: str, raw: str, index: int) -> str:
+    """E.164 for SMS and WhatsApp, an @handle or numeric user id for X; a 400 naming the contact otherwise."""
+    if channel_type not in PHONE_CHANNELS:
+        address = raw.strip()
+        if not X_RECIPIENT.match(address):
+            raise invalid(f"contacts.{index}.tocontactid", f"{raw!r} is not an X @handle or numeric user id")
+        return address if address.isdigit() or address.startswith("@") else "@" + address
+    try:
+        return phone_numbers.to_e164(raw, get_settings().default_phone_region)
+    except phone_numbers.InvalidNumber as exc:
+        raise invalid(f"contacts.{index}.tocontactid", str(exc)) from exc
+
+
+def check_contacts(configuration: OutboundConfiguration, contacts: Sequence[Contact]) -> None:
+    """What a send or a schedule is refused for before anything is stored."""
+    for index, contact in enumerate(contacts):
+        contact_address(configuration.channel_type, contact.tocontactid, index)
+        if configuration.show_in_timeline and not contact.entityrelationshipname:
+            raise invalid(
+                f"contacts.{index}.entityrelationshipname", "required when the configuration shows in timeline"
+            )
 
 
 def load_configuration(configuration_id: str) -> tuple[OutboundConfiguration, MessageTemplate]:
@@ -38,19 +73,37 @@ def build_records(
     message_id_for: Callable[[int], str],
 ) -> list[MessageRecord]:
     """Render every contact first, so one bad contact refuses the whole request before anything is written."""
+    check_contacts(configuration, contacts)
+    public_api_url = get_settings().public_api_url.rstrip("/")
     records = []
     for index, contact in enumerate(contacts):
-        if configuration.show_in_timeline and not contact.entityrelationshipname:
-            raise invalid(
-                f"contacts.{index}.entityrelationshipname", "required when the configuration shows in timeline"
-            )
+        address = contact_address(configuration.channel_type, contact.tocontactid, index)
         try:
             body = render(template, contact.locale, contact.template_values())
         except TemplateError as exc:
             raise invalid(f"contacts.{index}", f"template cannot be filled: {exc}") from exc
-        payload = SmsPayload(to=contact.tocontactid, sender=configuration.channel, body=body)
+        message_id = message_id_for(index)
+        payload: SmsPayload | DirectMessagePayload
+        if configuration.channel_type == "twitter":
+            payload = DirectMessagePayload(account=configuration.channel, recipient=address, text=body)
+        else:
+            callback = None
+            if configuration.provider == "twilio":
+                # message_id in the URL: the callback finds its record even before the sender stored Twilio's sid
+                callback = f"{public_api_url}/webhooks/twilio/status?message_id={message_id}"
+            provider = "telesign" if configuration.provider == "telesign" else "twilio"
+            payload = SmsPayload(
+                to=address, sender=configuration.channel, body=body, status_callback=callback, provider=provider
+            )
         record = new_record(
-            message_id_for(index), configuration.channel_type, payload, source, now, configuration_id=configuration.id
+            message_id, configuration.channel_type, payload, source, now, configuration_id=configuration.id
+        ).model_copy(
+            update={
+                "contact_key": f"{configuration.channel_type}#{address}",
+                "timeline_entity": f"{contact.entityrelationshipname}#{address}"
+                if configuration.show_in_timeline
+                else None,
+            }
         )
         if not contact.optin:
             record = record.model_copy(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from chalicelib import clock, ids
+from chalicelib import clock, ids, rate_counter
 from chalicelib.dispatch import dispatch
 from chalicelib.models.customer import InstantSendRequest
-from chalicelib.models.messages import MessageSource
+from chalicelib.models.messages import MessageSource, MessageState
 from chalicelib.triggers.customer import build_records, load_configuration
 
 
@@ -21,6 +21,11 @@ def send(request: InstantSendRequest) -> dict[str, object]:
         now,
         lambda index: ids.deterministic_id("instant", send_id, str(index)),
     )
+    # Counted after validation (a refused request costs nothing), before anything is stored; opted-out
+    # contacts are not sent, so they do not count.
+    sendable = sum(1 for r in records if r.state == MessageState.queued)
+    if sendable:
+        rate_counter.take(sendable, now)
     message_ids = dispatch(records)
     return {
         "send_id": send_id,

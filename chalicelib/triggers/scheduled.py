@@ -17,11 +17,12 @@ from chalicelib.errors import require
 from chalicelib.logs import log
 from chalicelib.models.customer import Schedule, ScheduleInput
 from chalicelib.models.messages import MessageSource, MessageState, QueueBody
-from chalicelib.triggers.customer import build_records, load_configuration
+from chalicelib.triggers.customer import build_records, check_contacts, load_configuration
 
 
 def create(request: ScheduleInput) -> Schedule:
-    load_configuration(request.configuration_id)
+    configuration, _ = load_configuration(request.configuration_id)
+    check_contacts(configuration, request.contacts)  # refused now, not when it fires
     now = clock.now()
     if request.at is not None:
         first = request.at

@@ -215,7 +215,8 @@ def test_instant_send_renders_localized_text_and_records_opt_out(runtime: Any, a
     sent = wait_state(api, sent_id, "sent")
     assert message(api, opted_id)["state"] == "opted_out"
     new = runtime.twilio.messages()[before:]
-    assert new == [{"To": "+14155550100", "From": "+15005550006", "Body": "Hola Ana, el caso C-1 está resuelto."}]
+    assert new == [{"To": "+14155550100", "From": "+15005550006", "Body": "Hola Ana, el caso C-1 está resuelto.",
+                    "StatusCallback": f"{runtime.api_url}/webhooks/twilio/status?message_id={sent_id}"}]
     request = [r for r in runtime.twilio.requests if r.form().get("To") == "+14155550100"][-1]
     assert request.headers["authorization"].startswith("Basic ")
     assert request.path == f"/2010-04-01/Accounts/{runtime.twilio.account_sid}/Messages.json"
@@ -259,9 +260,13 @@ def test_provider_down_loses_nothing(runtime: Any, api: Api) -> None:
 
 
 def test_permanent_provider_error_fails_at_once_into_the_dlq(runtime: Any, api: Api) -> None:
+    from local.providers import twilio_error
+
     configuration_id = sms_configuration(api)
+    refused = twilio_error(400, 21211, "The 'To' number +14155550151 is not a valid phone number.")
+    runtime.twilio.fail_next(1, refused.status, refused.body, refused.headers)
     status, send = api.call("POST", "/sends", {"configuration_id": configuration_id, "contacts": [
-        {"tocontactid": "12345", "CustomerName": "F", "CaseName": "C", "contextitems": {"Status": "x"}}]})
+        {"tocontactid": "+14155550151", "CustomerName": "F", "CaseName": "C", "contextitems": {"Status": "x"}}]})
     assert status == 202
     record = wait_state(api, send["message_ids"][0], "failed")
     assert record["attempts"] == 1 and record["error_code"] == "21211"

@@ -44,7 +44,7 @@ def test_chalice_package_merged_with_infra_lints_and_sets_batch_failures(tmp_pat
     assert stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert stream["Stream"] == {"Fn::GetAtt": ["RecordsTable", "StreamArn"]}
     assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}
-    for channel in ("Soap", "Sms", "Whatsapp"):
+    for channel in ("Soap", "Sms", "Whatsapp", "Twitter"):
         sqs = resources[f"Send{channel}"]["Properties"]["Events"][f"Send{channel}SqsEventSource"]["Properties"]
         assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert resources["UnknownRouteResponse"]["Properties"]["StatusCode"] == "404"

@@ -79,8 +79,10 @@ def test_state_machine_refuses_invalid_transitions(source: MessageState, target:
 
 def test_entered_from_is_the_inverse_of_transitions() -> None:
     assert ENTERED_FROM[MessageState.queued] == {
-        MessageState.queued, MessageState.sending, MessageState.failed, MessageState.expired}
-    assert ENTERED_FROM[MessageState.deleted] == {MessageState.queued, MessageState.failed, MessageState.expired}
+        MessageState.queued, MessageState.sending, MessageState.failed, MessageState.expired, MessageState.undelivered}
+    assert ENTERED_FROM[MessageState.deleted] == {
+        MessageState.queued, MessageState.failed, MessageState.expired, MessageState.undelivered}
+    assert ENTERED_FROM[MessageState.undelivered] == {MessageState.sending, MessageState.sent}
     assert ENTERED_FROM[MessageState.delivered] == {MessageState.sending, MessageState.sent}
 
 

@@ -1,0 +1,21 @@
+"""What happened around a contact: the timeline of an entity and the conversations replies start."""
+
+from __future__ import annotations
+
+from chalice import Response
+
+from chalicelib import conversations, timeline
+from chalicelib.api.http import reply
+from chalicelib.errors import require
+
+
+def get_timeline(entity_type: str, entity_id: str) -> Response:
+    return reply(
+        200,
+        {"entity": {"type": entity_type, "id": entity_id}, "activities": timeline.activities(entity_type, entity_id)},
+    )
+
+
+def get_conversation(conversation_id: str) -> Response:
+    entries = require(conversations.entries(conversation_id) or None, "conversation", conversation_id)
+    return reply(200, {"conversation_id": conversation_id, "entries": [e.model_dump(mode="json") for e in entries]})

@@ -1,0 +1,73 @@
+"""Provider webhooks: Twilio's status callbacks and inbound messages, verified by X-Twilio-Signature first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode
+
+from chalice import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib import provider_status, replies, twilio_signature
+from chalicelib.api.http import reply, validate
+from chalicelib.errors import ApiError
+from chalicelib.logs import log
+from chalicelib.secrets import json_parameter
+from chalicelib.settings import get_settings
+
+STATUS_PATH = "/webhooks/twilio/status"
+INBOUND_PATH = "/webhooks/twilio/inbound"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+SID = r"^(SM|MM)[0-9a-fA-F]{32}$"
+
+
+class TwilioStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")  # Twilio sends many more fields
+
+    MessageSid: str = Field(pattern=SID)
+    MessageStatus: str = Field(min_length=1)
+    ErrorCode: str | None = None
+
+
+class TwilioInbound(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    MessageSid: str = Field(pattern=SID)
+    From: str = Field(min_length=1)
+    To: str = Field(min_length=1)
+    Body: str = ""
+
+
+def _verified(
+    path: str, query: Mapping[str, str] | None, headers: Mapping[str, str], raw: bytes | None
+) -> dict[str, str]:
+    """The form parameters, if Twilio signed exactly this URL and these parameters with our auth token."""
+    params = parse_qsl((raw or b"").decode("utf-8", "replace"), keep_blank_values=True)
+    settings = get_settings()
+    url = settings.public_api_url.rstrip("/") + path + (f"?{urlencode(dict(query))}" if query else "")
+    token = str(json_parameter(settings.twilio_credentials_param).get("auth_token", ""))
+    if not twilio_signature.valid(token, url, params, headers.get("x-twilio-signature")):
+        log("webhook.bad_signature", path=path)
+        raise ApiError(403, "forbidden", "X-Twilio-Signature is missing or does not match")
+    return dict(params)
+
+
+def twilio_status(query: Mapping[str, str] | None, headers: Mapping[str, str], raw: bytes | None) -> Response:
+    form = validate(TwilioStatus, _verified(STATUS_PATH, query, headers, raw))
+    message_id = (query or {}).get("message_id")
+    if not message_id:
+        raise ApiError(
+            400,
+            "validation_error",
+            "message_id: missing from the callback URL",
+            [{"field": "message_id", "message": "missing from the callback URL"}],
+        )
+    result = provider_status.apply_twilio(message_id, form.MessageSid, form.MessageStatus, form.ErrorCode)
+    return reply(200, {"message_id": message_id, "result": result})
+
+
+def twilio_inbound(headers: Mapping[str, str], raw: bytes | None) -> Response:
+    form = validate(TwilioInbound, _verified(INBOUND_PATH, None, headers, raw))
+    replies.record_twilio_reply(form.MessageSid, form.From, form.To, form.Body)
+    # An empty TwiML answer: no automatic reply.
+    return Response(body=EMPTY_TWIML, status_code=200, headers={"Content-Type": "text/xml; charset=utf-8"})

@@ -1,0 +1,50 @@
+"""The org's send counter in DynamoDB: one conditional ADD per send, shared by every Lambda instance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chalicelib import aws, rate_limit
+from chalicelib.dynamo_codec import to_item, to_value
+from chalicelib.errors import ApiError
+from chalicelib.settings import get_settings
+
+KIND = "RATE"
+
+
+def take(count: int, now: datetime) -> int:
+    """Count `count` sends against this hour's window; returns the window's new total, or raises the 429."""
+    settings = get_settings()
+    limit = settings.send_limit_per_hour
+    key = rate_limit.window_key(settings.org_id, now)
+    if count > limit:
+        raise _too_many(count, limit, now)
+    expires = int((rate_limit.window_start(now) + 2 * rate_limit.WINDOW).timestamp())
+    try:
+        answer = aws.client("dynamodb").update_item(
+            TableName=settings.config_table,
+            Key=to_item({"pk": KIND, "sk": key}),
+            UpdateExpression="ADD used :n SET expires_at = :ttl",
+            ConditionExpression="attribute_not_exists(used) OR used <= :room",
+            ExpressionAttributeValues={
+                ":n": to_value(count),
+                ":room": to_value(limit - count),
+                ":ttl": to_value(expires),
+            },
+            ReturnValues="UPDATED_NEW",
+        )
+    except Exception as exc:
+        if aws.is_conditional_failure(exc):
+            raise _too_many(count, limit, now) from exc
+        raise
+    return int(answer["Attributes"]["used"]["N"])
+
+
+def _too_many(count: int, limit: int, now: datetime) -> ApiError:
+    wait = rate_limit.retry_after_seconds(now)
+    return ApiError(
+        429,
+        "rate_limited",
+        f"the org's limit of {limit} messages per hour would be exceeded by {count} more; retry in {wait} s",
+        headers={"Retry-After": str(wait)},
+    )

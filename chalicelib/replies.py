@@ -1,0 +1,55 @@
+"""A customer's reply becomes an inbound entry of the conversation of the last message we sent them."""
+
+from __future__ import annotations
+
+from chalicelib import clock, conversations, ids, message_store
+from chalicelib.logs import log, mask_address
+from chalicelib.models.conversations import ConversationEntry
+from chalicelib.models.messages import MessageState, SmsPayload
+
+REPLIED_TO = frozenset({MessageState.sending, MessageState.sent, MessageState.delivered})
+WHATSAPP = "whatsapp:"
+
+
+def record_twilio_reply(sid: str, sender: str, recipient: str, body: str) -> ConversationEntry:
+    channel = "whatsapp" if sender.startswith(WHATSAPP) else "sms"
+    contact, ours = sender.removeprefix(WHATSAPP), recipient.removeprefix(WHATSAPP)
+    last = message_store.last_to_contact(f"{channel}#{contact}", REPLIED_TO)
+    conversation_id = (last.conversation_id if last else None) or ids.deterministic_id("conv", channel, contact, ours)
+    if last is not None:
+        if last.conversation_id != conversation_id:
+            message_store.set_fields(last.message_id, conversation_id=conversation_id)
+        sent_body = last.payload.body if isinstance(last.payload, SmsPayload) else ""
+        conversations.add(
+            ConversationEntry(
+                conversation_id=conversation_id,
+                direction="outbound",
+                message_id=last.message_id,
+                channel=channel,
+                contact=contact,
+                our_address=ours,
+                body=sent_body,
+                at=last.created_at,
+                provider_message_id=last.provider_message_id,
+            )
+        )
+    entry = ConversationEntry(
+        conversation_id=conversation_id,
+        direction="inbound",
+        message_id=f"in_{sid}",
+        channel=channel,
+        contact=contact,
+        our_address=ours,
+        body=body,
+        at=clock.now(),
+        provider_message_id=sid,
+        in_reply_to=last.message_id if last else None,
+    )
+    stored = conversations.add(entry)
+    log(
+        "reply.received" if stored else "reply.duplicate",
+        conversation_id=conversation_id,
+        message_id=last.message_id if last else None,
+        contact=mask_address(contact),
+    )
+    return entry

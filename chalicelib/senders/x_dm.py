@@ -1,0 +1,96 @@
+"""X API v2 direct messages: POST /2/dm_conversations/with/{participant_id}/messages, JSON {"text": ...},
+with the sending account's OAuth 2.0 user access token (scopes dm.write, users.read).
+
+A recipient given as @handle is looked up first (GET /2/users/by/username/{handle}). 429 is retried at the
+moment `x-rate-limit-reset` names (X's per-user limits: 200 DMs / 15 min, 1,000 / 24 h).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import quote
+
+from chalicelib.http_client import HttpResponse, TransportError, request
+from chalicelib.models.messages import DirectMessagePayload
+from chalicelib.secrets import json_parameter
+from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
+from chalicelib.settings import get_settings
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def problem(answer: HttpResponse) -> tuple[str, str]:
+    """(code, reason) from X's problem JSON ({"title", "detail", "type"}) or its older {"errors": [...]}."""
+    data = _json(answer.body)
+    errors = data.get("errors") if isinstance(data.get("errors"), list) else []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    title = data.get("title") or first.get("title") or first.get("message") or "unexpected answer"
+    detail = data.get("detail") or first.get("detail") or ""
+    code = str(data.get("type") or first.get("type") or first.get("code") or answer.status).rsplit("/", 1)[-1]
+    return code, f"X HTTP {answer.status}: {title}" + (f" ({detail})" if detail else "")
+
+
+def interpret(answer: HttpResponse, now: float | None = None) -> Outcome:
+    data = _json(answer.body).get("data")
+    if answer.status in (200, 201) and isinstance(data, dict) and data.get("dm_event_id"):
+        return Accepted(provider_message_id=str(data["dm_event_id"]), state="sent")
+    code, reason = problem(answer)
+    if answer.status == 429:
+        reset = answer.headers.get("x-rate-limit-reset")
+        wait = None
+        if reset and reset.isdigit():
+            wait = max(0.0, float(reset) - (now if now is not None else time.time()))
+        return Transient(reason=reason, code="rate_limited", retry_after=wait)
+    if answer.status >= 500:
+        return Transient(reason=reason, code=code)
+    return Permanent(reason=reason, code=code)
+
+
+def _call(method: str, url: str, token: str, body: dict[str, Any] | None = None) -> HttpResponse:
+    settings = get_settings()
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    data = None
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    return request(
+        method,
+        url,
+        data,
+        headers,
+        timeout=min(settings.http_timeout_seconds, 15.0),
+        max_bytes=settings.http_max_response_bytes,
+    )
+
+
+def deliver(payload: DirectMessagePayload) -> Outcome:
+    settings = get_settings()
+    base = settings.x_base_url.rstrip("/")
+    token = json_parameter(settings.x_credentials_param).get(payload.account)
+    if not token:
+        return Permanent(reason=f"no X access token for account {payload.account}", code="credentials")
+    try:
+        participant = payload.recipient
+        if not participant.isdigit():
+            found = _call("GET", f"{base}/2/users/by/username/{quote(participant.lstrip('@'))}", str(token))
+            user = _json(found.body).get("data")
+            if found.status != 200 or not isinstance(user, dict) or not user.get("id"):
+                if found.status == 429 or found.status >= 500:
+                    return interpret(found)
+                code, reason = problem(found)
+                return Permanent(reason=f"cannot resolve {participant}: {reason}", code="unknown_user")
+            participant = str(user["id"])
+        answer = _call(
+            "POST", f"{base}/2/dm_conversations/with/{participant}/messages", str(token), {"text": payload.text}
+        )
+    except TransportError as exc:
+        return Transient(reason=str(exc), code="transport")
+    return interpret(answer)

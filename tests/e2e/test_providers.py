@@ -1,0 +1,167 @@
+"""TeleSign SMS and X direct messages end to end: configuration -> send -> sender -> loopback provider speaking
+the real request/response formats (auth, fields, encoding, error bodies) -> final record."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from tests.conftest import Api, wait_for
+from tests.e2e.test_pipeline import message, wait_state
+
+
+def configuration(api: Api, channel_type: str, channel: str, provider: str | None = None) -> str:
+    status, template = api.call("POST", "/templates", {
+        "name": f"{channel_type} update", "channel_type": channel_type, "default_locale": "en-US",
+        "bodies": {"en-US": "Hi {{ CustomerName }}, case {{ CaseName }} is open.",
+                   "de-DE": "Hallo {{ CustomerName }}, Fall {{ CaseName }} ist offen – grüße!"}})
+    assert status == 201, template
+    body = {"name": "cfg", "channel_type": channel_type, "channel": channel, "template_id": template["id"]}
+    if provider:
+        body["provider"] = provider
+    status, created = api.call("POST", "/outbound-configurations", body)
+    assert status == 201, created
+    return str(created["id"])
+
+
+def send(api: Api, configuration_id: str, *contacts: dict[str, Any]) -> list[str]:
+    status, answer = api.call("POST", "/sends", {"configuration_id": configuration_id, "contacts": list(contacts)})
+    assert status == 202, answer
+    return list(answer["message_ids"])
+
+
+def contact(address: str, locale: str = "en-US") -> dict[str, Any]:
+    return {"tocontactid": address, "locale": locale, "CustomerName": "Jörg", "CaseName": "C-7"}
+
+
+# --- TeleSign ---------------------------------------------------------------------------------------------
+
+
+def test_telesign_receives_the_exact_request_and_the_message_is_sent(runtime: Any, api: Api) -> None:
+    cfg = configuration(api, "sms", "OUTBOUND", provider="telesign")
+    (message_id,) = send(api, cfg, contact("+1 415 555 2680", "de-DE"))
+    record = wait_state(api, message_id, "sent")
+    request = [r for r in runtime.telesign.requests if r.form().get("external_id") == message_id][-1]
+    assert request.path == "/v1/messaging" and request.method == "POST"
+    expected_auth = base64.b64encode(f"{runtime.telesign.customer_id}:{runtime.telesign.api_key}".encode()).decode()
+    assert request.headers["authorization"] == f"Basic {expected_auth}"
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded; charset=utf-8"
+    assert request.form() == {"phone_number": "14155552680", "message": "Hallo Jörg, Fall C-7 ist offen – grüße!",
+                              "message_type": "ARN", "external_id": message_id, "sender_id": "OUTBOUND"}
+    assert "ist+offen+%E2%80%93+gr%C3%BC%C3%9Fe" in request.body.decode()  # UTF-8, form-encoded
+    assert len(record["provider_message_id"]) == 32
+
+
+def test_telesign_status_code_decides_not_http(runtime: Any, api: Api) -> None:
+    cfg = configuration(api, "sms", "OUTBOUND", provider="telesign")
+    rejected = {"status": {"code": 11000, "description": "Invalid value for parameter phone_number."}}
+    runtime.telesign.fail_next(1, 400, json.dumps(rejected).encode(), {"Content-Type": "application/json"})
+    (message_id,) = send(api, cfg, contact("+14155552681"))
+    record = wait_state(api, message_id, "failed")
+    assert record["error_code"] == "11000" and "phone_number" in record["last_error"]
+
+
+def test_telesign_outage_is_retried_until_sent(runtime: Any, api: Api) -> None:
+    cfg = configuration(api, "sms", "OUTBOUND", provider="telesign")
+    down = {"status": {"code": 10500, "description": "Internal server error"}}
+    runtime.telesign.fail_next(2, 503, json.dumps(down).encode(), {"Content-Type": "application/json"})
+    (message_id,) = send(api, cfg, contact("+14155552682"))
+    record = wait_state(api, message_id, "sent")
+    assert record["attempts"] == 3
+    assert len([r for r in runtime.telesign.requests if r.form().get("external_id") == message_id]) == 3
+
+
+def test_provider_must_fit_the_channel(api: Api) -> None:
+    status, template = api.call("POST", "/templates", {"name": "w", "channel_type": "whatsapp",
+                                                      "bodies": {"en-US": "hi"}})
+    assert status == 201
+    status, body = api.call("POST", "/outbound-configurations", {
+        "name": "w", "channel_type": "whatsapp", "channel": "+15005550006", "template_id": template["id"],
+        "provider": "telesign"})
+    assert status == 400 and body["fields"][0]["field"] == "provider"
+
+
+# --- X ----------------------------------------------------------------------------------------------------
+
+
+def test_x_dm_to_a_handle_and_to_a_user_id(runtime: Any, api: Api) -> None:
+    cfg = configuration(api, "twitter", "outbound_local")
+    handle_id, user_id = send(api, cfg, contact("@ana_example"), contact("1600000000000000002", "de-DE"))
+    first, second = wait_state(api, handle_id, "sent"), wait_state(api, user_id, "sent")
+    assert first["provider_message_id"].isdigit() and second["provider_message_id"].isdigit()
+    sent = [m for m in runtime.x.messages() if m[2].startswith(("Hi Jörg", "Hallo Jörg"))][-2:]
+    assert sorted(sent) == sorted([
+        ("local-x-user-token", "1600000000000000001", "Hi Jörg, case C-7 is open."),
+        ("local-x-user-token", "1600000000000000002", "Hallo Jörg, Fall C-7 ist offen – grüße!"),
+    ])
+    lookup = [r for r in runtime.x.requests if r.method == "GET"][-1]
+    assert lookup.path == "/2/users/by/username/ana_example"
+    assert lookup.headers["authorization"] == "Bearer local-x-user-token"
+
+
+def test_x_refusals_are_permanent_with_the_reason(runtime: Any, api: Api) -> None:
+    cfg = configuration(api, "twitter", "outbound_local")
+    runtime.x.closed_dms.add("1600000000000000009")
+    unknown, closed = send(api, cfg, contact("@nobody_here"), contact("1600000000000000009"))
+    assert wait_state(api, unknown, "failed")["error_code"] == "unknown_user"
+    record = wait_state(api, closed, "failed")
+    assert record["error_code"] == "dm-permission" and "cannot send messages" in record["last_error"]
+
+
+def test_x_rate_limit_is_waited_out(runtime: Any, api: Api) -> None:
+    cfg = configuration(api, "twitter", "outbound_local")
+    runtime.x.dm_limit = runtime.x.sent_per_token.get("local-x-user-token", 0)
+    try:
+        (message_id,) = send(api, cfg, contact("@bo_example"))
+        wait_for(lambda: any((h.get("detail") or "").startswith("retry: X HTTP 429")
+                             for h in message(api, message_id)["history"]), what="a 429 retry")
+    finally:
+        runtime.x.dm_limit = None
+    record = wait_state(api, message_id, "sent")
+    assert record["error_code"] == "rate_limited"  # the last error is kept for the record's history
+
+
+def test_x_contact_must_be_a_handle_or_id(api: Api) -> None:
+    cfg = configuration(api, "twitter", "outbound_local")
+    status, body = api.call("POST", "/sends", {"configuration_id": cfg, "contacts": [contact("not a handle!")]})
+    assert status == 400 and body["fields"][0]["field"] == "contacts.0.tocontactid"
+
+
+def test_template_preview_renders_without_sending(runtime: Any, api: Api) -> None:
+    status, template = api.call("POST", "/templates", {
+        "name": "preview", "channel_type": "sms", "default_locale": "en-US",
+        "bodies": {"en-US": "Hi {{ CustomerName }}, {{ Status }}", "de-DE": "Hallo {{ CustomerName }}, {{ Status }}"}})
+    assert status == 201
+    before = (len(runtime.twilio.requests), len(runtime.telesign.requests))
+    person = {"tocontactid": "+14155552690", "CustomerName": "Jörg", "contextitems": {"Status": "ok"}}
+    status, german = api.call("POST", f"/templates/{template['id']}/preview", {"contact": {**person, "locale": "de-AT"}})
+    assert (status, german["locale"], german["body"]) == (200, "de-DE", "Hallo Jörg, ok")
+    status, fallback = api.call("POST", f"/templates/{template['id']}/preview", {"contact": person, "locale": "fr-FR"})
+    assert (status, fallback["locale"], fallback["body"]) == (200, "en-US", "Hi Jörg, ok")
+    status, missing = api.call("POST", f"/templates/{template['id']}/preview",
+                               {"contact": {"tocontactid": "+14155552690", "CustomerName": "Jörg"}})
+    assert status == 400 and missing["fields"][0]["field"] == "contact" and "Status" in missing["message"]
+    assert (len(runtime.twilio.requests), len(runtime.telesign.requests)) == before
+    assert api.call("POST", "/templates/tpl_nope/preview", {"contact": person})[0] == 404
+
+
+def test_timeline_shows_each_message_with_its_current_state(runtime: Any, api: Api) -> None:
+    status, template = api.call("POST", "/templates", {"name": "t", "channel_type": "sms",
+                                                      "bodies": {"en-US": "Case {{ CaseName }} update"}})
+    assert status == 201
+    status, cfg = api.call("POST", "/outbound-configurations", {
+        "name": "timeline", "channel_type": "sms", "channel": "+15005550006", "template_id": template["id"],
+        "show_in_timeline": True})
+    assert status == 201
+    missing = {"tocontactid": "+14155552695", "CaseName": "C-1"}
+    status, body = api.call("POST", "/sends", {"configuration_id": cfg["id"], "contacts": [missing]})
+    assert status == 400 and body["fields"][0]["field"] == "contacts.0.entityrelationshipname"
+    first, second = send(api, cfg["id"], {**missing, "entityrelationshipname": "contact"},
+                         {**missing, "CaseName": "C-2", "entityrelationshipname": "contact", "optin": False})
+    wait_state(api, first, "sent")
+    status, timeline = api.call("GET", "/entities/contact/%2B14155552695/timeline")
+    assert status == 200 and timeline["entity"] == {"type": "contact", "id": "+14155552695"}
+    mine = {a["message_id"]: (a["state"], a["body"]) for a in timeline["activities"]}
+    assert mine[first] == ("sent", "Case C-1 update") and mine[second] == ("opted_out", "Case C-2 update")
+    assert api.call("GET", "/entities/contact/%2B10000000000/timeline")[1]["activities"] == []

@@ -1,0 +1,168 @@
+"""Twilio's status callbacks and inbound replies, end to end: the loopback Twilio calls the API back, signed
+with the official SDK's validator, exactly as Twilio does; forged calls are refused and change nothing."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import Api, wait_for
+from tests.e2e.test_pipeline import message, sms_configuration, wait_state
+
+
+@pytest.fixture
+def callbacks(runtime: Any) -> Iterator[Any]:
+    twilio = runtime.twilio
+    twilio.status_callbacks, twilio.final_status, twilio.final_error_code = True, "delivered", None
+    yield twilio
+    twilio.status_callbacks, twilio.final_status, twilio.final_error_code = False, "delivered", None
+
+
+def send_one(api: Api, number: str, name: str = "Ana") -> str:
+    status, send = api.call("POST", "/sends", {"configuration_id": sms_configuration(api), "contacts": [
+        {"tocontactid": number, "CustomerName": name, "CaseName": "C-9", "contextitems": {"Status": "open"}}]})
+    assert status == 202, send
+    return str(send["message_ids"][0])
+
+
+def post_form(url: str, params: dict[str, str], signature: str | None) -> int:
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if signature is not None:
+        headers["X-Twilio-Signature"] = signature
+    request = urllib.request.Request(url, data=urlencode(params).encode(), method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_delivery_report_moves_the_message_to_delivered(runtime: Any, api: Api, callbacks: Any) -> None:
+    message_id = send_one(api, "+14155552671")
+    record = wait_state(api, message_id, "delivered")
+    request = [r for r in callbacks.requests if r.form().get("To") == "+14155552671"][-1]
+    assert request.form()["StatusCallback"] == f"{runtime.api_url}/webhooks/twilio/status?message_id={message_id}"
+    assert record["provider_message_id"] == request_sid(callbacks, message_id)
+    assert record["provider_status"] == "delivered"
+    assert [h["state"] for h in record["history"]][-1] == "delivered"
+    answers = [answer for url, _, answer in callbacks.callbacks if url.endswith(message_id)]
+    assert answers == [200, 200]  # "sent", then "delivered"
+
+
+def request_sid(twilio: Any, message_id: str) -> str:
+    return str(next(p["MessageSid"] for url, p, _ in twilio.callbacks if url.endswith(message_id)))
+
+
+def test_undelivered_report_fails_the_message_visibly_and_it_can_be_retried(
+    runtime: Any, api: Api, callbacks: Any
+) -> None:
+    callbacks.final_status, callbacks.final_error_code = "undelivered", "30003"
+    message_id = send_one(api, "+14155552672")
+    record = wait_state(api, message_id, "undelivered")
+    assert record["error_code"] == "30003" and "undelivered" in record["last_error"]
+    status, listed = api.call("GET", "/messages?state=undelivered&limit=100")
+    assert status == 200 and message_id in [m["message_id"] for m in listed["messages"]]
+    callbacks.final_status, callbacks.final_error_code = "delivered", None
+    status, _ = api.call("POST", f"/messages/{message_id}/retry")
+    assert status == 202
+    wait_state(api, message_id, "delivered")
+
+
+def test_forged_and_unsigned_status_callbacks_are_refused_and_change_nothing(runtime: Any, api: Api) -> None:
+    message_id = send_one(api, "+14155552673")
+    sent = wait_state(api, message_id, "sent")
+    url = f"{runtime.api_url}/webhooks/twilio/status?message_id={message_id}"
+    params = {"MessageSid": sent["provider_message_id"], "MessageStatus": "failed", "ErrorCode": "30007",
+              "AccountSid": runtime.twilio.account_sid}
+    from twilio.request_validator import RequestValidator
+
+    assert post_form(url, params, None) == 403
+    assert post_form(url, params, RequestValidator("not-our-token").compute_signature(url, params)) == 403
+    other_url = url.replace(message_id, "msg_other")  # a valid signature for another URL
+    assert post_form(url, params, RequestValidator(runtime.twilio.auth_token).compute_signature(other_url, params)) == 403
+    assert message(api, message_id)["state"] == "sent"
+    assert post_form(url, params, RequestValidator(runtime.twilio.auth_token).compute_signature(url, params)) == 200
+    assert message(api, message_id)["state"] == "failed"
+
+
+def test_reply_is_stored_in_a_conversation_linked_to_the_last_message(runtime: Any, api: Api) -> None:
+    first = send_one(api, "+14155552674", "Ana")
+    wait_state(api, first, "sent")
+    last = send_one(api, "+14155552674", "Ana again")
+    wait_state(api, last, "sent")
+    inbound = f"{runtime.api_url}/webhooks/twilio/inbound"
+    sid = "SM" + "b" * 32
+    status, body = runtime.twilio.send_inbound(inbound, "+14155552674", "+15005550006", "Thanks, all good", sid)
+    assert status == 200 and b"<Response>" in body
+    conversation_id = message(api, last)["conversation_id"]
+    assert conversation_id and message(api, first)["conversation_id"] is None
+    again = runtime.twilio.send_inbound(inbound, "+14155552674", "+15005550006", "Thanks, all good", sid)
+    assert again[0] == 200  # Twilio retried: still one entry
+    status, conversation = api.call("GET", f"/conversations/{conversation_id}")
+    assert status == 200
+    entries = [(e["direction"], e["message_id"], e["body"]) for e in conversation["entries"]]
+    assert entries == [
+        ("outbound", last, "Hi Ana again, case C-9 is open."),
+        ("inbound", f"in_{sid}", "Thanks, all good"),
+    ]
+    assert conversation["entries"][1]["in_reply_to"] == last
+
+
+def test_forged_reply_is_refused_and_stores_nothing(runtime: Any, api: Api) -> None:
+    url = f"{runtime.api_url}/webhooks/twilio/inbound"
+    params = {"MessageSid": "SM" + "c" * 32, "From": "+14155552675", "To": "+15005550006", "Body": "spoof"}
+    assert post_form(url, params, "bm90IGEgc2lnbmF0dXJl") == 403
+    status, _ = api.call("GET", "/conversations/" + "conv_none")
+    assert status == 404
+
+
+def test_invalid_phone_number_is_a_400_naming_the_contact(api: Api) -> None:
+    status, body = api.call("POST", "/sends", {"configuration_id": sms_configuration(api), "contacts": [
+        {"tocontactid": "+14155552676", "CustomerName": "A", "CaseName": "C", "contextitems": {"Status": "x"}},
+        {"tocontactid": "+1 123", "CustomerName": "B", "CaseName": "C", "contextitems": {"Status": "x"}}]})
+    assert status == 400
+    assert body["fields"][0]["field"] == "contacts.1.tocontactid"
+
+
+def test_national_number_is_sent_in_e164(runtime: Any, api: Api) -> None:
+    status, body = api.call("POST", "/sends", {"configuration_id": sms_configuration(api), "contacts": [
+        {"tocontactid": "+1 (415) 555-2677", "CustomerName": "A", "CaseName": "C", "contextitems": {"Status": "x"}}]})
+    assert status == 202, body
+    wait_for(lambda: any(m["To"] == "+14155552677" for m in runtime.twilio.messages()), what="normalised number")
+
+
+def test_org_limit_answers_429_with_retry_after_and_stores_nothing(runtime: Any, api: Api) -> None:
+    import json
+
+    from chalicelib import clock, rate_limit
+    from chalicelib.dynamo_codec import to_item
+    from chalicelib.settings import get_settings
+
+    settings = get_settings()
+    key = to_item({"pk": "RATE", "sk": rate_limit.window_key(settings.org_id, clock.now())})
+    dynamodb = runtime.client("dynamodb")
+    dynamodb.put_item(TableName=settings.config_table, Item={**key, "used": {"N": str(settings.send_limit_per_hour - 1)}})
+    try:
+        body = {"configuration_id": sms_configuration(api), "contacts": [
+            {"tocontactid": f"+1415555278{i}", "CustomerName": "A", "CaseName": "C", "contextitems": {"Status": "x"}}
+            for i in range(2)]}
+        request = urllib.request.Request(f"{runtime.api_url}/sends", data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 429
+        assert 1 <= int(refused.value.headers["Retry-After"]) <= 3600
+        assert json.loads(refused.value.read())["error"] == "rate_limited"
+        assert not any(m["To"].startswith("+1415555278") for m in runtime.twilio.messages())
+        body["contacts"] = body["contacts"][:1]  # one more still fits
+        status, answer = api.call("POST", "/sends", body)
+        assert status == 202, answer
+        used = dynamodb.get_item(TableName=settings.config_table, Key=key)["Item"]["used"]["N"]
+        assert int(used) == settings.send_limit_per_hour
+    finally:
+        dynamodb.delete_item(TableName=settings.config_table, Key=key)
