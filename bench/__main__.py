@@ -46,40 +46,44 @@ def aws_ms(phase: throughput.Phase, denominator: int) -> float:
     return sum(phase.call_seconds.values()) / denominator * 1000
 
 
-def throughput_rows(stage: Stage, sizes: list[int], lines: list[str]) -> None:
+def throughput_rows(stage: Stage, sms_sizes: list[int], soap_sizes: list[int], lines: list[str]) -> None:
     lines += [
         "| path | n | msg/s (wall) | our CPU µs/msg | AWS wait ms/msg | queue calls/msg (ours + Lambda's) "
         "| DynamoDB calls/msg |",
         "|---|---|---|---|---|---|---|",
     ]
     offset = 0
-    for size in sizes:
-        sms = throughput.run_sms(stage, size, offset)
-        offset += size
-        soap = throughput.run_soap(stage, size)
-        for label, (trigger, sender), unit in (("SMS", sms, "msg"), ("SOAP", soap, "notification")):
-            end_wall = trigger.wall + sender.wall
-            for name, phase in (("trigger → render → enqueue", trigger), ("SQS → sender → provider → record", sender)):
-                lines.append(
-                    f"| {label} {name} | {size:,} {unit}s | {phase.per_second:,.0f} | {phase.cpu_us:,.0f} "
-                    f"| {aws_ms(phase, phase.count):.2f} | {per(phase, QUEUE_OPS, phase.count):.3f} + "
-                    f"{per(phase, LAMBDA_QUEUE_OPS, phase.count):.3f} | {per(phase, TABLE_OPS, phase.count):.3f} |"
-                )
-            both = throughput.combine([trigger, sender])
+    runs: list[tuple[str, int]] = [("SMS", n) for n in sms_sizes] + [("SOAP", n) for n in soap_sizes]
+    for label, size in runs:
+        if label == "SMS":
+            trigger, sender = throughput.run_sms(stage, size, offset)
+            offset += size
+            unit = "msg"
+        else:
+            trigger, sender = throughput.run_soap(stage, size)
+            unit = "notification"
+        end_wall = trigger.wall + sender.wall
+        for name, phase in (("trigger → render → enqueue", trigger), ("SQS → sender → provider → record", sender)):
             lines.append(
-                f"| {label} end to end | {size:,} {unit}s | {size / end_wall:,.0f} | {both.cpu_us:,.0f} "
-                f"| {aws_ms(both, size):.2f} | {per(both, QUEUE_OPS, size):.3f} + "
-                f"{per(both, LAMBDA_QUEUE_OPS, size):.3f} | {per(both, TABLE_OPS, size):.3f} |"
+                f"| {label} {name} | {size:,} {unit}s | {phase.per_second:,.0f} | {phase.cpu_us:,.0f} "
+                f"| {aws_ms(phase, phase.count):.2f} | {per(phase, QUEUE_OPS, phase.count):.3f} + "
+                f"{per(phase, LAMBDA_QUEUE_OPS, phase.count):.3f} | {per(phase, TABLE_OPS, phase.count):.3f} |"
             )
-            if label == "SOAP":
-                lines.append(
-                    f"| SOAP per message of 100 | {trigger.messages:,} msgs | {trigger.messages / end_wall:,.1f} "
-                    f"| {both.cpu / trigger.messages * 1e6:,.0f} | {aws_ms(both, trigger.messages):.1f} "
-                    f"| {per(both, QUEUE_OPS, trigger.messages):.2f} + "
-                    f"{per(both, LAMBDA_QUEUE_OPS, trigger.messages):.2f} "
-                    f"| {per(both, TABLE_OPS, trigger.messages):.2f} |"
-                )
-            print(f"  {label} {size}: done", file=sys.stderr, flush=True)
+        both = throughput.combine([trigger, sender])
+        lines.append(
+            f"| {label} end to end | {size:,} {unit}s | {size / end_wall:,.0f} | {both.cpu_us:,.0f} "
+            f"| {aws_ms(both, size):.2f} | {per(both, QUEUE_OPS, size):.3f} + "
+            f"{per(both, LAMBDA_QUEUE_OPS, size):.3f} | {per(both, TABLE_OPS, size):.3f} |"
+        )
+        if label == "SOAP":
+            lines.append(
+                f"| SOAP per message of 100 | {trigger.messages:,} msgs | {trigger.messages / end_wall:,.1f} "
+                f"| {both.cpu / trigger.messages * 1e6:,.0f} | {aws_ms(both, trigger.messages):.1f} "
+                f"| {per(both, QUEUE_OPS, trigger.messages):.2f} + "
+                f"{per(both, LAMBDA_QUEUE_OPS, trigger.messages):.2f} "
+                f"| {per(both, TABLE_OPS, trigger.messages):.2f} |"
+            )
+        print(f"  {label} {size}: done", file=sys.stderr, flush=True)
 
 
 def memory_rows(stage: Stage, lines: list[str]) -> None:
@@ -112,12 +116,18 @@ def memory_rows(stage: Stage, lines: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1000,10000", help="message counts, comma separated")
+    parser.add_argument("--sms-sizes", default="1000,3000", help="SMS message counts, comma separated")
+    parser.add_argument("--soap-sizes", default="1000,10000,100000", help="SOAP notification counts")
     parser.add_argument("--skip-package", action="store_true", help="skip `chalice package` (needs PyPI)")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sms_sizes = [int(s) for s in args.sms_sizes.split(",") if s]
+    soap_sizes = [int(s) for s in args.soap_sizes.split(",") if s]
     began = time.time()
-    lines = [f"Machine: {machine()}. Command: `make bench` (`python -m bench --sizes {args.sizes}`).", ""]
+    lines = [
+        f"Machine: {machine()}. Command: `make bench` "
+        f"(`python -m bench --sms-sizes {args.sms_sizes} --soap-sizes {args.soap_sizes}`).",
+        "",
+    ]
     print("cold start and render cost...", file=sys.stderr, flush=True)
     cold = cold_start.measure()
     render = render_cost.measure()
@@ -125,7 +135,7 @@ def main() -> None:
     try:
         capacity = throughput.provider_capacity(stage)
         print("throughput...", file=sys.stderr, flush=True)
-        throughput_rows(stage, sizes, lines)
+        throughput_rows(stage, sms_sizes, soap_sizes, lines)
         lines += ["", "| measure | result |", "|---|---|"]
         lines.append(f"| loopback Twilio's own capacity, one sequential client | {capacity:,.0f} requests/s |")
         lines.append(
