@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlencode
 
 from chalicelib.soap_envelope import build_ack, parse_notifications
 
+INSPECT_PATH = "/_received"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 TWILIO_MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-f]{32})/Messages\.json$")
 
@@ -75,13 +76,18 @@ class LoopbackServer:
             def _handle(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if method == "GET" and self.path == INSPECT_PATH:
+                    self._reply(outer.inspection())
+                    return
                 request = Recorded(
                     method, self.path, {k.lower(): v for k, v in self.headers.items()}, body, _peer(self.connection)
                 )
                 with outer._lock:
                     outer.requests.append(request)
                     scripted = outer.script.popleft() if outer.script else None
-                answer = scripted or outer.answer(request)
+                self._reply(scripted or outer.answer(request))
+
+            def _reply(self, answer: Scripted) -> None:
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
@@ -111,6 +117,19 @@ class LoopbackServer:
         if self._thread.is_alive():  # shutdown() waits for serve_forever, which never ran if never started
             self._server.shutdown()
         self._server.server_close()
+
+    def inspection(self) -> Scripted:
+        """GET /_received (local only, not part of any provider's API): the last requests, to see what arrived."""
+        with self._lock:
+            recent = list(self.requests)[-50:]
+        shown = []
+        for r in recent:
+            text = r.body.decode("utf-8", "replace")
+            content = r.form() if "x-www-form-urlencoded" in r.headers.get("content-type", "") else text[:2000]
+            shown.append({"method": r.method, "path": r.path, "body": content})
+        return Scripted(
+            200, json.dumps({"received": shown}, ensure_ascii=False).encode(), {"Content-Type": "application/json"}
+        )
 
     def fail_next(self, count: int, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         with self._lock:

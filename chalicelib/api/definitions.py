@@ -7,9 +7,11 @@ from chalice import Response
 from chalicelib import config_store, ids
 from chalicelib.api.http import parse, reply
 from chalicelib.errors import ApiError, invalid, require
+from chalicelib.models.customer import OutboundConfiguration
 from chalicelib.models.definitions import (
     DefinitionInput,
     OutboundMessageDefinition,
+    Recipients,
     Rule,
     RuleInput,
     comparison_fields,
@@ -131,11 +133,31 @@ def create_rule(raw: bytes | None) -> Response:
         definition = config_store.get(config_store.DEFINITION, definition_id, OutboundMessageDefinition)
         if definition is None or definition.object != data.object:
             raise invalid(f"definition_ids.{index}", f"{definition_id} is not an outbound message on {data.object}")
+    for index, configuration_id in enumerate(data.configuration_ids):
+        if config_store.get(config_store.CONFIGURATION, configuration_id, OutboundConfiguration) is None:
+            raise invalid(f"configuration_ids.{index}", f"{configuration_id} is not an outbound configuration")
     if data.configuration_ids:
-        raise invalid("configuration_ids", "automated customer sends from rules are not implemented yet")
+        _check_recipients(data.recipients, schema)
     rule = Rule(id=ids.random_sf_id("01Q"), **data.model_dump())
     config_store.put(config_store.RULE, rule.id, rule, new=True)
     return reply(201, rule)
+
+
+def _check_recipients(recipients: Recipients | None, schema: ObjectSchema) -> None:
+    if recipients is None:
+        raise invalid("recipients", "required when the rule fires customer sends (configuration_ids)")
+    for index, name in enumerate(recipients.via):
+        if schema.field_type(name) is None:
+            raise invalid(f"recipients.via.{index}", f"{name} is not a field of {schema.name}")
+    if recipients.case_name_field and schema.field_type(recipients.case_name_field) is None:
+        raise invalid("recipients.case_name_field", f"{recipients.case_name_field} is not a field of {schema.name}")
+    contact = config_store.get(config_store.SCHEMA, recipients.contact_object, ObjectSchema)
+    if contact is None:
+        raise invalid("recipients.contact_object", f"{recipients.contact_object} is not a known object")
+    for attribute in ("address_field", "name_field", "locale_field", "optin_field"):
+        name = getattr(recipients, attribute)
+        if name and contact.field_type(name) is None:
+            raise invalid(f"recipients.{attribute}", f"{name} is not a field of {contact.name}")
 
 
 def list_rules(query: dict[str, str] | None) -> Response:

@@ -108,7 +108,7 @@ class InstantSendRequest(BaseModel):
 
 
 class ScheduleInput(BaseModel):
-    """Exactly one of `at`, `delay_seconds`, `rate_minutes` says when it fires."""
+    """Exactly one of `at`, `delay_seconds`, `rate_minutes`, `cron` says when it fires."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -117,12 +117,26 @@ class ScheduleInput(BaseModel):
     at: datetime | None = None
     delay_seconds: Annotated[int, Field(ge=0, le=366 * 86400)] | None = None
     rate_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] | None = None
+    cron: str | None = Field(default=None, description="EventBridge cron, UTC: cron(0 9 ? * MON-FRI *)")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_parses(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from chalicelib.cron import Cron, CronError
+
+        try:
+            return Cron(value).expression
+        except CronError as exc:
+            raise ValueError(str(exc)) from exc
 
     @model_validator(mode="after")
     def _one_timing(self) -> ScheduleInput:
-        given = [name for name in ("at", "delay_seconds", "rate_minutes") if getattr(self, name) is not None]
+        timings = ("at", "delay_seconds", "rate_minutes", "cron")
+        given = [name for name in timings if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of at, delay_seconds, rate_minutes")
+            raise ValueError("give exactly one of at, delay_seconds, rate_minutes, cron")
         if self.at is not None and self.at.tzinfo is None:
             raise ValueError("at must carry a timezone, e.g. 2026-12-01T09:00:00Z")
         return self
@@ -134,6 +148,7 @@ class Schedule(BaseModel):
     contacts: list[Contact]
     next_run_at: datetime | None
     rate_minutes: int | None = None
+    cron: str | None = None
     status: Literal["active", "done", "cancelled"] = "active"
     runs: int = 0
     created_at: datetime

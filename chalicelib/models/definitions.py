@@ -96,6 +96,21 @@ class Group(BaseModel):
     conditions: list[Comparison | Group] = Field(min_length=1)
 
 
+class Recipients(BaseModel):
+    """Where an automated customer send finds its contacts: related records named by fields of the record that
+    fired the rule (a field may hold one id or a list of ids), and which of their fields fill the contact entry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    via: Annotated[list[str], Field(min_length=1, description="fields of the record holding related record ids")]
+    contact_object: Annotated[str, Field(pattern=OBJECT_NAME.pattern)] = "Contact"
+    address_field: str = Field(default="MobilePhone", description="phone number, or X handle / user id")
+    name_field: str | None = Field(default="FullName", description="becomes CustomerName")
+    locale_field: str | None = "Locale"
+    optin_field: str | None = Field(default="OptIn", description="false: the message is recorded opted_out")
+    case_name_field: str | None = Field(default=None, description="field of the firing record used as CaseName")
+
+
 class RuleInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -108,6 +123,7 @@ class RuleInput(BaseModel):
     configuration_ids: list[str] = Field(
         default_factory=list, description="automated customer sends fired by this rule"
     )
+    recipients: Recipients | None = Field(default=None, description="required with configuration_ids")
 
 
 class Rule(RuleInput):

@@ -12,8 +12,9 @@ import os
 from datetime import datetime, timedelta
 
 from chalicelib import clock, config_store, ids, message_store, queues
+from chalicelib.cron import Cron
 from chalicelib.dispatch import dispatch
-from chalicelib.errors import require
+from chalicelib.errors import invalid, require
 from chalicelib.logs import log
 from chalicelib.models.customer import Schedule, ScheduleInput
 from chalicelib.models.messages import MessageSource, MessageState, QueueBody
@@ -28,6 +29,11 @@ def create(request: ScheduleInput) -> Schedule:
         first = request.at
     elif request.delay_seconds is not None:
         first = now + timedelta(seconds=request.delay_seconds)
+    elif request.cron is not None:
+        found = Cron(request.cron).next_after(now)
+        if found is None:
+            raise invalid("cron", "never fires in the next five years")
+        first = found
     else:
         first = now + timedelta(minutes=request.rate_minutes or 0)
     schedule = Schedule(
@@ -36,6 +42,7 @@ def create(request: ScheduleInput) -> Schedule:
         contacts=request.contacts,
         next_run_at=first,
         rate_minutes=request.rate_minutes,
+        cron=request.cron,
         created_at=now,
     )
     config_store.put_schedule(schedule.id, schedule, clock.iso(first), None)
@@ -53,6 +60,8 @@ def cancel(schedule_id: str) -> Schedule:
 
 
 def _following(schedule: Schedule, now: datetime) -> datetime | None:
+    if schedule.cron is not None:  # missed runs are skipped here too: the next one after now
+        return Cron(schedule.cron).next_after(max(now, schedule.next_run_at or now))
     if schedule.rate_minutes is None or schedule.next_run_at is None:
         return None
     step = timedelta(minutes=schedule.rate_minutes)

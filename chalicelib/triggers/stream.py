@@ -15,6 +15,7 @@ from typing import Any
 
 from chalicelib import clock, config_store, identity_token, ids
 from chalicelib.dispatch import dispatch, new_record
+from chalicelib.errors import ApiError
 from chalicelib.logs import log
 from chalicelib.models.definitions import OutboundMessageDefinition, Rule
 from chalicelib.models.messages import MessageRecord, MessageSource, SoapPayload
@@ -104,6 +105,21 @@ def session_token_key() -> bytes:
     return str(json_parameter(get_settings().session_token_param)["key"]).encode()
 
 
+def _send_automated(rule: Rule, configuration_id: str, changes: list[RecordChange]) -> None:
+    from chalicelib.triggers import automated
+    from chalicelib.triggers.customer import load_configuration
+
+    if rule.recipients is None:
+        log("rule.no_recipients", logging.WARNING, rule_id=rule.id)
+        return
+    try:
+        configuration, template = load_configuration(configuration_id)
+    except ApiError:
+        log("rule.missing_configuration", logging.WARNING, rule_id=rule.id, configuration_id=configuration_id)
+        return
+    dispatch(automated.build(rule.recipients, configuration, template, changes))
+
+
 def handle(raw_records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
     changes = [parse(r) for r in raw_records]
     if not changes:
@@ -112,11 +128,15 @@ def handle(raw_records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, st
     rules = [r for r in config_store.list_all(config_store.RULE, Rule) if r.object in object_types and r.active]
     # dict keys keep first-seen order and make "two rules fire the same definition" one notification
     groups: dict[str, dict[str, RecordChange]] = defaultdict(dict)
+    automated: dict[tuple[str, str], dict[str, RecordChange]] = defaultdict(dict)
+    rules_by_id = {rule.id: rule for rule in rules}
     for change in changes:
         for rule in rules:
             if fires(rule, change):
                 for definition_id in rule.definition_ids:
                     groups[definition_id][change.event_id] = change
+                for configuration_id in rule.configuration_ids:
+                    automated[(rule.id, configuration_id)][change.event_id] = change
     failed_sequences: list[str] = []
     schemas: dict[str, ObjectSchema | None] = {}
     for definition_id, grouped in groups.items():
@@ -132,6 +152,19 @@ def handle(raw_records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, st
             dispatch(build_messages(definition, schemas[definition.object], group, key))
         except Exception as exc:  # noqa: BLE001 - checkpoint before the failed group, keep the others
             log("stream.group_failed", logging.ERROR, definition_id=definition_id, error=f"{type(exc).__name__}: {exc}")
+            failed_sequences.append(min((c.sequence_number for c in group), key=int))
+    for (rule_id, configuration_id), grouped in automated.items():
+        group = list(grouped.values())
+        try:
+            _send_automated(rules_by_id[rule_id], configuration_id, group)
+        except Exception as exc:  # noqa: BLE001 - as above: checkpoint before this group
+            log(
+                "stream.automated_failed",
+                logging.ERROR,
+                rule_id=rule_id,
+                configuration_id=configuration_id,
+                error=f"{type(exc).__name__}: {exc}",
+            )
             failed_sequences.append(min((c.sequence_number for c in group), key=int))
     if not failed_sequences:
         return {"batchItemFailures": []}

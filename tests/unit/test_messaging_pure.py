@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from twilio.request_validator import RequestValidator
 
@@ -72,3 +74,44 @@ def test_rate_windows_are_whole_hours_and_retry_after_points_at_the_next() -> No
     assert rate_limit.retry_after_seconds(datetime(2026, 11, 24, 10, 0, tzinfo=UTC)) == 3600
     assert rate_limit.fits(29_900, 100, 30_000) and not rate_limit.fits(29_901, 100, 30_000)
     assert not rate_limit.fits(0, 30_001, 30_000)
+
+
+def _utc(*parts: int) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(*parts, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "expected"),
+    [
+        ("cron(0 9 ? * MON-FRI *)", (2026, 11, 28, 10, 0), (2026, 11, 30, 9, 0)),  # Saturday -> Monday
+        ("cron(*/15 * * * ? *)", (2026, 11, 24, 10, 7), (2026, 11, 24, 10, 15)),
+        ("cron(0 0 1 JAN ? *)", (2026, 11, 24, 0, 0), (2027, 1, 1, 0, 0)),
+        ("cron(30 12 29 FEB ? *)", (2026, 3, 1, 0, 0), (2028, 2, 29, 12, 30)),
+        ("0 8,20 ? * 1 *", (2026, 11, 29, 8, 0), (2026, 11, 29, 20, 0)),  # 1 is Sunday; strictly after
+        ("cron(0 10-14/2 ? * SAT 2026)", (2026, 11, 28, 11, 0), (2026, 11, 28, 12, 0)),
+    ],
+)
+def test_cron_next_run(expression: str, after: tuple[int, ...], expected: tuple[int, ...]) -> None:
+    from chalicelib.cron import Cron
+
+    assert Cron(expression).next_after(_utc(*after)) == _utc(*expected)
+
+
+def test_cron_that_never_fires_again_gives_none() -> None:
+    from chalicelib.cron import Cron
+
+    assert Cron("cron(0 0 1 1 ? 2020)").next_after(_utc(2026, 1, 1)) is None
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["cron(0 9 * * MON *)", "cron(0 9 L * ? *)", "cron(0 9 ? * 2#1 *)", "0 9 * * ?", "cron(61 * * * ? *)",
+     "cron(0 9 ? * FUNDAY *)", "cron(0 9 5-1 * ? *)"],
+)
+def test_cron_refuses_what_it_cannot_honour(expression: str) -> None:
+    from chalicelib.cron import Cron, CronError
+
+    with pytest.raises(CronError):
+        Cron(expression)
