@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from chalicelib.models.customer import MessageTemplate
@@ -19,13 +19,33 @@ class TemplateProblem(ValueError):
         self.locale, self.line, self.reason = locale, line, reason
 
 
+# Names jinja2 itself binds inside a template: a context item of that name could never be seen.
+RESERVED = frozenset({"loop", "caller", "varargs", "kwargs"})
+
+
 def check_body(locale: str, body: str) -> set[str]:
-    """Compile a body at save time; returns the names it uses, raises TemplateProblem with the line."""
+    """Compile a body at save time; returns the names it uses, raises TemplateProblem with the line.
+
+    Besides syntax, it refuses what no contact can supply: names jinja2 reserves, and attribute or item access on
+    a contact value (`{{ Customer.Name }}`), since CustomerName, CaseName and context items are plain values.
+    """
     try:
         ast = _ENV.parse(body)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(locale, exc.lineno, exc.message or "syntax error") from exc
-    return set(meta.find_undeclared_variables(ast))
+    names = set(meta.find_undeclared_variables(ast))
+    for name in sorted(names & RESERVED):
+        line = next((n.lineno for n in ast.find_all(nodes.Name) if n.name == name), None)
+        raise TemplateProblem(locale, line, f"{name!r} is reserved by the template language and cannot be supplied")
+    for access in (*ast.find_all(nodes.Getattr), *ast.find_all(nodes.Getitem)):
+        target = getattr(access, "node", None)
+        if isinstance(target, nodes.Name) and target.name in names:
+            raise TemplateProblem(
+                locale,
+                access.lineno,
+                f"{target.name!r} is a plain contact value: it has no attributes or items to look up",
+            )
+    return names
 
 
 @lru_cache(maxsize=512)

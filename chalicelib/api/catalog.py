@@ -20,8 +20,6 @@ from chalicelib.models.records import FIELD_NAME, OBJECT_NAME, ObjectSchema, Rec
 from chalicelib.rendering import TemplateProblem, check_body, pick_body, render
 from chalicelib.settings import get_settings
 
-CONTACT_NAMES = {"CustomerName", "CaseName"}
-
 
 def put_schema(name: str, raw: bytes | None) -> Response:
     schema = parse(ObjectSchema, raw)

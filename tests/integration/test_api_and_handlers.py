@@ -61,6 +61,10 @@ def test_template_that_does_not_compile_is_refused_with_its_line(api: Api) -> No
                                                       "bodies": {"en-US": "Hello\n{{ CustomerName "}})
     assert status == 400 and answer["fields"][0]["field"] == "bodies.en-US"
     assert "line 2" in answer["message"]
+    status, answer = api.call("POST", "/templates", {"name": "t", "channel_type": "sms", "default_locale": "en-US",
+                                                      "bodies": {"en-US": "ok", "de-DE": "Hallo\n{{ Kunde.Name }}"}})
+    assert status == 400 and answer["fields"][0]["field"] == "bodies.de-DE"
+    assert "line 2" in answer["message"] and "plain contact value" in answer["message"]
 
 
 def test_definition_rules(api: Api) -> None:

@@ -115,3 +115,27 @@ def test_cron_refuses_what_it_cannot_honour(expression: str) -> None:
 
     with pytest.raises(CronError):
         Cron(expression)
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "reason"),
+    [
+        ("Hi\n{{ Customer.Name }}", 2, "plain contact value"),
+        ("{{ Items['first'] }}", 1, "plain contact value"),
+        ("Hi\n{{ loop }}", 2, "reserved"),
+        ("Hi\n\n{{ CustomerName ", 3, "unexpected"),
+    ],
+)
+def test_bodies_no_contact_can_fill_are_refused_at_save_time(body: str, line: int, reason: str) -> None:
+    from chalicelib.rendering import TemplateProblem, check_body
+
+    with pytest.raises(TemplateProblem) as refused:
+        check_body("en-US", body)
+    assert refused.value.line == line and reason in refused.value.reason
+
+
+def test_names_a_contact_supplies_are_accepted() -> None:
+    from chalicelib.rendering import check_body
+
+    body = "{% if Priority > 1 %}Urgent: {% endif %}{{ CustomerName }}, {{ CaseName | upper }} {{ range(2) | list }}"
+    assert check_body("en-US", body) == {"Priority", "CustomerName", "CaseName"}
