@@ -208,13 +208,13 @@ def create_configuration() -> Response:
 @app.route("/sends", methods=["POST"])
 @endpoint
 def create_send() -> Response:
-    return sends.create_send(_body())
+    return sends.create_send(_body(), app.current_request.headers.get("idempotency-key"))
 
 
 @app.route("/schedules", methods=["POST"])
 @endpoint
 def create_schedule() -> Response:
-    return sends.create_schedule(_body())
+    return sends.create_schedule(_body(), app.current_request.headers.get("idempotency-key"))
 
 
 @app.route("/schedules/{schedule_id}", methods=["GET"])

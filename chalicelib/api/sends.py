@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from chalice import Response
 
+from chalicelib import idempotency
 from chalicelib.api.http import parse, reply
 from chalicelib.models.customer import InstantSendRequest, ScheduleInput
 from chalicelib.triggers import instant, scheduled
 
 
-def create_send(raw: bytes | None) -> Response:
-    return reply(202, instant.send(parse(InstantSendRequest, raw)))
+def create_send(raw: bytes | None, idempotency_key: str | None = None) -> Response:
+    return idempotency.run(
+        "sends", idempotency_key, raw, lambda seed: reply(202, instant.send(parse(InstantSendRequest, raw), seed))
+    )
 
 
-def create_schedule(raw: bytes | None) -> Response:
-    return reply(201, scheduled.create(parse(ScheduleInput, raw)))
+def create_schedule(raw: bytes | None, idempotency_key: str | None = None) -> Response:
+    return idempotency.run(
+        "schedules",
+        idempotency_key,
+        raw,
+        lambda seed: reply(201, scheduled.create(parse(ScheduleInput, raw), seed)),
+    )
 
 
 def get_schedule(schedule_id: str) -> Response:

@@ -9,9 +9,10 @@ from chalicelib.models.messages import MessageSource, MessageState
 from chalicelib.triggers.customer import build_records, load_configuration
 
 
-def send(request: InstantSendRequest) -> dict[str, object]:
+def send(request: InstantSendRequest, seed: str | None = None) -> dict[str, object]:
+    """`seed` (from an Idempotency-Key) makes the send id, hence every message id, the same on a retry."""
     configuration, template = load_configuration(request.configuration_id)
-    send_id = ids.random_id("send")
+    send_id = f"send_{seed}" if seed else ids.random_id("send")
     now = clock.now()
     records = build_records(
         configuration,

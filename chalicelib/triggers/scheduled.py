@@ -21,7 +21,7 @@ from chalicelib.models.messages import MessageSource, MessageState, QueueBody
 from chalicelib.triggers.customer import build_records, check_contacts, load_configuration
 
 
-def create(request: ScheduleInput) -> Schedule:
+def create(request: ScheduleInput, seed: str | None = None) -> Schedule:
     configuration, _ = load_configuration(request.configuration_id)
     check_contacts(configuration, request.contacts)  # refused now, not when it fires
     now = clock.now()
@@ -37,7 +37,7 @@ def create(request: ScheduleInput) -> Schedule:
     else:
         first = now + timedelta(minutes=request.rate_minutes or 0)
     schedule = Schedule(
-        id=ids.random_id("sch"),
+        id=f"sch_{seed}" if seed else ids.random_id("sch"),
         configuration_id=request.configuration_id,
         contacts=request.contacts,
         next_run_at=first,

@@ -1,0 +1,126 @@
+"""Idempotency-Key for POST requests: the same key with the same body returns the first answer; with another
+body it is a 409. Keys live 24 hours (DynamoDB TTL), scoped per route.
+
+The key also seeds the ids the request creates (see `seed`), so even a request whose answer was never stored
+(the function died after sending) re-creates the same message ids on retry, and the conditional writes turn
+the retry into a no-op instead of a second send.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Response
+
+from chalicelib import aws
+from chalicelib.dynamo_codec import from_item, to_item, to_value
+from chalicelib.errors import ApiError, invalid
+from chalicelib.settings import get_settings
+
+KIND = "IDEMPOTENCY"
+TTL_SECONDS = 24 * 3600
+KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,255}$")
+
+
+def fingerprint(raw: bytes | None) -> str:
+    """Same JSON, same fingerprint, whatever the key order or spacing."""
+    try:
+        canonical = json.dumps(json.loads(raw or b"null"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = (raw or b"").decode("utf-8", "replace")
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def seed(route: str, key: str) -> str:
+    return hashlib.sha256(f"{route}#{key}".encode()).hexdigest()[:24]
+
+
+def run(route: str, key: str | None, raw: bytes | None, handler: Callable[[str | None], Response]) -> Response:
+    """Call `handler(seed or None)` at most once per (route, key, body)."""
+    if key is None:
+        return handler(None)
+    if not KEY.match(key):
+        raise invalid("Idempotency-Key", "1-255 characters: letters, digits, - _ : .")
+    table = get_settings().config_table
+    item_key = to_item({"pk": KIND, "sk": f"{route}#{key}"})
+    digest = fingerprint(raw)
+    client = aws.client("dynamodb")
+    try:
+        client.put_item(
+            TableName=table,
+            Item={
+                **item_key,
+                **to_item(
+                    {"fingerprint": digest, "status": "in_progress", "expires_at": int(time.time()) + TTL_SECONDS}
+                ),
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except Exception as exc:
+        if not aws.is_conditional_failure(exc):
+            raise
+        return _replay(
+            client.get_item(TableName=table, Key=item_key, ConsistentRead=True).get("Item"),
+            digest,
+            route,
+            key,
+            raw,
+            handler,
+        )
+    try:
+        response = handler(seed(route, key))
+    except ApiError:
+        client.delete_item(TableName=table, Key=item_key)  # refused: nothing was done, the key is free again
+        raise
+    except Exception:
+        client.delete_item(TableName=table, Key=item_key)
+        raise
+    client.update_item(
+        TableName=table,
+        Key=item_key,
+        UpdateExpression="SET #s = :done, answer_status = :code, answer_body = :body",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":done": to_value("done"),
+            ":code": to_value(response.status_code),
+            ":body": to_value(json.dumps(response.body, default=str)),
+        },
+    )
+    return response
+
+
+def _replay(
+    item: dict[str, Any] | None,
+    digest: str,
+    route: str,
+    key: str,
+    raw: bytes | None,
+    handler: Callable[[str | None], Response],
+) -> Response:
+    if item is None:  # expired or released between our write and read: start over
+        return run(route, key, raw, handler)
+    stored = from_item(item)
+    if stored.get("fingerprint") != digest:
+        raise ApiError(
+            409,
+            "idempotency_conflict",
+            "this Idempotency-Key was used with a different request body",
+            [{"field": "Idempotency-Key", "message": "already used with a different body"}],
+        )
+    if stored.get("status") != "done":
+        raise ApiError(
+            409,
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is still being processed",
+            headers={"Retry-After": "1"},
+        )
+    return Response(
+        body=json.loads(str(stored["answer_body"])),
+        status_code=int(stored["answer_status"]),
+        headers={"Content-Type": "application/json", "Idempotent-Replayed": "true"},
+    )

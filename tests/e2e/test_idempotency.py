@@ -1,0 +1,86 @@
+"""Idempotency-Key on POST /sends and /schedules: one send per key and body, whatever the retries."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from tests.conftest import wait_for
+from tests.e2e.test_pipeline import sms_configuration
+
+
+def post(base: str, path: str, body: Any, key: str | None) -> tuple[int, dict[str, str], Any]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key else {})}
+    request = urllib.request.Request(base + path, data=data, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, dict(answer.headers), json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def test_same_key_same_body_sends_once_and_replays_the_answer(runtime: Any, api: Any) -> None:
+    import uuid
+
+    key = f"order-{uuid.uuid4()}"
+    body = {"configuration_id": sms_configuration(api), "contacts": [
+        {"tocontactid": "+14155552720", "CustomerName": "I", "CaseName": "C", "contextitems": {"Status": "x"}}]}
+    status, headers, first = post(runtime.api_url, "/sends", body, key)
+    assert status == 202 and "Idempotent-Replayed" not in headers
+    reordered = json.dumps({"contacts": body["contacts"], "configuration_id": body["configuration_id"]}, indent=2)
+    status, headers, second = post(runtime.api_url, "/sends", reordered.encode(), key)
+    assert status == 202 and headers.get("Idempotent-Replayed") == "true"
+    assert second == first
+    wait_for(lambda: any(m["To"] == "+14155552720" for m in runtime.twilio.messages()), what="the SMS")
+    runtime.tick()
+    assert [m["To"] for m in runtime.twilio.messages()].count("+14155552720") == 1
+    status, _, conflict = post(runtime.api_url, "/sends", {**body, "contacts": body["contacts"] * 2}, key)
+    assert status == 409 and conflict["fields"][0]["field"] == "Idempotency-Key"
+
+
+def test_a_refused_request_does_not_use_up_its_key(runtime: Any, api: Any) -> None:
+    import uuid
+
+    key = f"order-{uuid.uuid4()}"
+    configuration_id = sms_configuration(api)
+    bad = {"configuration_id": configuration_id, "contacts": [{"tocontactid": "+1 123"}]}
+    assert post(runtime.api_url, "/sends", bad, key)[0] == 400
+    good = {"configuration_id": configuration_id, "contacts": [
+        {"tocontactid": "+14155552721", "CustomerName": "J", "CaseName": "C", "contextitems": {"Status": "x"}}]}
+    assert post(runtime.api_url, "/sends", good, key)[0] == 202
+    assert post(runtime.api_url, "/sends", good, "not a valid key!")[0] == 400
+
+
+def test_schedules_take_a_key_too(runtime: Any, api: Any) -> None:
+    import uuid
+
+    key = f"sched-{uuid.uuid4()}"
+    body = {"configuration_id": sms_configuration(api), "delay_seconds": 3600, "contacts": [
+        {"tocontactid": "+14155552722", "CustomerName": "K", "CaseName": "C", "contextitems": {"Status": "x"}}]}
+    first = post(runtime.api_url, "/schedules", body, key)
+    again = post(runtime.api_url, "/schedules", body, key)
+    assert first[0] == again[0] == 201 and first[2]["id"] == again[2]["id"]
+    api.call("DELETE", f"/schedules/{first[2]['id']}")
+
+
+def test_a_retry_after_a_lost_answer_recreates_the_same_messages_and_sends_nothing_new(
+    runtime: Any, api: Any
+) -> None:
+    """The function died after sending but before storing its answer: the key's seed gives the same ids."""
+    import uuid
+
+    from chalicelib.models.customer import InstantSendRequest
+    from chalicelib.triggers import instant
+
+    request = InstantSendRequest.model_validate({"configuration_id": sms_configuration(api), "contacts": [
+        {"tocontactid": "+14155552723", "CustomerName": "L", "CaseName": "C", "contextitems": {"Status": "x"}}]})
+    seed = uuid.uuid4().hex[:24]
+    first = instant.send(request, seed)
+    wait_for(lambda: any(m["To"] == "+14155552723" for m in runtime.twilio.messages()), what="the SMS")
+    again = instant.send(request, seed)
+    assert again["message_ids"] == first["message_ids"]
+    runtime.tick()
+    assert [m["To"] for m in runtime.twilio.messages()].count("+14155552723") == 1
