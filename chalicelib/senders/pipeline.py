@@ -24,6 +24,8 @@ from chalicelib.senders.outcomes import Accepted, Outcome, Permanent
 from chalicelib.settings import get_settings
 
 LEASE_MARGIN_SECONDS = 30.0
+# One less than the queues' maxReceiveCount (infra/template.yaml: 5), so the record says why before SQS gives up.
+POISON_RECEIVES = 4
 REPORTED_BY_PROVIDER = frozenset({MessageState.delivered, MessageState.undelivered, MessageState.failed})
 
 
@@ -140,6 +142,31 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver) -> None:
     settle(record, deliver(record))
 
 
+def give_up(channel: str, body_text: str, receives: int, error: str) -> bool:
+    """A message that keeps failing: record why (`failed`, code `poison`) and park it on the DLQ ourselves,
+    before SQS's maxReceiveCount moves it there with a record still saying queued. False if that fails too."""
+    try:
+        body = QueueBody.model_validate_json(body_text)
+        reason = f"gave up after {receives} receives: {error}"
+        now = clock.now()
+        message_store.move(
+            body.message_id,
+            MessageState.failed,
+            now,
+            now,
+            reason,
+            sources=frozenset({MessageState.queued, MessageState.sending}),
+            last_error=reason,
+            error_code="poison",
+        )
+        queues.dead_letter(channel, body, reason)
+    except Exception as exc:  # noqa: BLE001 - then SQS's own redrive is the last resort
+        log("queue.give_up_failed", logging.ERROR, channel=channel, error=f"{type(exc).__name__}: {exc}")
+        return False
+    log("message.poison", logging.ERROR, message_id=body.message_id, channel=channel, receives=receives, error=error)
+    return True
+
+
 def handle_batch(channel: str, records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
     """Lambda's partial-batch contract: only the records listed are retried (needs ReportBatchItemFailures)."""
     failures = []
@@ -147,12 +174,10 @@ def handle_batch(channel: str, records: Iterable[dict[str, Any]]) -> dict[str, l
         try:
             process(channel, raw["body"])
         except Exception as exc:  # noqa: BLE001 - one bad message must not fail its neighbours
-            log(
-                "queue.record_failed",
-                logging.ERROR,
-                channel=channel,
-                sqs_message_id=raw.get("messageId"),
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            error = f"{type(exc).__name__}: {exc}"
+            log("queue.record_failed", logging.ERROR, channel=channel, sqs_message_id=raw.get("messageId"), error=error)
+            receives = int((raw.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
+            if receives >= POISON_RECEIVES and give_up(channel, raw["body"], receives, error):
+                continue
             failures.append({"itemIdentifier": raw["messageId"]})
     return {"batchItemFailures": failures}

@@ -129,6 +129,44 @@ def test_sender_reports_only_the_failing_record(runtime: Any, lambdas: Any) -> N
     finally:
         message_store.claim = original
     assert answer == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
-    dlq = runtime.client("sqs").get_queue_url(QueueName="outbound-local-sms-dlq")["QueueUrl"]
-    parked = runtime.client("sqs").receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
-    assert any("bad queue body" in json.loads(m["Body"])["reason"] for m in parked)
+    assert any("bad queue body" in json.loads(body)["reason"] for body in dlq_bodies(runtime, "sms"))
+
+
+def test_a_message_that_keeps_failing_is_recorded_failed_and_parked(runtime: Any, lambdas: Any) -> None:
+    """Before SQS's maxReceiveCount moves it to the DLQ silently, the record must say why (and be retryable)."""
+    from tests.integration.test_message_store import records
+
+    record = records(1, "poison")[0]
+    message_store.create(record)
+    body = QueueBody(message_id=record.message_id, attempt=0).model_dump_json()
+    original = message_store.claim
+    try:
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("boom in the sender")
+        message_store.claim = broken
+        early = sqs_event([body])
+        early["Records"][0]["attributes"] = {"ApproximateReceiveCount": "2"}
+        assert lambdas.invoke("send_sms", early).payload["batchItemFailures"] != []
+        assert message_store.get(record.message_id).state == "queued"  # type: ignore[union-attr]
+        late = sqs_event([body])
+        late["Records"][0]["attributes"] = {"ApproximateReceiveCount": "4"}
+        assert lambdas.invoke("send_sms", late).payload == {"batchItemFailures": []}
+    finally:
+        message_store.claim = original
+    stored = message_store.get(record.message_id)
+    assert stored is not None and stored.state == "failed" and stored.error_code == "poison"
+    assert "gave up after 4 receives: RuntimeError: boom in the sender" in (stored.last_error or "")
+    assert any(json.loads(body)["message_id"] == record.message_id for body in dlq_bodies(runtime, "sms"))
+
+
+def dlq_bodies(runtime: Any, channel: str) -> list[str]:
+    """Everything on a DLQ now (received in pages; each page stays invisible while the next is read)."""
+    sqs = runtime.client("sqs")
+    url = sqs.get_queue_url(QueueName=f"outbound-local-{channel}-dlq")["QueueUrl"]
+    bodies: list[str] = []
+    for _ in range(50):
+        page = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
+        if not page:
+            break
+        bodies.extend(m["Body"] for m in page)
+    return bodies
