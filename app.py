@@ -253,6 +253,12 @@ def list_messages() -> Response:
     return messages.list_messages(app.current_request.query_params)
 
 
+@app.route("/dlq/{channel}/redrive", methods=["POST"])
+@endpoint
+def redrive_dlq(channel: str) -> Response:
+    return messages.redrive_dlq(channel, _body())
+
+
 @app.route("/webhooks/twilio/status", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
 @endpoint
 def twilio_status() -> Response:

@@ -278,6 +278,7 @@ def list_filtered(
     *,
     equals: dict[str, str] | None = None,
     contains: dict[str, str] | None = None,
+    ranges: dict[str, tuple[str | None, str | None]] | None = None,
 ) -> tuple[list[MessageRecord], str | None]:
     """Records in any of `states` (in that order), filtered on top-level or dotted attributes.
 
@@ -307,6 +308,13 @@ def list_filtered(
     for n, (attribute, value) in enumerate((contains or {}).items()):
         clauses.append(f"contains({path(attribute)}, :in{n})")
         values[f":in{n}"] = to_value(value)
+    for n, (attribute, (low, high)) in enumerate((ranges or {}).items()):
+        if low is not None:
+            clauses.append(f"{path(attribute)} >= :lo{n}")
+            values[f":lo{n}"] = to_value(low)
+        if high is not None:
+            clauses.append(f"{path(attribute)} <= :hi{n}")
+            values[f":hi{n}"] = to_value(high)
     found: list[MessageRecord] = []
     queries = 0
     while index < len(states) and len(found) < limit and queries < MAX_QUERIES_PER_PAGE:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from chalice import Response
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated
 
-from chalicelib import message_store, operations
-from chalicelib.api.http import reply
+from chalice import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib import message_store, operations, redrive
+from chalicelib.api.http import parse, reply
 from chalicelib.errors import ApiError, invalid, not_found, require
 from chalicelib.models.messages import MessageRecord, MessageState
+from chalicelib.settings import CHANNELS
 
 
 def get_message(message_id: str) -> Response:
@@ -17,8 +23,38 @@ def get_message(message_id: str) -> Response:
     return reply(200, record)
 
 
+LIST_PARAMETERS = {
+    "state",
+    "limit",
+    "cursor",
+    "channel",
+    "configuration_id",
+    "definition_id",
+    "created_after",
+    "created_before",
+}
+
+
+def _moment(query: dict[str, str], name: str) -> str | None:
+    """An ISO time as the stored created_at compares (second precision, UTC)."""
+    text = query.get(name)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise invalid(name, "an ISO 8601 time, e.g. 2026-11-24T09:00:00Z") from exc
+    if moment.tzinfo is None:
+        raise invalid(name, "must carry a timezone, e.g. 2026-11-24T09:00:00Z")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def list_messages(query: dict[str, str] | None) -> Response:
+    """Messages in one state, newest due last; filters: channel, configuration_id, definition_id, created_after,
+    created_before (applied after the page's read, so a page can be short while a cursor remains)."""
     query = query or {}
+    for name in sorted(set(query) - LIST_PARAMETERS):
+        raise invalid(name, f"unknown parameter; use {', '.join(sorted(LIST_PARAMETERS))}")
     try:
         state = MessageState(query.get("state", "failed"))
     except ValueError as exc:
@@ -29,8 +65,13 @@ def list_messages(query: dict[str, str] | None) -> Response:
         raise invalid("limit", "must be an integer") from exc
     if not 1 <= limit <= 100:
         raise invalid("limit", "must be between 1 and 100")
+    if "channel" in query and query["channel"] not in CHANNELS:
+        raise invalid("channel", f"one of {', '.join(CHANNELS)}")
+    equals: dict[str, str] = {k: query[k] for k in ("channel", "configuration_id", "definition_id") if k in query}
+    after, before = _moment(query, "created_after"), _moment(query, "created_before")
+    ranges = {"created_at": (after, before)} if after or before else None
     try:
-        records, cursor = message_store.list_by_state(state, limit, query.get("cursor"))
+        records, cursor = message_store.list_filtered([state], limit, query.get("cursor"), equals=equals, ranges=ranges)
     except message_store.BadCursor as exc:
         raise invalid("cursor", str(exc)) from exc
     return reply(200, {"messages": [r.model_dump(mode="json") for r in records], "cursor": cursor})
@@ -53,3 +94,18 @@ def delete_message(message_id: str) -> Response:
         return reply(200, operations.delete(_found(message_id)))
     except operations.NotAllowed as exc:
         raise ApiError(409, "conflict", f"state: {exc}") from exc
+
+
+class RedriveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+
+
+def redrive_dlq(channel: str, raw: bytes | None) -> Response:
+    """Up to `limit` DLQ entries per call (API Gateway's 29 s); `more: true` says call again."""
+    if channel not in CHANNELS:
+        raise invalid("channel", f"one of {', '.join(CHANNELS)}")
+    request = parse(RedriveRequest, raw) if raw else RedriveRequest()
+    report = redrive.redrive(channel, request.limit)
+    return reply(200, {"channel": channel, **asdict(report)})

@@ -1,0 +1,78 @@
+"""Redrive a channel's dead-letter queue: every parked message whose record is still dead goes back through the
+operator retry (fresh deadline, re-enqueued); entries for messages already retried or finished are dropped.
+
+SQS's StartMessageMoveTask would move the raw messages, but our DLQ entries only point at records, and the record
+decides: a message retried meanwhile through the API must not be sent twice (moto also lacks the move task).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+from chalicelib import aws, message_store, operations, queues
+from chalicelib.logs import log
+from chalicelib.models.messages import MessageState, QueueBody
+from chalicelib.settings import get_settings
+
+DEAD = frozenset({MessageState.failed, MessageState.expired, MessageState.undelivered})
+
+
+@dataclass
+class RedriveReport:
+    redriven: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # already retried, delivered or deleted
+    kept: list[str] = field(default_factory=list)  # unreadable entries, left on the DLQ for a person to look at
+    more: bool = False
+
+
+def redrive(channel: str, limit: int) -> RedriveReport:
+    report = _redrive(channel, limit)
+    log(
+        "dlq.redrive",
+        logging.WARNING,
+        channel=channel,
+        redriven=len(report.redriven),
+        dropped=len(report.dropped),
+        kept=len(report.kept),
+        more=report.more,
+    )
+    return report
+
+
+def _redrive(channel: str, limit: int) -> RedriveReport:
+    sqs = aws.client("sqs")
+    url = queues.queue_url(get_settings().dlq_name(channel))
+    report = RedriveReport()
+    handled = 0
+    while handled < limit:
+        page = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=min(10, limit - handled), VisibilityTimeout=120, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not page:
+            return report
+        done = []
+        for message in page:
+            handled += 1
+            try:
+                body = QueueBody.model_validate(json.loads(message["Body"]))
+            except ValueError:
+                report.kept.append(message["MessageId"])
+                continue
+            record = message_store.get(body.message_id)
+            if record is not None and record.state in DEAD:
+                try:
+                    operations.retry(record)
+                    report.redriven.append(body.message_id)
+                except operations.NotAllowed:
+                    report.dropped.append(body.message_id)
+            else:
+                report.dropped.append(body.message_id)
+            done.append(message)
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+            )
+    report.more = True
+    return report
