@@ -1,0 +1,178 @@
+"""outbound: list, show and retry messages, and redrive dead-letter queues, against a stage's API.
+
+    outbound [--api URL] messages list [--state failed] [--channel sms] [--configuration-id ID]
+                                       [--definition-id ID] [--since ISO] [--until ISO] [--all]
+    outbound [--api URL] messages show MESSAGE_ID
+    outbound [--api URL] messages retry MESSAGE_ID [MESSAGE_ID ...]
+    outbound [--api URL] messages retry --state failed [--channel sms] ...   (every match, with progress)
+    outbound [--api URL] dlq redrive CHANNEL [--batch 100]
+
+The API is $OUTBOUND_API or http://127.0.0.1:8000 (`make run`); $OUTBOUND_API_KEY is sent as x-api-key.
+Standard library only, so it runs with any python3. Progress goes to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+
+class ApiFailure(Exception):
+    pass
+
+
+class Client:
+    def __init__(self, base: str, api_key: str | None) -> None:
+        if not base.startswith(("http://", "https://")):
+            raise ApiFailure(f"--api must be an http(s) URL, not {base!r}")
+        self.base, self.api_key = base.rstrip("/"), api_key
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.api_key:
+            headers["x-api-key"] = self.api_key
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                text = answer.read()
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode("utf-8", "replace")
+            raise ApiFailure(f"{method} {path}: HTTP {error.code}: {detail}") from error
+        except urllib.error.URLError as error:
+            raise ApiFailure(f"{method} {path}: {error.reason}") from error
+        return json.loads(text) if text else None
+
+
+def _query(args: argparse.Namespace) -> dict[str, str]:
+    query = {"state": args.state, "limit": "100"}
+    for option, name in (
+        ("channel", "channel"),
+        ("configuration_id", "configuration_id"),
+        ("definition_id", "definition_id"),
+        ("since", "created_after"),
+        ("until", "created_before"),
+    ):
+        value = getattr(args, option, None)
+        if value:
+            query[name] = value
+    return query
+
+
+def matching(client: Client, args: argparse.Namespace, every: bool) -> Iterator[dict[str, Any]]:
+    query = _query(args)
+    pages = 0
+    while True:
+        page = client.call("GET", "/messages?" + urllib.parse.urlencode(query))
+        pages += 1
+        yield from page["messages"]
+        if not every or not page.get("cursor"):
+            return
+        query["cursor"] = page["cursor"]
+        print(f"... page {pages}", file=sys.stderr, flush=True)
+
+
+def list_messages(client: Client, args: argparse.Namespace) -> int:
+    count = 0
+    for m in matching(client, args, args.all):
+        count += 1
+        error = (m.get("last_error") or "")[:60]
+        print(
+            f"{m['message_id']}\t{m['channel']}\t{m['state']}\t{m['attempts']}\t{m.get('error_code') or '-'}\t{error}"
+        )
+    print(f"{count} message(s)", file=sys.stderr)
+    return 0
+
+
+def retry(client: Client, args: argparse.Namespace) -> int:
+    ids = list(args.message_ids) or [m["message_id"] for m in matching(client, args, True)]
+    if not ids:
+        print("nothing to retry", file=sys.stderr)
+        return 0
+    failed = 0
+    for done, message_id in enumerate(ids, start=1):
+        try:
+            client.call("POST", f"/messages/{urllib.parse.quote(message_id)}/retry")
+        except ApiFailure as exc:
+            failed += 1
+            print(f"{message_id}: {exc}", file=sys.stderr)
+        if done % 10 == 0 or done == len(ids):
+            print(
+                f"retried {done - failed}/{len(ids)}" + (f" ({failed} refused)" if failed else ""),
+                file=sys.stderr,
+                flush=True,
+            )
+    return 1 if failed else 0
+
+
+def redrive(client: Client, args: argparse.Namespace) -> int:
+    totals = {"redriven": 0, "dropped": 0, "kept": 0}
+    while True:
+        report = client.call("POST", f"/dlq/{urllib.parse.quote(args.channel)}/redrive", {"limit": args.batch})
+        for key in totals:
+            totals[key] += len(report[key])
+        print(
+            f"redriven {totals['redriven']}, dropped {totals['dropped']}, kept {totals['kept']}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if not report["more"]:
+            break
+    print(json.dumps(totals))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="outbound", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    top.add_argument("--api", default=os.environ.get("OUTBOUND_API", "http://127.0.0.1:8000"))
+    groups = top.add_subparsers(dest="group", required=True)
+    messages = groups.add_parser("messages").add_subparsers(dest="command", required=True)
+
+    def filters(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--state", default="failed")
+        p.add_argument("--channel")
+        p.add_argument("--configuration-id", dest="configuration_id")
+        p.add_argument("--definition-id", dest="definition_id")
+        p.add_argument("--since", help="created at or after (ISO 8601 with timezone)")
+        p.add_argument("--until", help="created at or before")
+
+    listing = messages.add_parser("list")
+    filters(listing)
+    listing.add_argument("--all", action="store_true", help="follow every page")
+    listing.set_defaults(run=list_messages)
+    show = messages.add_parser("show")
+    show.add_argument("message_id")
+    show.set_defaults(run=lambda c, a: print(json.dumps(c.call("GET", f"/messages/{a.message_id}"), indent=2)) or 0)
+    retrying = messages.add_parser("retry")
+    retrying.add_argument("message_ids", nargs="*")
+    filters(retrying)
+    retrying.set_defaults(run=retry)
+    dlq = groups.add_parser("dlq").add_subparsers(dest="command", required=True)
+    redriving = dlq.add_parser("redrive")
+    redriving.add_argument("channel", choices=["soap", "sms", "whatsapp", "twitter"])
+    redriving.add_argument("--batch", type=int, default=100, help="entries per API call (1-500)")
+    redriving.set_defaults(run=redrive)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        client = Client(args.api, os.environ.get("OUTBOUND_API_KEY"))
+        return int(args.run(client, args))
+    except ApiFailure as exc:
+        print(f"outbound: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

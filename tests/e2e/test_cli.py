@@ -1,0 +1,53 @@
+"""bin/outbound against the running local API: list, show, retry, DLQ redrive."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from local.providers import twilio_error
+from tests.conftest import Api
+from tests.e2e.test_pipeline import sms_configuration, wait_state
+
+CLI = Path(__file__).resolve().parents[2] / "bin" / "outbound"
+
+
+def outbound(runtime: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(CLI), "--api", runtime.api_url, *args], capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def test_cli_lists_shows_retries_and_redrives(runtime: Any, api: Api) -> None:
+    configuration_id = sms_configuration(api)
+    refused = twilio_error(400, 21614, "not a mobile number")
+    runtime.twilio.fail_next(1, refused.status, refused.body, refused.headers)
+    status, send = api.call("POST", "/sends", {"configuration_id": configuration_id, "contacts": [
+        {"tocontactid": "+14155552740", "CustomerName": "Q", "CaseName": "C", "contextitems": {"Status": "x"}}]})
+    assert status == 202
+    message_id = send["message_ids"][0]
+    wait_state(api, message_id, "failed")
+
+    listed = outbound(runtime, "messages", "list", "--state", "failed", "--configuration-id", configuration_id, "--all")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [(message_id, "sms", "failed", "21614")]
+
+    shown = outbound(runtime, "messages", "show", message_id)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["payload"]["to"] == "+14155552740"
+
+    retried = outbound(runtime, "messages", "retry", message_id)
+    assert retried.returncode == 0 and "retried 1/1" in retried.stderr
+    wait_state(api, message_id, "sent")
+    again = outbound(runtime, "messages", "retry", message_id)  # a sent message cannot be retried
+    assert again.returncode == 1 and "HTTP 409" in again.stderr
+
+    redriven = outbound(runtime, "dlq", "redrive", "sms", "--batch", "50")
+    assert redriven.returncode == 0, redriven.stderr
+    totals = json.loads(redriven.stdout)
+    assert set(totals) == {"redriven", "dropped", "kept"} and "redriven" in redriven.stderr
+
+    unreachable = subprocess.run([str(CLI), "--api", "http://127.0.0.1:9", "messages", "list"], capture_output=True,
+                                 text=True, timeout=60, check=False)
+    assert unreachable.returncode == 2 and "outbound:" in unreachable.stderr
