@@ -50,8 +50,8 @@ def soap_definition(api: Api, endpoint: str, certificate: str | None) -> tuple[s
 
 def delivered_to(api: Api, definition_id: str) -> dict[str, Any]:
     def find() -> dict[str, Any] | None:
-        listed = api.call("GET", "/messages?state=delivered&limit=100")[1]["messages"]
-        return next((m for m in listed if m["definition_id"] == definition_id), None)
+        listed = api.call("GET", f"/messages?state=delivered&definition_id={definition_id}")[1]["messages"]
+        return listed[0] if listed else None
 
     return dict(wait_for(find, what=f"a delivered message for {definition_id}"))
 

@@ -69,8 +69,8 @@ def test_record_change_reaches_the_soap_listener(runtime: Any, api: Api) -> None
                                               "Priority": "2", "IsEscalated": "true"}
     # An edit does not fire a "created" rule.
     api.call("PUT", f"/records/{obj}/500xx000000bpnRAAQ", {"fields": {"Subject": "Still on fire"}})
-    status, listed = api.call("GET", "/messages?state=delivered&limit=100")
-    mine = [m for m in listed["messages"] if m["definition_id"] == definition_id]
+    status, listed = api.call("GET", f"/messages?state=delivered&definition_id={definition_id}")
+    mine = listed["messages"]
     assert len(mine) == 1 and mine[0]["payload"]["notification_ids"] == [parsed.notifications[0].id]
     assert [h["state"] for h in mine[0]["history"]] == ["queued", "sending", "delivered"]
 
@@ -94,8 +94,8 @@ def test_listener_failing_twice_gets_the_same_ids_three_times(runtime: Any, api:
     wait_for(lambda: len(runtime.soap.requests) >= before + 3, timeout=30, what="three attempts")
     ids = [[n.id for n in parse_notifications(r.body).notifications] for r in runtime.soap.requests[before:before + 3]]
     assert ids[0] == ids[1] == ids[2]
-    listed = api.call("GET", "/messages?state=delivered&limit=100")[1]["messages"]
-    record = next(m for m in listed if m["definition_id"] == definition_id)
+    record = wait_for(lambda: api.call("GET", f"/messages?state=delivered&definition_id={definition_id}")[1][
+        "messages"], what="the delivered record")[0]
     assert record["attempts"] == 3
     assert [h["state"] for h in record["history"]] == [
         "queued", "sending", "queued", "sending", "queued", "sending", "delivered"]
@@ -270,8 +270,8 @@ def test_permanent_provider_error_fails_at_once_into_the_dlq(runtime: Any, api: 
     assert status == 202
     record = wait_state(api, send["message_ids"][0], "failed")
     assert record["attempts"] == 1 and record["error_code"] == "21211"
-    listed = api.call("GET", "/messages?state=failed&limit=100")[1]["messages"]
-    assert any(m["message_id"] == record["message_id"] for m in listed)
+    listed = api.call("GET", f"/messages?state=failed&configuration_id={configuration_id}")[1]["messages"]
+    assert [m["message_id"] for m in listed] == [record["message_id"]]
 
 
 def test_delivery_to_a_listener_generated_from_our_wsdl(runtime: Any, api: Api, tmp_path: Any) -> None:
@@ -320,8 +320,8 @@ def test_delivery_to_a_listener_generated_from_our_wsdl(runtime: Any, api: Api, 
         body = etree.fromstring(listener.requests[0].body).find(f"{{{SOAPENV}}}Body/{{{OUTBOUND}}}notifications")
         schema = schema_of(document)
         assert schema.validate(body), schema.error_log
-        listed = api.call("GET", "/messages?state=delivered&limit=100")[1]["messages"]
-        assert any(m["definition_id"] == definition["id"] for m in listed)
+        listed = api.call("GET", f"/messages?state=delivered&definition_id={definition['id']}")[1]["messages"]
+        assert len(listed) == 1
     finally:
         listener.stop()
 

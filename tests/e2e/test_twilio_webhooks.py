@@ -65,8 +65,8 @@ def test_undelivered_report_fails_the_message_visibly_and_it_can_be_retried(
     message_id = send_one(api, "+14155552672")
     record = wait_state(api, message_id, "undelivered")
     assert record["error_code"] == "30003" and "undelivered" in record["last_error"]
-    status, listed = api.call("GET", "/messages?state=undelivered&limit=100")
-    assert status == 200 and message_id in [m["message_id"] for m in listed["messages"]]
+    status, listed = api.call("GET", f"/messages?state=undelivered&configuration_id={record['configuration_id']}")
+    assert status == 200 and [m["message_id"] for m in listed["messages"]] == [message_id]
     callbacks.final_status, callbacks.final_error_code = "delivered", None
     status, _ = api.call("POST", f"/messages/{message_id}/retry")
     assert status == 202
