@@ -13,6 +13,24 @@ from chalicelib.queue_names import queue_name
 
 app = Chalice(app_name="outbound")
 
+
+@app.authorizer()
+def api_key(auth_request):  # type: ignore[no-untyped-def]
+    """Management routes: `Authorization: Bearer <key>`, a key from the stage's SSM list (chalicelib/api_keys.py).
+    The Authorization header because chalice local only ever hands that one to authorizers. Webhooks sign instead."""
+    from chalice import AuthResponse
+
+    from chalicelib.api_keys import allowed
+
+    if allowed(auth_request.token):
+        return AuthResponse(routes=["*"], principal_id="operator")
+    return AuthResponse(routes=[], principal_id="anonymous")
+
+
+def route(path: str, **options):  # type: ignore[no-untyped-def]
+    """A management route: behind the API key."""
+    return app.route(path, authorizer=api_key, **options)
+
 # Route modules load on first request: a sender or the stream handler never imports them (see chalicelib/lazy.py).
 catalog = LazyModule("chalicelib.api.catalog")
 definitions = LazyModule("chalicelib.api.definitions")
@@ -78,182 +96,182 @@ def health() -> dict[str, str]:
     return {"status": "ok", "stage": get_settings().stage}
 
 
-@app.route("/objects/{name}", methods=["PUT"])
+@route("/objects/{name}", methods=["PUT"])
 @endpoint
 def put_object(name: str) -> Response:
     return catalog.put_schema(name, _body())
 
 
-@app.route("/objects/{name}", methods=["GET"])
+@route("/objects/{name}", methods=["GET"])
 @endpoint
 def get_object(name: str) -> Response:
     return reply(200, catalog.get_schema(name))
 
 
-@app.route("/records/{object_type}/{record_id}", methods=["PUT"])
+@route("/records/{object_type}/{record_id}", methods=["PUT"])
 @endpoint
 def put_record(object_type: str, record_id: str) -> Response:
     return catalog.put_record(object_type, record_id, _body())
 
 
-@app.route("/records/{object_type}/{record_id}", methods=["GET"])
+@route("/records/{object_type}/{record_id}", methods=["GET"])
 @endpoint
 def get_record(object_type: str, record_id: str) -> Response:
     return catalog.get_record(object_type, record_id)
 
 
-@app.route("/outbound-messages", methods=["POST"])
+@route("/outbound-messages", methods=["POST"])
 @endpoint
 def create_outbound_message() -> Response:
     return definitions.create_definition(_body())
 
 
-@app.route("/outbound-messages", methods=["GET"])
+@route("/outbound-messages", methods=["GET"])
 @endpoint
 def list_outbound_messages() -> Response:
     return definitions.list_definitions(app.current_request.query_params)
 
 
 # The queue routes come before /outbound-messages/{definition_id}: API Gateway prefers the literal segment.
-@app.route("/outbound-messages/queue", methods=["GET"])
+@route("/outbound-messages/queue", methods=["GET"])
 @endpoint
 def list_outbound_queue() -> Response:
     return delivery_queue.list_queue(app.current_request.query_params)
 
 
-@app.route("/outbound-messages/queue/retry", methods=["POST"])
+@route("/outbound-messages/queue/retry", methods=["POST"])
 @endpoint
 def retry_outbound_queue() -> Response:
     return delivery_queue.retry_all(_body())
 
 
-@app.route("/outbound-messages/queue/{message_id}/retry", methods=["POST"])
+@route("/outbound-messages/queue/{message_id}/retry", methods=["POST"])
 @endpoint
 def retry_outbound_queue_entry(message_id: str) -> Response:
     return delivery_queue.retry_one(message_id)
 
 
-@app.route("/outbound-messages/queue/{message_id}", methods=["DELETE"])
+@route("/outbound-messages/queue/{message_id}", methods=["DELETE"])
 @endpoint
 def delete_outbound_queue_entry(message_id: str) -> Response:
     return delivery_queue.delete_one(message_id)
 
 
-@app.route("/outbound-messages/{definition_id}", methods=["GET"])
+@route("/outbound-messages/{definition_id}", methods=["GET"])
 @endpoint
 def get_outbound_message(definition_id: str) -> Response:
     return reply(200, definitions.get_definition(definition_id))
 
 
-@app.route("/outbound-messages/{definition_id}", methods=["PUT"])
+@route("/outbound-messages/{definition_id}", methods=["PUT"])
 @endpoint
 def update_outbound_message(definition_id: str) -> Response:
     return definitions.update_definition(definition_id, _body())
 
 
-@app.route("/outbound-messages/{definition_id}", methods=["DELETE"])
+@route("/outbound-messages/{definition_id}", methods=["DELETE"])
 @endpoint
 def delete_outbound_message(definition_id: str) -> Response:
     return definitions.delete_definition(definition_id)
 
 
-@app.route("/outbound-messages/{definition_id}/wsdl", methods=["GET"])
+@route("/outbound-messages/{definition_id}/wsdl", methods=["GET"])
 @endpoint
 def outbound_message_wsdl(definition_id: str) -> Response:
     return definitions.definition_wsdl(definition_id)
 
 
-@app.route("/rules", methods=["POST"])
+@route("/rules", methods=["POST"])
 @endpoint
 def create_rule() -> Response:
     return definitions.create_rule(_body())
 
 
-@app.route("/rules", methods=["GET"])
+@route("/rules", methods=["GET"])
 @endpoint
 def list_rules() -> Response:
     return definitions.list_rules(app.current_request.query_params)
 
 
-@app.route("/rules/{rule_id}", methods=["DELETE"])
+@route("/rules/{rule_id}", methods=["DELETE"])
 @endpoint
 def delete_rule(rule_id: str) -> Response:
     return definitions.delete_rule(rule_id)
 
 
-@app.route("/templates", methods=["POST"])
+@route("/templates", methods=["POST"])
 @endpoint
 def create_template() -> Response:
     return catalog.create_template(_body())
 
 
-@app.route("/templates/{template_id}", methods=["GET"])
+@route("/templates/{template_id}", methods=["GET"])
 @endpoint
 def get_template(template_id: str) -> Response:
     return catalog.get_template(template_id)
 
 
-@app.route("/templates/{template_id}/preview", methods=["POST"])
+@route("/templates/{template_id}/preview", methods=["POST"])
 @endpoint
 def preview_template(template_id: str) -> Response:
     return catalog.preview_template(template_id, _body())
 
 
-@app.route("/outbound-configurations", methods=["POST"])
+@route("/outbound-configurations", methods=["POST"])
 @endpoint
 def create_configuration() -> Response:
     return catalog.create_configuration(_body())
 
 
-@app.route("/sends", methods=["POST"])
+@route("/sends", methods=["POST"])
 @endpoint
 def create_send() -> Response:
     return sends.create_send(_body(), app.current_request.headers.get("idempotency-key"))
 
 
-@app.route("/schedules", methods=["POST"])
+@route("/schedules", methods=["POST"])
 @endpoint
 def create_schedule() -> Response:
     return sends.create_schedule(_body(), app.current_request.headers.get("idempotency-key"))
 
 
-@app.route("/schedules/{schedule_id}", methods=["GET"])
+@route("/schedules/{schedule_id}", methods=["GET"])
 @endpoint
 def get_schedule(schedule_id: str) -> Response:
     return sends.get_schedule(schedule_id)
 
 
-@app.route("/schedules/{schedule_id}", methods=["DELETE"])
+@route("/schedules/{schedule_id}", methods=["DELETE"])
 @endpoint
 def cancel_schedule(schedule_id: str) -> Response:
     return sends.cancel_schedule(schedule_id)
 
 
-@app.route("/messages/{message_id}", methods=["GET"])
+@route("/messages/{message_id}", methods=["GET"])
 @endpoint
 def get_message(message_id: str) -> Response:
     return messages.get_message(message_id)
 
 
-@app.route("/messages/{message_id}/retry", methods=["POST"])
+@route("/messages/{message_id}/retry", methods=["POST"])
 @endpoint
 def retry_message(message_id: str) -> Response:
     return messages.retry_message(message_id)
 
 
-@app.route("/messages/{message_id}", methods=["DELETE"])
+@route("/messages/{message_id}", methods=["DELETE"])
 @endpoint
 def delete_message(message_id: str) -> Response:
     return messages.delete_message(message_id)
 
 
-@app.route("/messages", methods=["GET"])
+@route("/messages", methods=["GET"])
 @endpoint
 def list_messages() -> Response:
     return messages.list_messages(app.current_request.query_params)
 
 
-@app.route("/dlq/{channel}/redrive", methods=["POST"])
+@route("/dlq/{channel}/redrive", methods=["POST"])
 @endpoint
 def redrive_dlq(channel: str) -> Response:
     return messages.redrive_dlq(channel, _body())
@@ -272,13 +290,13 @@ def twilio_inbound() -> Response:
     return webhooks.twilio_inbound(app.current_request.headers, _body())
 
 
-@app.route("/entities/{entity_type}/{entity_id}/timeline", methods=["GET"])
+@route("/entities/{entity_type}/{entity_id}/timeline", methods=["GET"])
 @endpoint
 def get_timeline(entity_type: str, entity_id: str) -> Response:
     return activity.get_timeline(entity_type, unquote(entity_id))
 
 
-@app.route("/conversations/{conversation_id}", methods=["GET"])
+@route("/conversations/{conversation_id}", methods=["GET"])
 @endpoint
 def get_conversation(conversation_id: str) -> Response:
     return activity.get_conversation(conversation_id)
@@ -292,7 +310,7 @@ def reference_listener() -> Response:
     return Response(body=body.decode("utf-8"), status_code=status, headers={"Content-Type": "text/xml; charset=utf-8"})
 
 
-@app.route("/reference-listener/received", methods=["GET"])
+@route("/reference-listener/received", methods=["GET"])
 @endpoint
 def reference_listener_received() -> Response:
     from chalicelib import reference_listener as listener

@@ -35,6 +35,8 @@ class Settings(BaseModel):
         default="/outbound/local/session-token-key", description='SSM JSON {"key": ...} signing SessionId tokens'
     )
     allow_insecure_endpoints: bool = False
+    api_auth: bool = Field(default=True, description="management routes need an API key (off: local stage)")
+    api_keys_param: str = Field(default="/outbound/local/api-keys", description='SSM JSON {"keys": [...]}')
     http_timeout_seconds: float = 60.0
     http_max_response_bytes: int = 1_048_576
     http_ca_bundle: str | None = Field(default=None, description="extra CA bundle (local/test HTTPS listeners)")
@@ -81,6 +83,8 @@ def get_settings() -> Settings:
         default_phone_region=env.get("DEFAULT_PHONE_REGION") or None,
         session_token_param=env.get("SESSION_TOKEN_PARAM", defaults.session_token_param),
         allow_insecure_endpoints=_env_bool(env.get("ALLOW_INSECURE_ENDPOINTS")),
+        api_auth=(env.get("API_AUTH") or "on").strip().lower() not in {"off", "false", "0", "no"},
+        api_keys_param=env.get("API_KEYS_PARAM", defaults.api_keys_param),
         http_timeout_seconds=float(env.get("HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds)),
         http_max_response_bytes=int(env.get("HTTP_MAX_RESPONSE_BYTES", defaults.http_max_response_bytes)),
         http_ca_bundle=env.get("HTTP_CA_BUNDLE") or None,

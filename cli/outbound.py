@@ -7,7 +7,7 @@
     outbound [--api URL] messages retry --state failed [--channel sms] ...   (every match, with progress)
     outbound [--api URL] dlq redrive CHANNEL [--batch 100]
 
-The API is $OUTBOUND_API or http://127.0.0.1:8000 (`make run`); $OUTBOUND_API_KEY is sent as x-api-key.
+The API is $OUTBOUND_API or http://127.0.0.1:8000 (`make run`); $OUTBOUND_API_KEY goes in Authorization: Bearer.
 Standard library only, so it runs with any python3. Progress goes to stderr, results to stdout.
 """
 
@@ -38,7 +38,7 @@ class Client:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
-            headers["x-api-key"] = self.api_key
+            headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=60) as answer:

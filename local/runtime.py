@@ -194,6 +194,7 @@ class LocalRuntime:
         self.telesign: Any = None
         self.x: Any = None
         self.app_module: Any = None
+        self.api_key = secrets.token_urlsafe(24)  # for the management API when API_AUTH is on
         self.activity: dict[str, int] = {"stream_batches": 0, "sqs_batches": 0, "ticks": 0}
         self.errors: list[str] = []
 
@@ -243,6 +244,7 @@ class LocalRuntime:
 
     def credentials(self) -> dict[str, dict[str, Any]]:
         return {
+            "API_KEYS_PARAM": {"keys": [self.api_key]},
             "TWILIO_CREDENTIALS_PARAM": {"account_sid": self.twilio.account_sid, "auth_token": self.twilio.auth_token},
             "TELESIGN_CREDENTIALS_PARAM": {"customer_id": self.telesign.customer_id, "api_key": self.telesign.api_key},
             "X_CREDENTIALS_PARAM": {account: token for token, account in self.x.tokens.items()},
@@ -262,7 +264,13 @@ class LocalRuntime:
 
             def _send_http_response(self, code: int, headers: Any, body: Any) -> None:  # type: ignore[override]
                 raw = body.encode() if isinstance(body, str) else body
-                if code == 403 and raw and b"Missing Authentication Token" in raw:
+                # With an Authorization header, API Gateway words it "Authorization header requires 'Credential'
+                # parameter..." (same gateway response type, so infra's 404 applies to both).
+                if (
+                    code == 403
+                    and raw
+                    and (b"Missing Authentication Token" in raw or b"Authorization header requires" in raw)
+                ):
                     code = 404
                     body = json.dumps(
                         {"error": "not_found", "message": f"no route {self.command} {self.path}"}

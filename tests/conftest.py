@@ -17,14 +17,16 @@ from chalicelib import clock
 
 
 class Api:
-    def __init__(self, base: str) -> None:
-        self.base = base
+    """The management API, with the runtime's API key (API_AUTH is on in the tests, as in dev and prod)."""
+
+    def __init__(self, base: str, api_key: str | None = None) -> None:
+        self.base, self.api_key = base, api_key
 
     def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
              content_type: str = "application/json") -> tuple[int, Any]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        request = urllib.request.Request(self.base + path, method=method, data=data,
-                                         headers={"Content-Type": content_type})
+        headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})}
+        request = urllib.request.Request(self.base + path, method=method, data=data, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
                 status, text = answer.status, answer.read()
@@ -43,7 +45,7 @@ def runtime() -> Iterator[Any]:
 
     options = Options(api_port=free_port(), moto_port=free_port(), twilio_port=free_port(), telesign_port=free_port(),
                       x_port=free_port(), tick_seconds=0.5,
-                      local_visibility_timeout=3, extra_env={"RETRY_BASE_SECONDS": "0.2", "SWEEP_GRACE_SECONDS": "5"})
+                      local_visibility_timeout=3, extra_env={"RETRY_BASE_SECONDS": "0.2", "SWEEP_GRACE_SECONDS": "5", "API_AUTH": "on"})
     started = LocalRuntime(options).start()
     started.soap = FakeSoapListener().start()
     yield started
@@ -53,7 +55,7 @@ def runtime() -> Iterator[Any]:
 
 @pytest.fixture
 def api(runtime: Any) -> Api:
-    return Api(runtime.api_url)
+    return Api(runtime.api_url, runtime.api_key)
 
 
 @pytest.fixture(autouse=True)

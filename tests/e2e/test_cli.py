@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ CLI = Path(__file__).resolve().parents[2] / "bin" / "outbound"
 
 
 def outbound(runtime: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OUTBOUND_API_KEY": runtime.api_key}
     return subprocess.run([str(CLI), "--api", runtime.api_url, *args], capture_output=True, text=True, timeout=60,
-                          check=False)
+                          check=False, env=env)
 
 
 def test_cli_lists_shows_retries_and_redrives(runtime: Any, api: Api) -> None:

@@ -7,19 +7,30 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
+
 from tests.conftest import wait_for
 from tests.e2e.test_pipeline import sms_configuration
 
 
 def post(base: str, path: str, body: Any, key: str | None) -> tuple[int, dict[str, str], Any]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key else {})}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY[0]}",
+               **({"Idempotency-Key": key} if key else {})}
     request = urllib.request.Request(base + path, data=data, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, dict(answer.headers), json.loads(answer.read())
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read())
+
+
+API_KEY = [""]
+
+
+@pytest.fixture(autouse=True)
+def _api_key(runtime: Any) -> None:
+    API_KEY[0] = runtime.api_key
 
 
 def test_same_key_same_body_sends_once_and_replays_the_answer(runtime: Any, api: Any) -> None:

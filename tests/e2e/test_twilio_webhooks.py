@@ -152,7 +152,7 @@ def test_org_limit_answers_429_with_retry_after_and_stores_nothing(runtime: Any,
             {"tocontactid": f"+1415555278{i}", "CustomerName": "A", "CaseName": "C", "contextitems": {"Status": "x"}}
             for i in range(2)]}
         request = urllib.request.Request(f"{runtime.api_url}/sends", data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {runtime.api_key}"})
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 429

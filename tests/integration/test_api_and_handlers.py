@@ -170,3 +170,14 @@ def dlq_bodies(runtime: Any, channel: str) -> list[str]:
             break
         bodies.extend(m["Body"] for m in page)
     return bodies
+
+
+def test_management_routes_need_the_stage_api_key(runtime: Any, api: Api) -> None:
+    anonymous, wrong = Api(runtime.api_url), Api(runtime.api_url, "not-the-key")
+    assert anonymous.call("GET", "/messages?state=failed")[0] == 401
+    assert wrong.call("GET", "/messages?state=failed")[0] == 403
+    assert wrong.call("POST", "/sends", {"configuration_id": "c", "contacts": []})[0] == 403
+    assert api.call("GET", "/messages?state=failed")[0] == 200
+    assert anonymous.call("GET", "/health")[0] == 200  # health and the signed webhooks stay open
+    assert anonymous.call("POST", "/webhooks/twilio/status?message_id=m", raw=b"MessageSid=x",
+                          content_type="application/x-www-form-urlencoded")[0] == 403  # unsigned, not unauthorised
