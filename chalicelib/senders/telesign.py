@@ -12,9 +12,9 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from chalicelib.http_client import TransportError, post
 from chalicelib.models.messages import SmsPayload
 from chalicelib.secrets import json_parameter
+from chalicelib.senders import provider_call
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient, parse_retry_after
 from chalicelib.settings import get_settings
 
@@ -77,14 +77,4 @@ def deliver(message_id: str, payload: SmsPayload) -> Outcome:
     settings = get_settings()
     credentials = json_parameter(settings.telesign_credentials_param)
     url, body, headers = build_request(payload, message_id, credentials["customer_id"], credentials["api_key"])
-    try:
-        answer = post(
-            url,
-            body,
-            headers,
-            timeout=min(settings.http_timeout_seconds, 15.0),
-            max_bytes=settings.http_max_response_bytes,
-        )
-    except TransportError as exc:
-        return Transient(reason=str(exc), code="transport")
-    return interpret(answer.status, answer.body, answer.headers.get("retry-after"))
+    return provider_call.call(url, body, headers, interpret)

@@ -6,9 +6,9 @@ import base64
 import json
 from urllib.parse import urlencode
 
-from chalicelib.http_client import TransportError, post
 from chalicelib.models.messages import SmsPayload
 from chalicelib.secrets import json_parameter
+from chalicelib.senders import provider_call
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient, parse_retry_after
 from chalicelib.settings import get_settings
 
@@ -62,14 +62,4 @@ def deliver(channel: str, payload: SmsPayload) -> Outcome:
     settings = get_settings()
     credentials = json_parameter(settings.twilio_credentials_param)
     url, body, headers = build_request(channel, payload, credentials["account_sid"], credentials["auth_token"])
-    try:
-        answer = post(
-            url,
-            body,
-            headers,
-            timeout=min(settings.http_timeout_seconds, 15.0),
-            max_bytes=settings.http_max_response_bytes,
-        )
-    except TransportError as exc:
-        return Transient(reason=str(exc), code="transport")
-    return interpret(answer.status, answer.body, answer.headers.get("retry-after"))
+    return provider_call.call(url, body, headers, interpret)
