@@ -89,6 +89,15 @@ send_twitter = app.on_sqs_message(queue=queue_name("twitter"), batch_size=10, na
 # --- API -----------------------------------------------------------------------------------------
 
 
+@app.route("/openapi.json", methods=["GET"])
+@endpoint
+def openapi_document() -> Response:
+    """This API's OpenAPI 3.1 document."""
+    from chalicelib import openapi, settings
+
+    return reply(200, openapi.document(app.routes, settings.get_settings().public_api_url))
+
+
 @app.route("/health")
 def health() -> dict[str, str]:
     from chalicelib.settings import get_settings

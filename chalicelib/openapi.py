@@ -1,0 +1,132 @@
+"""The API's OpenAPI 3.1 document, built from the routes Chalice knows and the pydantic models that validate
+their bodies, so it cannot drift from what the code accepts (a test checks every route is in it)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+
+from chalicelib.api.delivery_queue import RetryAll
+from chalicelib.api.messages import RedriveRequest
+from chalicelib.api.webhooks import TwilioInbound, TwilioStatus
+from chalicelib.models.customer import (
+    ConfigurationInput,
+    InstantSendRequest,
+    PreviewRequest,
+    Schedule,
+    ScheduleInput,
+    TemplateInput,
+)
+from chalicelib.models.definitions import DefinitionInput, RuleInput
+from chalicelib.models.messages import MessageRecord
+from chalicelib.models.records import ObjectSchema, RecordInput
+
+# view name -> (request model, success status, response model or None)
+OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]] = {
+    "put_object": (ObjectSchema, 200, ObjectSchema),
+    "get_object": (None, 200, ObjectSchema),
+    "put_record": (RecordInput, 200, None),
+    "create_outbound_message": (DefinitionInput, 201, None),
+    "update_outbound_message": (DefinitionInput, 200, None),
+    "retry_outbound_queue": (RetryAll, 200, None),
+    "retry_outbound_queue_entry": (None, 202, None),
+    "delete_outbound_queue_entry": (None, 204, None),
+    "delete_outbound_message": (None, 204, None),
+    "create_rule": (RuleInput, 201, None),
+    "delete_rule": (None, 204, None),
+    "create_template": (TemplateInput, 201, None),
+    "preview_template": (PreviewRequest, 200, None),
+    "create_configuration": (ConfigurationInput, 201, None),
+    "create_send": (InstantSendRequest, 202, None),
+    "create_schedule": (ScheduleInput, 201, Schedule),
+    "get_schedule": (None, 200, Schedule),
+    "cancel_schedule": (None, 200, Schedule),
+    "get_message": (None, 200, MessageRecord),
+    "retry_message": (None, 202, MessageRecord),
+    "delete_message": (None, 200, MessageRecord),
+    "redrive_dlq": (RedriveRequest, 200, None),
+    "twilio_status": (TwilioStatus, 200, None),
+    "twilio_inbound": (TwilioInbound, 200, None),
+}
+ERROR = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+        "fields": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}},
+        },
+    },
+}
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in schema.pop("$defs", {}).items():
+        components[name] = definition
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def document(routes: dict[str, dict[str, Any]], server_url: str = "/") -> dict[str, Any]:
+    components: dict[str, Any] = {"Error": ERROR}
+    paths: dict[str, Any] = {}
+    for path, methods in sorted(routes.items()):
+        for method, entry in sorted(methods.items()):
+            request, success, response = OPERATIONS.get(entry.view_name, (None, 200, None))
+            operation: dict[str, Any] = {
+                "operationId": entry.view_name,
+                "summary": (entry.view_function.__doc__ or entry.view_name.replace("_", " ")).strip().split("\n")[0],
+                "responses": {
+                    str(success): {"description": "done"}
+                    if success == 204
+                    else {
+                        "description": "done",
+                        "content": {
+                            "application/json": {
+                                "schema": _schema(response, components) if response else {"type": "object"}
+                            }
+                        },
+                    },
+                    "400": _error("bad input: the fields at fault are named"),
+                    "404": _error("not found"),
+                },
+            }
+            parameters = [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in re.findall(r"{(\w+)}", path)
+            ]
+            if parameters:
+                operation["parameters"] = parameters
+            if request is not None:
+                content_type = entry.content_types[0] if entry.content_types else "application/json"
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {content_type: {"schema": _schema(request, components)}},
+                }
+            if entry.authorizer is not None:
+                operation["security"] = [{"apiKey": []}]
+                operation["responses"]["401"] = _error("no API key")
+                operation["responses"]["403"] = _error("wrong API key")
+            paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Outbound", "version": "1", "description": "Outbound messaging: SOAP, SMS, WhatsApp, X."},
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "a stage API key"}},
+        },
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
