@@ -22,6 +22,7 @@ from chalicelib.models.customer import (
 from chalicelib.models.definitions import DefinitionInput, RuleInput
 from chalicelib.models.messages import MessageRecord
 from chalicelib.models.records import ObjectSchema, RecordInput
+from chalicelib.settings import CHANNELS
 
 # view name -> (request model, success status, response model or None)
 OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]] = {
@@ -30,7 +31,7 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
     "put_record": (RecordInput, 200, None),
     "create_outbound_message": (DefinitionInput, 201, None),
     "update_outbound_message": (DefinitionInput, 200, None),
-    "retry_outbound_queue": (RetryAll, 200, None),
+    "retry_outbound_queue": (RetryAll, 202, None),
     "retry_outbound_queue_entry": (None, 202, None),
     "delete_outbound_queue_entry": (None, 204, None),
     "delete_outbound_message": (None, 204, None),
@@ -50,6 +51,9 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
     "twilio_status": (TwilioStatus, 200, None),
     "twilio_inbound": (TwilioInbound, 200, None),
 }
+XML_ONLY = {"reference_listener"}
+XML_ANSWERS = {"outbound_message_wsdl", "twilio_inbound", "reference_listener"}
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {"channel": {"type": "string", "enum": list(CHANNELS)}}
 ERROR = {
     "type": "object",
     "required": ["error", "message"],
@@ -82,32 +86,33 @@ def document(routes: dict[str, dict[str, Any]], server_url: str = "/") -> dict[s
                 "operationId": entry.view_name,
                 "summary": (entry.view_function.__doc__ or entry.view_name.replace("_", " ")).strip().split("\n")[0],
                 "responses": {
-                    str(success): {"description": "done"}
-                    if success == 204
-                    else {
-                        "description": "done",
-                        "content": {
-                            "application/json": {
-                                "schema": _schema(response, components) if response else {"type": "object"}
-                            }
-                        },
-                    },
+                    str(success): _success(entry.view_name, success, response, components),
                     "400": _error("bad input: the fields at fault are named"),
                     "404": _error("not found"),
                 },
             }
+            if method != "GET":
+                operation["responses"]["409"] = _error("conflicts with the current state (named in the message)")
+            if entry.view_name == "create_send":
+                operation["responses"]["429"] = _error("the org's hourly limit; Retry-After says when")
             parameters = [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                {"name": name, "in": "path", "required": True, "schema": PATH_SCHEMAS.get(name, {"type": "string"})}
                 for name in re.findall(r"{(\w+)}", path)
             ]
             if parameters:
                 operation["parameters"] = parameters
-            if request is not None:
-                content_type = entry.content_types[0] if entry.content_types else "application/json"
-                operation["requestBody"] = {
-                    "required": True,
-                    "content": {content_type: {"schema": _schema(request, components)}},
-                }
+            content_type = entry.content_types[0] if entry.content_types else "application/json"
+            body_schema = _schema(request, components) if request is not None else None
+            if body_schema is None and content_type != "application/json":
+                body_schema = {"type": "string"}  # the SOAP listener: an XML document
+            if body_schema is not None:
+                operation["requestBody"] = {"required": True, "content": {content_type: {"schema": body_schema}}}
+                operation["responses"]["415"] = _error("a body of another content type")
+            if entry.view_name.startswith("twilio_"):
+                operation["responses"]["403"] = _error("X-Twilio-Signature missing or wrong")
+            if entry.view_name in XML_ONLY:  # answers every outcome with a SOAP document
+                for answer in operation["responses"].values():
+                    answer["content"] = {"text/xml": {"schema": {"type": "string"}}}
             if entry.authorizer is not None:
                 operation["security"] = [{"apiKey": []}]
                 operation["responses"]["401"] = _error("no API key")
@@ -123,6 +128,17 @@ def document(routes: dict[str, dict[str, Any]], server_url: str = "/") -> dict[s
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "a stage API key"}},
         },
     }
+
+
+def _success(
+    view_name: str, status: int, response: type[BaseModel] | None, components: dict[str, Any]
+) -> dict[str, Any]:
+    if status == 204:
+        return {"description": "done"}
+    if view_name in XML_ANSWERS:
+        return {"description": "done", "content": {"text/xml": {"schema": {"type": "string"}}}}
+    schema = _schema(response, components) if response else {"type": "object"}
+    return {"description": "done", "content": {"application/json": {"schema": schema}}}
 
 
 def _error(description: str) -> dict[str, Any]:

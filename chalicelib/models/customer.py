@@ -44,7 +44,7 @@ class ConfigurationInput(BaseModel):
     show_in_timeline: bool = False
     channel_type: ChannelType
     channel: Annotated[str, Field(min_length=1, max_length=64, description="sending number, sender or account")]
-    template_id: str
+    template_id: Annotated[str, Field(min_length=1, max_length=64)]
     provider: Provider | None = Field(
         default=None,
         validate_default=True,

@@ -119,8 +119,8 @@ class RuleInput(BaseModel):
     evaluation: EvaluationCriteria = EvaluationCriteria.created
     criteria: Group | None = None
     active: bool = True
-    definition_ids: list[str] = Field(default_factory=list)
-    configuration_ids: list[str] = Field(
+    definition_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list)
+    configuration_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, description="automated customer sends fired by this rule"
     )
     recipients: Recipients | None = Field(default=None, description="required with configuration_ids")
