@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 from chalice import Chalice, Rate, Response
 
+from chalicelib import api_keys
 from chalicelib.api.http import endpoint, reply
 from chalicelib.lazy import LazyModule
 from chalicelib.queue_names import queue_name
@@ -28,8 +29,10 @@ def api_key(auth_request):  # type: ignore[no-untyped-def]
 
 
 def route(path: str, **options):  # type: ignore[no-untyped-def]
-    """A management route: behind the API key."""
-    return app.route(path, authorizer=api_key, **options)
+    """A management route: behind the API key, on the stages that require one (API_AUTH, per stage)."""
+    if api_keys.required():
+        options["authorizer"] = api_key
+    return app.route(path, **options)
 
 # Route modules load on first request: a sender or the stream handler never imports them (see chalicelib/lazy.py).
 catalog = LazyModule("chalicelib.api.catalog")

@@ -2,18 +2,28 @@
 
 Keys live in SSM (`API_KEYS_PARAM`, JSON {"keys": ["...", "..."]}: several, so a key can be rotated without
 downtime) and are compared in constant time. `API_AUTH=off` (the local stage) lets every request through;
-anything else requires a key. Webhooks are not behind it: Twilio signs its calls instead.
+anything else requires a key; with it off the routes are declared without the authorizer. Webhooks are not behind
+it: Twilio signs its calls instead.
 """
 
 from __future__ import annotations
 
 import hmac
+import os
 
-from chalicelib.settings import get_settings
+OFF = {"off", "false", "0", "no"}
+
+
+def required() -> bool:
+    """Read without loading settings: app.py decides at import whether routes carry the authorizer at all
+    (API Gateway and chalice local answer 401 before any authorizer runs when the header is missing)."""
+    return (os.environ.get("API_AUTH") or "on").strip().lower() not in OFF
 
 
 def allowed(authorization: str | None) -> bool:
     """`authorization` is the Authorization header: "Bearer <key>"."""
+    from chalicelib.settings import get_settings
+
     settings = get_settings()
     if not settings.api_auth:
         return True

@@ -48,3 +48,7 @@ def test_chalice_package_merged_with_infra_lints_and_sets_batch_failures(tmp_pat
         sqs = resources[f"Send{channel}"]["Properties"]["Events"][f"Send{channel}SqsEventSource"]["Properties"]
         assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert resources["UnknownRouteResponse"]["Properties"]["StatusCode"] == "404"
+    # dev requires API keys (API_AUTH on): management routes carry the authorizer, signed webhooks do not.
+    paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    assert paths["/sends"]["post"]["security"] == [{"api_key": []}]
+    assert "security" not in paths["/webhooks/twilio/status"]["post"] and "security" not in paths["/health"]["get"]
