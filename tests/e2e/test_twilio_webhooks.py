@@ -166,3 +166,26 @@ def test_org_limit_answers_429_with_retry_after_and_stores_nothing(runtime: Any,
         assert int(used) == settings.send_limit_per_hour
     finally:
         dynamodb.delete_item(TableName=settings.config_table, Key=key)
+
+
+def test_a_delivery_report_that_beats_the_senders_settle_is_kept(runtime: Any, api: Api) -> None:
+    """Twilio can call back before our sender has recorded `sent`: the report wins, the sid is still stored."""
+    from twilio.request_validator import RequestValidator
+
+    from chalicelib import clock, message_store
+    from chalicelib.senders import pipeline
+    from chalicelib.senders.outcomes import Accepted
+    from tests.integration.test_message_store import records
+
+    record = records(1, "race")[0].model_copy(update={"due_at": clock.now()})
+    message_store.create(record)
+    claimed = message_store.claim(record.message_id, 0, clock.now(), clock.now())  # the sender is mid-call
+    sid = "SM" + "d" * 32
+    url = f"{runtime.api_url}/webhooks/twilio/status?message_id={record.message_id}"
+    params = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": runtime.twilio.account_sid}
+    assert post_form(url, params, RequestValidator(runtime.twilio.auth_token).compute_signature(url, params)) == 200
+    assert message(api, record.message_id)["state"] == "delivered"
+    settled = pipeline.settle(claimed, Accepted(provider_message_id=sid, state="sent"))  # the sender catches up
+    assert settled.state == "delivered" and settled.provider_message_id == sid
+    stored = message(api, record.message_id)
+    assert [h["state"] for h in stored["history"]] == ["queued", "sending", "delivered"]
