@@ -33,6 +33,9 @@ class Scripted:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    # Faults: "drop" closes the connection without an answer; "hang" waits `hang_seconds`, then drops.
+    fault: str | None = None
+    hang_seconds: float = 0.0
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     peer_subject: str | None = None  # the client certificate's subject CN, on TLS servers that ask for one
+    answered: int | None = None  # the status sent back (None: the connection was dropped)
 
     def form(self) -> dict[str, str]:
         return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8"), keep_blank_values=True).items()}
@@ -85,9 +89,15 @@ class LoopbackServer:
                 with outer._lock:
                     outer.requests.append(request)
                     scripted = outer.script.popleft() if outer.script else None
-                self._reply(scripted or outer.answer(request))
+                answer = scripted or outer.answer(request)
+                request.answered = None if answer.fault else answer.status
+                self._reply(answer)
 
             def _reply(self, answer: Scripted) -> None:
+                if answer.fault:
+                    time.sleep(answer.hang_seconds)
+                    self.close_connection = True
+                    return
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
@@ -134,6 +144,10 @@ class LoopbackServer:
     def fail_next(self, count: int, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         with self._lock:
             self.script.extend(Scripted(status, body, headers or {}) for _ in range(count))
+
+    def fault_next(self, count: int, fault: str, hang_seconds: float = 0.0) -> None:
+        with self._lock:
+            self.script.extend(Scripted(0, b"", {}, fault, hang_seconds) for _ in range(count))
 
     def answer(self, request: Recorded) -> Scripted:
         raise NotImplementedError

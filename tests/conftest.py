@@ -45,7 +45,8 @@ def runtime() -> Iterator[Any]:
 
     options = Options(api_port=free_port(), moto_port=free_port(), twilio_port=free_port(), telesign_port=free_port(),
                       x_port=free_port(), tick_seconds=0.5,
-                      local_visibility_timeout=3, extra_env={"RETRY_BASE_SECONDS": "0.2", "SWEEP_GRACE_SECONDS": "5", "API_AUTH": "on"})
+                      local_visibility_timeout=3, extra_env={"RETRY_BASE_SECONDS": "0.2", "SWEEP_GRACE_SECONDS": "5", "API_AUTH": "on",
+                                 "HTTP_TIMEOUT_SECONDS": "2"})
     started = LocalRuntime(options).start()
     started.soap = FakeSoapListener().start()
     yield started
@@ -97,3 +98,13 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "c
 def unique_object() -> str:
     """Rules fire per object type: each test gets its own so tests cannot see each other's messages."""
     return "Case" + uuid.uuid4().hex[:8]
+
+
+FAULT_SUMMARY: list[str] = []  # one line per fault-injection scenario (tests/e2e/test_faults.py)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FAULT_SUMMARY:
+        terminalreporter.section("fault injection")
+        for line in FAULT_SUMMARY:
+            terminalreporter.write_line(line)
