@@ -82,10 +82,50 @@ def test_every_message_ends_once_and_is_sent_once(runtime: Any, api: Api, scenar
     duplicates = sum(count - 1 for count in accepted.values() if count > 1)
     lost = PER_SCENARIO - sum(states.values())
     FAULT_SUMMARY.append(
-        f"{scenario:32} accepted={PER_SCENARIO} sent={states['sent']} failed={states['failed']} "
+        f"{scenario:38} accepted={PER_SCENARIO} sent={states['sent']} failed={states['failed']} "
         f"expired={states['expired']} duplicates={duplicates} lost={lost} "
         f"attempts={sum(r['attempts'] for r in records)}"
     )
     assert states["sent"] == PER_SCENARIO and duplicates == 0 and lost == 0
     assert all(accepted[n] == 1 for n in numbers)
     assert all(json.dumps(r["history"]).count('"sent"') == 1 for r in records)
+
+
+SOAP_FAULTS: dict[str, Callable[[Any], None]] = {
+    "SOAP listener drops the connection": lambda soap: soap.fault_next(2, "drop"),
+    "SOAP listener hangs past the timeout": lambda soap: soap.fault_next(1, "hang", 3.0),
+    "SOAP listener answers a SOAP fault": lambda soap: soap.fail_next(
+        2, 500, b"<soapenv:Envelope xmlns:soapenv='http://schemas.xmlsoap.org/soap/envelope/'><soapenv:Body>"
+                b"<soapenv:Fault><faultcode>soapenv:Server</faultcode><faultstring>busy</faultstring>"
+                b"</soapenv:Fault></soapenv:Body></soapenv:Envelope>", {"Content-Type": "text/xml"}),
+}
+
+
+@pytest.mark.parametrize("scenario", list(SOAP_FAULTS))
+def test_soap_notifications_are_acked_once_despite_listener_faults(runtime: Any, api: Api, scenario: str) -> None:
+    from chalicelib.soap_envelope import parse_notifications
+    from tests.e2e.test_pipeline import soap_setup
+
+    path = f"/faults/{uuid.uuid4().hex[:8]}"
+    obj, definition_id = soap_setup(api, runtime.soap.url + path)
+    SOAP_FAULTS[scenario](runtime.soap)
+    for i in range(PER_SCENARIO):
+        assert api.call("PUT", f"/records/{obj}/500FAULT{i:010d}", {"fields": {"Subject": f"s{i}"}})[0] == 200
+
+    def delivered() -> list[dict[str, Any]] | None:
+        found = api.call("GET", f"/messages?state=delivered&definition_id={definition_id}")[1]["messages"]
+        notes = sum(len(m["payload"]["notification_ids"]) for m in found)
+        return found if notes == PER_SCENARIO else None
+
+    records = wait_for(delivered, timeout=60, what=f"{scenario}: every notification delivered")
+    acked = Counter(
+        n.id for r in runtime.soap.requests if r.path == path and r.answered == 200
+        for n in parse_notifications(r.body).notifications
+    )
+    expected = {n for m in records for n in m["payload"]["notification_ids"]}
+    duplicates = sum(count - 1 for count in acked.values() if count > 1)
+    FAULT_SUMMARY.append(
+        f"{scenario:38} accepted={PER_SCENARIO} delivered={len(expected)} failed=0 expired=0 "
+        f"duplicates={duplicates} lost={PER_SCENARIO - len(expected)} attempts={sum(m['attempts'] for m in records)}"
+    )
+    assert set(acked) == expected and duplicates == 0
