@@ -36,7 +36,7 @@ Outbound is running (stage local).
   TeleSign (loopback) {runtime.telesign.url}
   X API (loopback)    {runtime.x.url}   (account "outbound_local"; users @ana_example, @bo_example)
   SOAP listener       {runtime.api_url}/reference-listener   (received: GET /reference-listener/received)
-  Event sources       records stream poller, SQS pollers (soap, sms, whatsapp, twitter), schedule tick every {args.tick_seconds}s
+  Event sources       stream poller, SQS pollers (soap, sms, whatsapp, twitter), schedule every {args.tick_seconds}s
 Logs below are the handlers' JSON lines. Ctrl-C stops everything.
 """,
         flush=True,
