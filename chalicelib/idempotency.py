@@ -74,10 +74,8 @@ def run(route: str, key: str | None, raw: bytes | None, handler: Callable[[str |
         )
     try:
         response = handler(seed(route, key))
-    except ApiError:
-        client.delete_item(TableName=table, Key=item_key)  # refused: nothing was done, the key is free again
-        raise
     except Exception:
+        # Refused (4xx) or broken (5xx): no answer to replay, so the key is free again.
         client.delete_item(TableName=table, Key=item_key)
         raise
     client.update_item(

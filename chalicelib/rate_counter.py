@@ -17,7 +17,7 @@ def take(count: int, now: datetime) -> int:
     settings = get_settings()
     limit = settings.send_limit_per_hour
     key = rate_limit.window_key(settings.org_id, now)
-    if count > limit:
+    if not rate_limit.fits(0, count, limit):
         raise _too_many(count, limit, now)
     expires = int((rate_limit.window_start(now) + 2 * rate_limit.WINDOW).timestamp())
     try:
@@ -25,7 +25,7 @@ def take(count: int, now: datetime) -> int:
             TableName=settings.config_table,
             Key=to_item({"pk": KIND, "sk": key}),
             UpdateExpression="ADD used :n SET expires_at = :ttl",
-            ConditionExpression="attribute_not_exists(used) OR used <= :room",
+            ConditionExpression="attribute_not_exists(used) OR used <= :room",  # rate_limit.fits, in DynamoDB
             ExpressionAttributeValues={
                 ":n": to_value(count),
                 ":room": to_value(limit - count),

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
-from chalicelib import queue_names
+from chalicelib import api_keys, queue_names
 
 CHANNELS = ("soap", "sms", "whatsapp", "twitter")
 
@@ -83,7 +83,7 @@ def get_settings() -> Settings:
         default_phone_region=env.get("DEFAULT_PHONE_REGION") or None,
         session_token_param=env.get("SESSION_TOKEN_PARAM", defaults.session_token_param),
         allow_insecure_endpoints=_env_bool(env.get("ALLOW_INSECURE_ENDPOINTS")),
-        api_auth=(env.get("API_AUTH") or "on").strip().lower() not in {"off", "false", "0", "no"},  # api_keys.OFF
+        api_auth=api_keys.required(),
         api_keys_param=env.get("API_KEYS_PARAM", defaults.api_keys_param),
         http_timeout_seconds=float(env.get("HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds)),
         http_max_response_bytes=int(env.get("HTTP_MAX_RESPONSE_BYTES", defaults.http_max_response_bytes)),

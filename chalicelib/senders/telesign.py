@@ -7,8 +7,6 @@ request errors are permanent, 429 and 5xx are worth retrying.
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,26 +34,16 @@ def build_request(
     }
     if payload.sender:
         fields["sender_id"] = payload.sender
-    token = base64.b64encode(f"{customer_id}:{api_key}".encode()).decode()
-    headers = {
-        "Authorization": f"Basic {token}",
-        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-        "Accept": "application/json",
-    }
-    return f"{base}/v1/messaging", urlencode(fields).encode("utf-8"), headers
+    return f"{base}/v1/messaging", urlencode(fields).encode("utf-8"), provider_call.form_headers(customer_id, api_key)
 
 
 def interpret(status: int, body: bytes, retry_after: str | None) -> Outcome:
-    try:
-        data: Any = json.loads(body or b"{}")
-    except ValueError:
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
-    state = data.get("status") if isinstance(data.get("status"), dict) else {}
+    data = provider_call.json_object(body)
+    status_object, errors_list = data.get("status"), data.get("errors")
+    state: dict[str, Any] = status_object if isinstance(status_object, dict) else {}
     code = state.get("code")
     description = state.get("description") or "unexpected answer"
-    errors = data.get("errors") if isinstance(data.get("errors"), list) else []
+    errors: list[Any] = errors_list if isinstance(errors_list, list) else []
     detail = "; ".join(str(e.get("description")) for e in errors if isinstance(e, dict) and e.get("description"))
     reason = f"TeleSign HTTP {status}, status {code}: {description}" + (f" ({detail})" if detail else "")
     if status == 429 or status >= 500:

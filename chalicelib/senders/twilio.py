@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from urllib.parse import urlencode
 
 from chalicelib.models.messages import SmsPayload
@@ -29,22 +27,11 @@ def build_request(
     fields = {"To": _address(channel, payload.to), "From": _address(channel, payload.sender), "Body": payload.body}
     if payload.status_callback:
         fields["StatusCallback"] = payload.status_callback
-    token = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
-    headers = {
-        "Authorization": f"Basic {token}",
-        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-        "Accept": "application/json",
-    }
-    return url, urlencode(fields).encode("utf-8"), headers
+    return url, urlencode(fields).encode("utf-8"), provider_call.form_headers(account_sid, auth_token)
 
 
 def interpret(status: int, body: bytes, retry_after: str | None) -> Outcome:
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
+    data = provider_call.json_object(body)
     if status in (200, 201) and data.get("sid"):
         return Accepted(provider_message_id=str(data["sid"]), state="sent")
     code = data.get("code") or data.get("error_code")

@@ -16,20 +16,13 @@ from chalicelib.http_client import HttpResponse, TransportError, request
 from chalicelib.models.messages import DirectMessagePayload
 from chalicelib.secrets import json_parameter
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
+from chalicelib.senders.provider_call import PROVIDER_TIMEOUT_SECONDS, json_object
 from chalicelib.settings import get_settings
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def problem(answer: HttpResponse) -> tuple[str, str]:
     """(code, reason) from X's problem JSON ({"title", "detail", "type"}) or its older {"errors": [...]}."""
-    data = _json(answer.body)
+    data = json_object(answer.body)
     errors = data.get("errors") if isinstance(data.get("errors"), list) else []
     first = errors[0] if errors and isinstance(errors[0], dict) else {}
     title = data.get("title") or first.get("title") or first.get("message") or "unexpected answer"
@@ -39,7 +32,7 @@ def problem(answer: HttpResponse) -> tuple[str, str]:
 
 
 def interpret(answer: HttpResponse, now: float | None = None) -> Outcome:
-    data = _json(answer.body).get("data")
+    data = json_object(answer.body).get("data")
     if answer.status in (200, 201) and isinstance(data, dict) and data.get("dm_event_id"):
         return Accepted(provider_message_id=str(data["dm_event_id"]), state="sent")
     code, reason = problem(answer)
@@ -66,7 +59,7 @@ def _call(method: str, url: str, token: str, body: dict[str, Any] | None = None)
         url,
         data,
         headers,
-        timeout=min(settings.http_timeout_seconds, 15.0),
+        timeout=min(settings.http_timeout_seconds, PROVIDER_TIMEOUT_SECONDS),
         max_bytes=settings.http_max_response_bytes,
     )
 
@@ -81,7 +74,7 @@ def deliver(payload: DirectMessagePayload) -> Outcome:
         participant = payload.recipient
         if not participant.isdigit():
             found = _call("GET", f"{base}/2/users/by/username/{quote(participant.lstrip('@'))}", str(token))
-            user = _json(found.body).get("data")
+            user = json_object(found.body).get("data")
             if found.status != 200 or not isinstance(user, dict) or not user.get("id"):
                 if found.status == 429 or found.status >= 500:
                     return interpret(found)

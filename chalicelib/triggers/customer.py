@@ -40,14 +40,16 @@ def contact_address(channel_type: str, raw: str, index: int) -> str:
         raise invalid(f"contacts.{index}.tocontactid", str(exc)) from exc
 
 
-def check_contacts(configuration: OutboundConfiguration, contacts: Sequence[Contact]) -> None:
-    """What a send or a schedule is refused for before anything is stored."""
+def check_contacts(configuration: OutboundConfiguration, contacts: Sequence[Contact]) -> list[str]:
+    """What a send or a schedule is refused for before anything is stored; returns the normalised addresses."""
+    addresses = []
     for index, contact in enumerate(contacts):
-        contact_address(configuration.channel_type, contact.tocontactid, index)
+        addresses.append(contact_address(configuration.channel_type, contact.tocontactid, index))
         if configuration.show_in_timeline and not contact.entityrelationshipname:
             raise invalid(
                 f"contacts.{index}.entityrelationshipname", "required when the configuration shows in timeline"
             )
+    return addresses
 
 
 def load_configuration(configuration_id: str) -> tuple[OutboundConfiguration, MessageTemplate]:
@@ -73,11 +75,10 @@ def build_records(
     message_id_for: Callable[[int], str],
 ) -> list[MessageRecord]:
     """Render every contact first, so one bad contact refuses the whole request before anything is written."""
-    check_contacts(configuration, contacts)
+    addresses = check_contacts(configuration, contacts)
     public_api_url = get_settings().public_api_url.rstrip("/")
     records = []
-    for index, contact in enumerate(contacts):
-        address = contact_address(configuration.channel_type, contact.tocontactid, index)
+    for index, (contact, address) in enumerate(zip(contacts, addresses, strict=True)):
         try:
             body = render(template, contact.locale, contact.template_values())
         except TemplateError as exc:
