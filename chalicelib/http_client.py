@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import urllib3
+from urllib3.response import BaseHTTPResponse
 
 _pools: dict[tuple[str | None, str | None, str | None], urllib3.PoolManager] = {}
 
@@ -47,17 +50,22 @@ def request(
     cert_file: str | None = None,
     key_file: str | None = None,
     ca_certs: str | None = None,
+    addresses: Sequence[str] | None = None,
 ) -> HttpResponse:
+    """`addresses`: connect only to these (vetted) IPs, in order, and never resolve the URL's host again;
+    TLS still verifies the certificate against the host name, which is also sent as SNI and Host."""
+    manager = _pool(cert_file, key_file, ca_certs)
+    options: dict[str, Any] = {
+        "body": body,
+        "timeout": urllib3.Timeout(connect=min(10.0, timeout), read=timeout),
+        "preload_content": False,
+        "redirect": False,
+    }
     try:
-        response = _pool(cert_file, key_file, ca_certs).request(
-            method,
-            url,
-            body=body,
-            headers=headers,
-            timeout=urllib3.Timeout(connect=min(10.0, timeout), read=timeout),
-            preload_content=False,
-            redirect=False,
-        )
+        if addresses is None:
+            response = manager.request(method, url, headers=headers, **options)
+        else:
+            response = _pinned(manager, method, url, headers, addresses, options)
         try:
             chunks: list[bytes] = []
             size = 0
@@ -75,3 +83,34 @@ def request(
         body=b"".join(chunks),
         headers={k.lower(): v for k, v in response.headers.items()},
     )
+
+
+def _pinned(
+    manager: urllib3.PoolManager,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    addresses: Sequence[str],
+    options: dict[str, Any],
+) -> BaseHTTPResponse:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    scheme = parts.scheme
+    port = parts.port or (443 if scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # The pool key includes server_hostname, so a pool made for one name is never reused for another.
+    tls = {"server_hostname": host, "assert_hostname": host} if scheme == "https" else None
+    sent = {**headers, "Host": parts.netloc.rpartition("@")[2]}
+    if not addresses:
+        raise TransportError(f"no address to connect to for {host}")
+
+    def open_at(address: str) -> BaseHTTPResponse:
+        pool = manager.connection_from_host(address, port=port, scheme=scheme, pool_kwargs=tls)
+        return pool.urlopen(method, target, headers=sent, retries=False, **options)
+
+    for address in addresses[:-1]:
+        try:
+            return open_at(address)
+        except urllib3.exceptions.ConnectTimeoutError:
+            continue  # nothing was sent on a connect failure (NewConnectionError is one): the next address is safe
+    return open_at(addresses[-1])

@@ -47,7 +47,7 @@ class TestAuthority:
     def pem(self) -> str:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
 
-    def issue(self, common_name: str, *, server: bool) -> Issued:
+    def issue(self, common_name: str, *, server: bool, dns_names: tuple[str, ...] = ()) -> Issued:
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         builder = (
@@ -56,13 +56,17 @@ class TestAuthority:
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
         )
         if server:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
+            if not dns_names:
+                names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         certificate = builder.sign(self.key, hashes.SHA256())
         return Issued(certificate.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key))
 
-    def server_context(self, directory: Path, *, require_client_certificate: bool) -> ssl.SSLContext:
-        issued = self.issue("127.0.0.1", server=True)
+    def server_context(self, directory: Path, *, require_client_certificate: bool,
+                       dns_names: tuple[str, ...] = ()) -> ssl.SSLContext:
+        """A certificate for 127.0.0.1, or only for `dns_names` when given (to check host-name verification)."""
+        issued = self.issue(dns_names[0] if dns_names else "127.0.0.1", server=True, dns_names=dns_names)
         (directory / "server.crt").write_text(issued.certificate)
         (directory / "server.key").write_text(issued.private_key)
         (directory / "ca.crt").write_text(self.pem)

@@ -9,17 +9,19 @@ from chalicelib.secrets import SecretMissing
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
 from chalicelib.settings import get_settings
 from chalicelib.soap_envelope import read_ack
-from chalicelib.url_policy import EndpointRefused, check_resolved
+from chalicelib.url_policy import EndpointRefused, Resolver, Unresolvable, pin, system_resolver
 
 HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
 
 
-def deliver(payload: SoapPayload) -> Outcome:
+def deliver(payload: SoapPayload, *, resolve: Resolver = system_resolver) -> Outcome:
     settings = get_settings()
     try:
-        check_resolved(payload.endpoint_url, allow_insecure=settings.allow_insecure_endpoints)
+        target = pin(payload.endpoint_url, allow_insecure=settings.allow_insecure_endpoints, resolve=resolve)
     except EndpointRefused as exc:
         return Permanent(reason=str(exc), code="endpoint_refused")
+    except Unresolvable as exc:
+        return Transient(reason=str(exc), code="dns")
     certificate = None
     if payload.client_certificate:
         try:
@@ -37,6 +39,7 @@ def deliver(payload: SoapPayload) -> Outcome:
             cert_file=certificate.cert_file if certificate else None,
             key_file=certificate.key_file if certificate else None,
             ca_certs=settings.http_ca_bundle,
+            addresses=target.addresses,
         )
     except TransportError as exc:
         return Transient(reason=str(exc), code="transport")
