@@ -3,13 +3,15 @@ body it is a 409. Keys live 24 hours (DynamoDB TTL), scoped per route.
 
 The key also seeds the ids the request creates (see `seed`), so even a request whose answer was never stored
 (the function died after sending) re-creates the same message ids on retry, and the conditional writes turn
-the retry into a no-op instead of a second send.
+the retry into a no-op instead of a second send. That is also why a key left `in_progress` by a request
+that died (or lost AWS mid-way) is taken over once its lease, as long as the API function's timeout, is over.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from chalice import Response
 from chalicelib import aws
 from chalicelib.dynamo_codec import from_item, to_item, to_value
 from chalicelib.errors import ApiError, invalid
+from chalicelib.logs import log
 from chalicelib.settings import get_settings
 
 KIND = "IDEMPOTENCY"
@@ -48,35 +51,18 @@ def run(route: str, key: str | None, raw: bytes | None, handler: Callable[[str |
         raise invalid("Idempotency-Key", "1-255 characters: letters, digits, - _ : .")
     table = get_settings().config_table
     item_key = to_item({"pk": KIND, "sk": f"{route}#{key}"})
-    digest = fingerprint(raw)
     client = aws.client("dynamodb")
-    try:
-        client.put_item(
-            TableName=table,
-            Item={
-                **item_key,
-                **to_item(
-                    {"fingerprint": digest, "status": "in_progress", "expires_at": int(time.time()) + TTL_SECONDS}
-                ),
-            },
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    except Exception as exc:
-        if not aws.is_conditional_failure(exc):
-            raise
-        return _replay(
-            client.get_item(TableName=table, Key=item_key, ConsistentRead=True).get("Item"),
-            digest,
-            route,
-            key,
-            raw,
-            handler,
-        )
+    earlier = _own(client, table, item_key, fingerprint(raw))
+    if earlier is not None:
+        return earlier
     try:
         response = handler(seed(route, key))
     except Exception:
         # Refused (4xx) or broken (5xx): no answer to replay, so the key is free again.
-        client.delete_item(TableName=table, Key=item_key)
+        try:
+            client.delete_item(TableName=table, Key=item_key)
+        except Exception as exc:  # noqa: BLE001 - AWS unreachable: the lease frees the key instead
+            log("idempotency.release_failed", logging.WARNING, route=route, error=f"{type(exc).__name__}: {exc}")
         raise
     client.update_item(
         TableName=table,
@@ -92,16 +78,27 @@ def run(route: str, key: str | None, raw: bytes | None, handler: Callable[[str |
     return response
 
 
-def _replay(
-    item: dict[str, Any] | None,
-    digest: str,
-    route: str,
-    key: str,
-    raw: bytes | None,
-    handler: Callable[[str | None], Response],
-) -> Response:
+def _own(client: Any, table: str, item_key: dict[str, Any], digest: str) -> Response | None:
+    """None once this request holds the key; otherwise the earlier answer to replay (or a 409)."""
+    now = int(time.time())
+    lease_until = now + int(get_settings().idempotency_lease_seconds)
+    try:
+        client.put_item(
+            TableName=table,
+            Item={
+                **item_key,
+                **to_item({"fingerprint": digest, "status": "in_progress", "lease_until": lease_until,
+                           "expires_at": now + TTL_SECONDS}),
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return None
+    except Exception as exc:
+        if not aws.is_conditional_failure(exc):
+            raise
+    item = client.get_item(TableName=table, Key=item_key, ConsistentRead=True).get("Item")
     if item is None:  # expired or released between our write and read: start over
-        return run(route, key, raw, handler)
+        return _own(client, table, item_key, digest)
     stored = from_item(item)
     if stored.get("fingerprint") != digest:
         raise ApiError(
@@ -110,15 +107,32 @@ def _replay(
             "this Idempotency-Key was used with a different request body",
             [{"field": "Idempotency-Key", "message": "already used with a different body"}],
         )
-    if stored.get("status") != "done":
+    if stored.get("status") == "done":
+        return Response(
+            body=json.loads(str(stored["answer_body"])),
+            status_code=int(stored["answer_status"]),
+            headers={"Content-Type": "application/json", "Idempotent-Replayed": "true"},
+        )
+    held_until = int(stored.get("lease_until") or 0)
+    if held_until > now:
         raise ApiError(
             409,
             "idempotency_in_progress",
             "a request with this Idempotency-Key is still being processed",
-            headers={"Retry-After": "1"},
+            headers={"Retry-After": str(max(1, held_until - now))},
         )
-    return Response(
-        body=json.loads(str(stored["answer_body"])),
-        status_code=int(stored["answer_status"]),
-        headers={"Content-Type": "application/json", "Idempotent-Replayed": "true"},
-    )
+    try:  # the holder died without an answer: take the key over (only one taker wins the condition)
+        client.update_item(
+            TableName=table,
+            Key=item_key,
+            UpdateExpression="SET lease_until = :new",
+            ConditionExpression="#s = :in_progress AND (attribute_not_exists(lease_until) OR lease_until = :old)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":new": to_value(lease_until), ":old": to_value(held_until),
+                                       ":in_progress": to_value("in_progress")},
+        )
+    except Exception as exc:
+        if not aws.is_conditional_failure(exc):
+            raise
+        return _own(client, table, item_key, digest)
+    return None

@@ -44,6 +44,15 @@ class Settings(BaseModel):
     soap_deadline_hours: float = 24.0
     sms_deadline_hours: float = 24.0
     retry_base_seconds: float = 30.0
+    lease_margin_seconds: float = Field(
+        default=30.0, description="a sending record's lease is the HTTP timeout plus this; then another sender takes it"
+    )
+    settle_retry_seconds: float = Field(
+        default=30.0, description="how long a sender keeps trying to record an outcome while AWS does not answer"
+    )
+    idempotency_lease_seconds: float = Field(
+        default=60.0, description="an unanswered Idempotency-Key is taken over after this (the API function's timeout)"
+    )
     reference_listener: bool = False
 
     def queue_name(self, channel: str) -> str:
@@ -92,6 +101,9 @@ def get_settings() -> Settings:
         soap_deadline_hours=float(env.get("SOAP_DEADLINE_HOURS", defaults.soap_deadline_hours)),
         sms_deadline_hours=float(env.get("SMS_DEADLINE_HOURS", defaults.sms_deadline_hours)),
         retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", defaults.retry_base_seconds)),
+        lease_margin_seconds=float(env.get("LEASE_MARGIN_SECONDS", defaults.lease_margin_seconds)),
+        settle_retry_seconds=float(env.get("SETTLE_RETRY_SECONDS", defaults.settle_retry_seconds)),
+        idempotency_lease_seconds=float(env.get("IDEMPOTENCY_LEASE_SECONDS", defaults.idempotency_lease_seconds)),
         reference_listener=_env_bool(env.get("ENABLE_REFERENCE_LISTENER")),
     )
 

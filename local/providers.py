@@ -33,7 +33,8 @@ class Scripted:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
-    # Faults: "drop" closes the connection without an answer; "hang" waits `hang_seconds`, then drops.
+    # Faults: "drop" closes the connection without an answer; "hang" waits `hang_seconds`, then drops;
+    # "pass" answers as the provider would; "slow" does too, after `hang_seconds`.
     fault: str | None = None
     hang_seconds: float = 0.0
 
@@ -89,6 +90,9 @@ class LoopbackServer:
                 with outer._lock:
                     outer.requests.append(request)
                     scripted = outer.script.popleft() if outer.script else None
+                if scripted is not None and scripted.fault in {"pass", "slow"}:
+                    time.sleep(scripted.hang_seconds)
+                    scripted = None
                 answer = scripted or outer.answer(request)
                 request.answered = None if answer.fault else answer.status
                 self._reply(answer)

@@ -196,6 +196,7 @@ class LocalRuntime:
         self.app_module: Any = None
         self.api_key = secrets.token_urlsafe(24)  # for the management API when API_AUTH is on
         self.activity: dict[str, int] = {"stream_batches": 0, "sqs_batches": 0, "ticks": 0}
+        self._paused: dict[str, threading.Event] = {}  # queue name -> set once its poller has stopped receiving
         self.errors: list[str] = []
 
     # --- start-up ---------------------------------------------------------------------------------
@@ -335,41 +336,83 @@ class LocalRuntime:
         url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         while not self._stop.is_set():
+            parked = self._paused.get(queue_name)
+            if parked is not None:
+                parked.set()
+                self._stop.wait(0.1)
+                continue
             try:
                 if sqs_batch(sqs, url, arn, handler, batch_size, self.options.sqs_wait_seconds):
                     self.activity["sqs_batches"] += 1
             except HandlerFailed as exc:
                 self.errors.append(f"sqs:{queue_name}: {exc}")
 
+    def pause(self, queue_name: str, timeout: float = 30.0) -> None:
+        """Stop this process's poller on a queue (after its current batch), so another consumer gets the
+        messages: the fault tests use it to hand a batch to a sender process they then kill."""
+        parked = self._paused.setdefault(queue_name, threading.Event())
+        if not parked.wait(timeout):
+            raise TimeoutError(f"the poller of {queue_name} did not stop within {timeout}s")
+
+    def resume(self, queue_name: str) -> None:
+        self._paused.pop(queue_name, None)
+
+    def restart_moto(self, down_seconds: float) -> None:
+        """AWS stops answering for `down_seconds`: moto's server is shut down and a new one started on the same
+        port. Its backends live in this process, so the data survives, as it would an AWS outage; every call
+        made meanwhile fails with a refused connection."""
+        from moto.server import ThreadedMotoServer
+
+        self.moto.stop()
+        time.sleep(down_seconds)
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.options.moto_port, verbose=False)
+        self.moto.start()
+
     def _poll_stream(self, stream_arn: str, handler: Any, batch_size: int) -> None:
+        """Lambda's stream poller: per shard, read in order and checkpoint after each handled batch. An AWS
+        error (moto restarting) is waited out and reading resumes after the checkpoint, never from the start."""
         streams = self.client("dynamodbstreams")
         shard_ids = [s["ShardId"] for s in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]]
-        iterators = {
-            sid: streams.get_shard_iterator(StreamArn=stream_arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")[
-                "ShardIterator"
-            ]
-            for sid in shard_ids
-        }
+        checkpoints: dict[str, str | None] = dict.fromkeys(shard_ids)
         pending: dict[str, list[dict[str, Any]]] = {sid: [] for sid in shard_ids}
+        iterators: dict[str, str | None] = {}
+
+        def iterator(sid: str) -> str:
+            at = checkpoints[sid]
+            position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": at} if at else {
+                "ShardIteratorType": "TRIM_HORIZON"}
+            return str(streams.get_shard_iterator(StreamArn=stream_arn, ShardId=sid, **position)["ShardIterator"])
+
         while not self._stop.is_set():
-            busy = False
-            for sid in shard_ids:
-                if len(pending[sid]) < batch_size and iterators[sid]:
-                    answer = streams.get_records(ShardIterator=iterators[sid], Limit=batch_size - len(pending[sid]))
-                    iterators[sid] = answer.get("NextShardIterator")
-                    pending[sid].extend(answer.get("Records", []))
-                if pending[sid]:
-                    busy = True
-                    pending[sid] = (
-                        self._deliver_stream_batch(stream_arn, handler, pending[sid][:batch_size])
-                        + pending[sid][batch_size:]
-                    )
+            try:
+                for sid in shard_ids:
+                    if sid not in iterators:
+                        iterators[sid] = iterator(sid)
+                busy = False
+                for sid in shard_ids:
+                    if len(pending[sid]) < batch_size and iterators[sid]:
+                        answer = streams.get_records(ShardIterator=iterators[sid], Limit=batch_size - len(pending[sid]))
+                        iterators[sid] = answer.get("NextShardIterator")
+                        pending[sid].extend(answer.get("Records", []))
+                    if pending[sid]:
+                        busy = True
+                        batch = pending[sid][:batch_size]
+                        self._deliver_stream_batch(stream_arn, handler, batch)
+                        checkpoints[sid] = batch[-1]["dynamodb"]["SequenceNumber"]
+                        pending[sid] = pending[sid][batch_size:]
+            except Exception as exc:  # noqa: BLE001 - AWS unreachable: keep what is pending, re-read after it
+                self.errors.append(f"stream: {type(exc).__name__}: {exc}")
+                # What was read but not handled is read again from the checkpoint, in order.
+                iterators = {}
+                pending = {sid: [] for sid in shard_ids}
+                self._stop.wait(0.5)
+                continue
             if not busy:
                 self._stop.wait(0.2)
 
-    def _deliver_stream_batch(self, arn: str, handler: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _deliver_stream_batch(self, arn: str, handler: Any, records: list[dict[str, Any]]) -> None:
         """Lambda's checkpointing: on failure, retry from the lowest failed sequence number; after the
-        retry limit, send the batch's description to the on-failure queue and move on. Returns what to retry."""
+        retry limit, send the batch's description to the on-failure queue and move on."""
         batch = records
         for attempt in range(self.options.stream_max_retries + 1):
             event = {"Records": [{**r, "eventSourceARN": arn} for r in batch]}
@@ -381,11 +424,11 @@ class LocalRuntime:
                 failures = [batch[0]["dynamodb"]["SequenceNumber"]]
             self.activity["stream_batches"] += 1
             if not failures:
-                return []
+                return
             first = min(failures, key=int)
             batch = [r for r in batch if int(r["dynamodb"]["SequenceNumber"]) >= int(first)]
             if self._stop.wait(min(0.2 * 2**attempt, 5.0)):
-                return []
+                return
         sqs = self.client("sqs")
         url = sqs.get_queue_url(QueueName=f"outbound-{STAGE}-stream-failures")["QueueUrl"]
         sqs.send_message(
@@ -401,7 +444,6 @@ class LocalRuntime:
                 }
             ),
         )
-        return []
 
     def _tick(self, handler: Any) -> None:
         while not self._stop.is_set():

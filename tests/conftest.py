@@ -23,9 +23,10 @@ class Api:
         self.base, self.api_key = base, api_key
 
     def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
-             content_type: str = "application/json") -> tuple[int, Any]:
+             content_type: str = "application/json", headers: dict[str, str] | None = None) -> tuple[int, Any]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})}
+        headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+                   **(headers or {})}
         request = urllib.request.Request(self.base + path, method=method, data=data, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
@@ -46,7 +47,8 @@ def runtime() -> Iterator[Any]:
     options = Options(api_port=free_port(), moto_port=free_port(), twilio_port=free_port(), telesign_port=free_port(),
                       x_port=free_port(), tick_seconds=0.5,
                       local_visibility_timeout=3, extra_env={"RETRY_BASE_SECONDS": "0.2", "SWEEP_GRACE_SECONDS": "5", "API_AUTH": "on",
-                                 "HTTP_TIMEOUT_SECONDS": "2"})
+                                 "HTTP_TIMEOUT_SECONDS": "2",
+                                 "LEASE_MARGIN_SECONDS": "5", "IDEMPOTENCY_LEASE_SECONDS": "4"})
     started = LocalRuntime(options).start()
     started.soap = FakeSoapListener().start()
     yield started
@@ -85,13 +87,14 @@ def log_lines() -> Iterator[LogLines]:
     logger.removeHandler(handler)
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition",
+             interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,7 +24,6 @@ from chalicelib.senders import soap, telesign, twilio, x_dm
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent
 from chalicelib.settings import get_settings
 
-LEASE_MARGIN_SECONDS = 30.0
 # One less than the queues' maxReceiveCount (infra/template.yaml: 5), so the record says why before SQS gives up.
 POISON_RECEIVES = 4
 REPORTED_BY_PROVIDER = frozenset({MessageState.delivered, MessageState.undelivered, MessageState.failed})
@@ -45,15 +45,27 @@ def _deliver(record: MessageRecord) -> Outcome:
 Deliver = Callable[[MessageRecord], Outcome]
 
 
+def _finish_once(record: MessageRecord, target: MessageState, now: datetime, due_at: datetime,
+                 detail: str | None = None, **fields: Any) -> MessageRecord:
+    """`finish`, where a conflict showing this very write already in place counts as done: settling again
+    after an answer lost on the way back from DynamoDB must not fail."""
+    try:
+        return message_store.finish(record.message_id, record.attempts, target, now, due_at, detail, **fields)
+    except message_store.Conflict as conflict:
+        current = conflict.current
+        if current is not None and current.attempts == record.attempts and current.state == target:
+            return current
+        raise
+
+
 def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
     """Record what the attempt achieved; schedule the retry or park the message in the DLQ."""
     now = clock.now()
     mid, n, channel = record.message_id, record.attempts, record.channel
     if isinstance(outcome, Accepted):
         try:
-            updated = message_store.finish(
-                mid, n, MessageState(outcome.state), now, now, provider_message_id=outcome.provider_message_id
-            )
+            updated = _finish_once(record, MessageState(outcome.state), now, now,
+                                   provider_message_id=outcome.provider_message_id)
         except message_store.Conflict as conflict:
             current = conflict.current
             if current is None or current.attempts != n or current.state not in REPORTED_BY_PROVIDER:
@@ -66,8 +78,8 @@ def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
         return updated
     if isinstance(outcome, Permanent):
         state = MessageState.opted_out if outcome.opted_out else MessageState.failed
-        updated = message_store.finish(
-            mid, n, state, now, now, detail=outcome.reason, last_error=outcome.reason, error_code=outcome.code
+        updated = _finish_once(
+            record, state, now, now, detail=outcome.reason, last_error=outcome.reason, error_code=outcome.code
         )
         if state == MessageState.failed:
             queues.dead_letter(channel, QueueBody(message_id=mid, attempt=n), outcome.reason)
@@ -87,15 +99,14 @@ def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
     )
     if due is None:
         reason = f"deadline passed after {n} attempts; last error: {outcome.reason}"
-        updated = message_store.finish(
-            mid, n, MessageState.expired, now, now, detail=reason, last_error=outcome.reason, error_code=outcome.code
+        updated = _finish_once(
+            record, MessageState.expired, now, now, detail=reason, last_error=outcome.reason, error_code=outcome.code
         )
         queues.dead_letter(channel, QueueBody(message_id=mid, attempt=n), reason)
         log("message.expired", logging.WARNING, message_id=mid, channel=channel, attempts=n, reason=outcome.reason)
         return updated
-    updated = message_store.finish(
-        mid,
-        n,
+    updated = _finish_once(
+        record,
         MessageState.queued,
         now,
         due,
@@ -117,7 +128,8 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver) -> None:
         log("queue.poison", logging.ERROR, channel=channel, body=body_text[:200])
         return
     now = clock.now()
-    lease = now + timedelta(seconds=get_settings().http_timeout_seconds + LEASE_MARGIN_SECONDS)
+    settings = get_settings()
+    lease = now + timedelta(seconds=settings.http_timeout_seconds + settings.lease_margin_seconds)
     try:
         record = message_store.claim(body.message_id, body.attempt, now, lease)
     except message_store.Conflict as conflict:
@@ -139,7 +151,27 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver) -> None:
         )
         return
     log("message.sending", message_id=record.message_id, channel=channel, attempt=record.attempts)
-    settle(record, deliver(record))
+    settle_persistently(record, deliver(record), settings.settle_retry_seconds)
+
+
+def settle_persistently(record: MessageRecord, outcome: Outcome, budget_seconds: float) -> MessageRecord:
+    """The provider call has happened, so its outcome must be written down: if this sender gave up now, the
+    lease takeover would repeat an accepted send. AWS not answering (an outage, a throttle storm) is waited
+    out for `budget_seconds`, well inside the lease; a conflict is not an outage and is raised at once."""
+    give_up_at = time.monotonic() + budget_seconds
+    pause = 0.25
+    while True:
+        try:
+            return settle(record, outcome)
+        except message_store.Conflict:
+            raise
+        except Exception as exc:
+            if time.monotonic() + pause > give_up_at:
+                raise
+            log("message.settle_retry", logging.WARNING, message_id=record.message_id, channel=record.channel,
+                error=f"{type(exc).__name__}: {exc}", pause=pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def give_up(channel: str, body_text: str, receives: int, error: str) -> bool:

@@ -95,3 +95,39 @@ def test_a_retry_after_a_lost_answer_recreates_the_same_messages_and_sends_nothi
     assert again["message_ids"] == first["message_ids"]
     runtime.tick()
     assert [m["To"] for m in runtime.twilio.messages()].count("+14155552723") == 1
+
+
+def abandoned_key(runtime: Any, route: str, key: str, body: Any, lease_until: int) -> None:
+    """What a request leaves behind when it dies (or loses AWS) after taking its key: `in_progress`, no answer."""
+    import time
+
+    from chalicelib import idempotency
+    from chalicelib.dynamo_codec import to_item
+    from chalicelib.settings import get_settings
+
+    runtime.client("dynamodb").put_item(TableName=get_settings().config_table, Item=to_item({
+        "pk": idempotency.KIND, "sk": f"{route}#{key}", "status": "in_progress",
+        "fingerprint": idempotency.fingerprint(json.dumps(body).encode()), "lease_until": lease_until,
+        "expires_at": int(time.time()) + 3600}))
+
+
+def test_a_key_abandoned_in_progress_is_taken_over_after_its_lease(runtime: Any, api: Any) -> None:
+    import time
+    import uuid
+
+    body = {"configuration_id": sms_configuration(api), "contacts": [
+        {"tocontactid": "+14155552791", "CustomerName": "T", "CaseName": "C", "contextitems": {"Status": "x"}}]}
+    key = f"abandoned-{uuid.uuid4().hex}"
+    abandoned_key(runtime, "sends", key, body, int(time.time()) + 30)
+    status, headers, answer = post(runtime.api_url, "/sends", body, key)
+    assert status == 409 and answer["error"] == "idempotency_in_progress"
+    assert 1 <= int(headers["Retry-After"]) <= 30
+
+    abandoned_key(runtime, "sends", key, body, int(time.time()) - 1)  # the holder's lease ran out
+    status, _, first = post(runtime.api_url, "/sends", body, key)
+    assert status == 202, first
+    status, headers, again = post(runtime.api_url, "/sends", body, key)
+    assert status == 202 and again == first and headers.get("Idempotent-Replayed") == "true"
+    wait_for(lambda: any(m["To"] == "+14155552791" for m in runtime.twilio.messages()), what="the SMS")
+    runtime.tick()
+    assert [m["To"] for m in runtime.twilio.messages()].count("+14155552791") == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from chalicelib import clock, ids, message_store
 from chalicelib.dispatch import new_record
 from chalicelib.models.messages import MessageRecord, MessageSource, MessageState, SmsPayload
@@ -53,3 +55,22 @@ def test_replaying_the_same_records_writes_nothing_new(runtime: Any) -> None:
     again = message_store.create_many([*batch, batch[0]])  # a duplicate id inside one call is one action
     assert set(again) == {r.message_id for r in batch}
     assert all(old is not None and old.state == MessageState.queued for old in again.values())
+
+
+def test_settling_again_after_a_lost_answer_is_not_an_error(runtime: Any) -> None:
+    """The settle reached DynamoDB but its answer did not come back, so the sender settles again: the second
+    write finds its own outcome already in place and accepts it, instead of failing into a takeover."""
+    from chalicelib.senders.outcomes import Accepted, Permanent
+    from chalicelib.senders.pipeline import settle
+
+    [record] = records(1, ids.random_id("t"))
+    message_store.create(record.model_copy(update={"due_at": clock.now()}))
+    claimed = message_store.claim(record.message_id, 0, clock.now(), clock.now() + LATER)
+    outcome = Accepted(provider_message_id="SM1", state="sent")
+    first = settle(claimed, outcome)
+    again = settle(claimed, outcome)
+    assert first.state == again.state == MessageState.sent
+    assert [h.state for h in again.history].count(MessageState.sent) == 1
+    # A different outcome for the same attempt is still a conflict: somebody else's write is not ours.
+    with pytest.raises(message_store.Conflict):
+        settle(claimed, Permanent(reason="no", code="x"))
