@@ -53,3 +53,15 @@ def test_cli_lists_shows_retries_and_redrives(runtime: Any, api: Api) -> None:
     unreachable = subprocess.run([str(CLI), "--api", "http://127.0.0.1:9", "messages", "list"], capture_output=True,
                                  text=True, timeout=60, check=False)
     assert unreachable.returncode == 2 and "outbound:" in unreachable.stderr
+
+
+def test_setup_installs_the_cli_as_a_command() -> None:
+    """`make` installs the project (pyproject's [project.scripts]), so `outbound` is on the venv's PATH."""
+    import sys
+    from importlib.metadata import entry_points
+
+    [script] = entry_points(group="console_scripts", name="outbound")
+    assert script.value == "cli.outbound:main"
+    ran = subprocess.run([str(Path(sys.executable).parent / "outbound"), "dlq", "--help"], capture_output=True,
+                         text=True, timeout=30, check=False)
+    assert ran.returncode == 0 and "redrive" in ran.stdout, ran.stderr
