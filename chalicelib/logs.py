@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from typing import Any
 
@@ -23,8 +24,19 @@ def mask_address(address: str) -> str:
     return address[:3] + "*" * (len(address) - 5) + address[-2:]
 
 
+# E.164 numbers, also inside provider error texts and exception messages that get logged as reasons.
+_PHONE = re.compile(r"\+\d{8,15}")
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _PHONE.sub(lambda found: mask_address(found.group()), value)
+    return value
+
+
 def log(event: str, level: int = logging.INFO, **fields: Any) -> None:
-    line = {"event": event, "level": logging.getLevelName(level).lower(), **fields}
+    """No full phone number reaches a log line, whichever field carries it (masked, as `mask_address`)."""
+    line = {"event": event, "level": logging.getLevelName(level).lower(), **{k: _scrub(v) for k, v in fields.items()}}
     _logger.log(level, json.dumps(line, default=str, separators=(",", ":")))
 
 

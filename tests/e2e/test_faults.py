@@ -251,3 +251,21 @@ def test_soap_notifications_are_acked_once_despite_listener_faults(runtime: Any,
         f"duplicates={duplicates} lost={PER_SCENARIO - len(expected)} attempts={sum(m['attempts'] for m in records)}"
     )
     assert set(acked) == expected and duplicates == 0
+
+
+def test_logs_never_carry_a_full_number_or_a_secret(runtime: Any, api: Api, log_lines: Any) -> None:
+    """Twilio's error text names the number; the record keeps it for the operator, the log line masks it."""
+    [number] = fresh_numbers(1)
+    refused = twilio_error(400, 21211, f"The 'To' number {number} is not a valid phone number.")
+    runtime.twilio.fail_next(1, refused.status, refused.body, refused.headers)
+    status, send = api.call("POST", "/sends", send_body(sms_configuration(api), [number]))
+    assert status == 202, send
+    [message_id] = send["message_ids"]
+    record = wait_for(lambda: (m := message(api, message_id))["state"] == "failed" and m, what="the refusal")
+    assert number in record["last_error"]
+    failed = [line for line in log_lines.lines if line.get("message_id") == message_id
+              and line["event"] == "message.failed"]
+    assert failed and number[:3] in failed[0]["reason"] and number[-2:] in failed[0]["reason"]
+    text = "\n".join(json.dumps(line) for line in log_lines.lines)
+    assert number not in text
+    assert runtime.twilio.auth_token not in text and runtime.api_key not in text
