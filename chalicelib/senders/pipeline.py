@@ -157,7 +157,8 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver) -> None:
 def settle_persistently(record: MessageRecord, outcome: Outcome, budget_seconds: float) -> MessageRecord:
     """The provider call has happened, so its outcome must be written down: if this sender gave up now, the
     lease takeover would repeat an accepted send. AWS not answering (an outage, a throttle storm) is waited
-    out for `budget_seconds`, well inside the lease; a conflict is not an outage and is raised at once."""
+    out for `budget_seconds`, far less than a takeover needs (the lease plus the sweep grace or the queue's
+    visibility timeout); a conflict is not an outage and is raised at once."""
     give_up_at = time.monotonic() + budget_seconds
     pause = 0.25
     while True:
