@@ -400,9 +400,9 @@ class LocalRuntime:
                         self._deliver_stream_batch(stream_arn, handler, batch)
                         checkpoints[sid] = batch[-1]["dynamodb"]["SequenceNumber"]
                         pending[sid] = pending[sid][batch_size:]
-            except Exception as exc:  # noqa: BLE001 - AWS unreachable: keep what is pending, re-read after it
+            except Exception as exc:  # noqa: BLE001 - AWS unreachable: wait, then read again from the checkpoint
                 self.errors.append(f"stream: {type(exc).__name__}: {exc}")
-                # What was read but not handled is read again from the checkpoint, in order.
+                # What was read but not handled is dropped here and read again, in order.
                 iterators = {}
                 pending = {sid: [] for sid in shard_ids}
                 self._stop.wait(0.5)
