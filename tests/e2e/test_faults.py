@@ -159,7 +159,7 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(runtime
 
 def test_aws_unreachable_mid_run_loses_nothing_and_sends_nothing_twice(runtime: Any, api: Api,
                                                                        log_lines: Any) -> None:
-    """moto's server is shut down for three seconds and started again on its port (its data survives, as it
+    """moto's server is shut down for four seconds and started again on its port (its data survives, as it
     would an AWS outage) while SMS and SOAP messages are in flight. The first SMS is accepted by Twilio while
     AWS is down: its sender keeps trying to record that until AWS answers, instead of leaving it to a
     takeover that would send it again. A client sending during the outage retries with its Idempotency-Key."""
@@ -171,13 +171,13 @@ def test_aws_unreachable_mid_run_loses_nothing_and_sends_nothing_twice(runtime: 
     path = f"/outage/{uuid.uuid4().hex[:8]}"
     obj, definition_id = soap_setup(api, runtime.soap.url + path)
     errors_before = len(runtime.errors)
-    runtime.twilio.fault_next(1, "slow", 1.5)  # the answer comes back after AWS has gone
+    runtime.twilio.fault_next(1, "slow", 1.2)  # answered inside the 2 s HTTP timeout, 1.2 s into the 4 s outage
     status, send = api.call("POST", "/sends", send_body(configuration_id, numbers))
     assert status == 202, send
     for i in range(PER_SCENARIO):
         assert api.call("PUT", f"/records/{obj}/500OUTAGE{i:09d}", {"fields": {"Subject": f"s{i}"}})[0] == 200
     wait_for(lambda: to_numbers(runtime, numbers), what="the first SMS at the provider", interval=0.01)
-    outage = threading.Thread(target=runtime.restart_moto, args=(3.0,))
+    outage = threading.Thread(target=runtime.restart_moto, args=(4.0,))
     outage.start()
     key = f"outage-{uuid.uuid4().hex}"
     late = send_body(configuration_id, late_numbers)
