@@ -44,6 +44,9 @@ class Settings(BaseModel):
     soap_deadline_hours: float = 24.0
     sms_deadline_hours: float = 24.0
     retry_base_seconds: float = 30.0
+    sweep_grace_seconds: float = Field(
+        default=1200.0, description="how long past due a queued or leased record waits before the sweep re-enqueues it"
+    )
     lease_margin_seconds: float = Field(
         default=30.0, description="a sending record's lease is the HTTP timeout plus this; then another sender takes it"
     )
@@ -101,6 +104,7 @@ def get_settings() -> Settings:
         soap_deadline_hours=float(env.get("SOAP_DEADLINE_HOURS", defaults.soap_deadline_hours)),
         sms_deadline_hours=float(env.get("SMS_DEADLINE_HOURS", defaults.sms_deadline_hours)),
         retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", defaults.retry_base_seconds)),
+        sweep_grace_seconds=float(env.get("SWEEP_GRACE_SECONDS", defaults.sweep_grace_seconds)),
         lease_margin_seconds=float(env.get("LEASE_MARGIN_SECONDS", defaults.lease_margin_seconds)),
         settle_retry_seconds=float(env.get("SETTLE_RETRY_SECONDS", defaults.settle_retry_seconds)),
         idempotency_lease_seconds=float(env.get("IDEMPOTENCY_LEASE_SECONDS", defaults.idempotency_lease_seconds)),

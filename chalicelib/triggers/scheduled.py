@@ -8,7 +8,6 @@ the sender's conditional claim lets exactly one copy through.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime, timedelta
 
 from chalicelib import clock, config_store, ids, message_store, queues
@@ -18,6 +17,7 @@ from chalicelib.errors import invalid, require
 from chalicelib.logs import log
 from chalicelib.models.customer import Schedule, ScheduleInput
 from chalicelib.models.messages import MessageSource, MessageState, QueueBody
+from chalicelib.settings import get_settings
 from chalicelib.triggers.customer import build_records, check_contacts, load_configuration
 
 
@@ -125,5 +125,5 @@ def tick() -> dict[str, int]:
             fired += len(fire(schedule, now))
         except Exception as exc:  # noqa: BLE001 - one broken schedule must not stop the others
             log("schedule.failed", logging.ERROR, schedule_id=schedule_id, error=f"{type(exc).__name__}: {exc}")
-    grace = timedelta(seconds=float(os.environ.get("SWEEP_GRACE_SECONDS", "1200")))
+    grace = timedelta(seconds=get_settings().sweep_grace_seconds)
     return {"messages": fired, "swept": sweep(now, grace)}

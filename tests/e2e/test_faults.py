@@ -157,13 +157,29 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(runtime
     assert [r.answered for r in to_numbers(runtime, [hung])] == [None, 201]
 
 
+def all_delivered(api: Api, definition_id: str, what: str) -> list[dict[str, Any]]:
+    """The definition's delivered messages, once they carry all PER_SCENARIO notifications."""
+    def delivered() -> list[dict[str, Any]] | None:
+        found = api.call("GET", f"/messages?state=delivered&definition_id={definition_id}")[1]["messages"]
+        return found if sum(len(m["payload"]["notification_ids"]) for m in found) == PER_SCENARIO else None
+
+    return list(wait_for(delivered, timeout=60, what=what))
+
+
+def acked_notifications(runtime: Any, path: str) -> Counter[str]:
+    """How often the listener acked each notification id on `path`."""
+    from chalicelib.soap_envelope import parse_notifications
+
+    return Counter(n.id for r in runtime.soap.requests if r.path == path and r.answered == 200
+                   for n in parse_notifications(r.body).notifications)
+
+
 def test_aws_unreachable_mid_run_loses_nothing_and_sends_nothing_twice(runtime: Any, api: Api,
                                                                        log_lines: Any) -> None:
     """moto's server is shut down for four seconds and started again on its port (its data survives, as it
     would an AWS outage) while SMS and SOAP messages are in flight. The first SMS is accepted by Twilio while
     AWS is down: its sender keeps trying to record that until AWS answers, instead of leaving it to a
     takeover that would send it again. A client sending during the outage retries with its Idempotency-Key."""
-    from chalicelib.soap_envelope import parse_notifications
     from tests.e2e.test_pipeline import soap_setup
 
     numbers, late_numbers = fresh_numbers(), fresh_numbers()
@@ -199,13 +215,8 @@ def test_aws_unreachable_mid_run_loses_nothing_and_sends_nothing_twice(runtime: 
     assert any(line["event"] == "message.settle_retry" and line["message_id"] == first["message_id"]
                for line in log_lines.lines)
 
-    def delivered() -> list[dict[str, Any]] | None:
-        found = api.call("GET", f"/messages?state=delivered&definition_id={definition_id}")[1]["messages"]
-        return found if sum(len(m["payload"]["notification_ids"]) for m in found) == PER_SCENARIO else None
-
-    soap_records = wait_for(delivered, timeout=60, what="every notification delivered after the outage")
-    acked = Counter(n.id for r in runtime.soap.requests if r.path == path and r.answered == 200
-                    for n in parse_notifications(r.body).notifications)
+    soap_records = all_delivered(api, definition_id, "every notification delivered after the outage")
+    acked = acked_notifications(runtime, path)
     duplicates = sum(count - 1 for count in acked.values())
     FAULT_SUMMARY.append(f"{'  same outage, SOAP notifications':38} accepted={PER_SCENARIO} delivered={len(acked)} "
                          f"failed=0 expired=0 duplicates={duplicates} lost={PER_SCENARIO - len(acked)} "
@@ -225,7 +236,6 @@ SOAP_FAULTS: dict[str, Callable[[Any], None]] = {
 
 @pytest.mark.parametrize("scenario", list(SOAP_FAULTS))
 def test_soap_notifications_are_acked_once_despite_listener_faults(runtime: Any, api: Api, scenario: str) -> None:
-    from chalicelib.soap_envelope import parse_notifications
     from tests.e2e.test_pipeline import soap_setup
 
     path = f"/faults/{uuid.uuid4().hex[:8]}"
@@ -234,16 +244,8 @@ def test_soap_notifications_are_acked_once_despite_listener_faults(runtime: Any,
     for i in range(PER_SCENARIO):
         assert api.call("PUT", f"/records/{obj}/500FAULT{i:010d}", {"fields": {"Subject": f"s{i}"}})[0] == 200
 
-    def delivered() -> list[dict[str, Any]] | None:
-        found = api.call("GET", f"/messages?state=delivered&definition_id={definition_id}")[1]["messages"]
-        notes = sum(len(m["payload"]["notification_ids"]) for m in found)
-        return found if notes == PER_SCENARIO else None
-
-    records = wait_for(delivered, timeout=60, what=f"{scenario}: every notification delivered")
-    acked = Counter(
-        n.id for r in runtime.soap.requests if r.path == path and r.answered == 200
-        for n in parse_notifications(r.body).notifications
-    )
+    records = all_delivered(api, definition_id, f"{scenario}: every notification delivered")
+    acked = acked_notifications(runtime, path)
     expected = {n for m in records for n in m["payload"]["notification_ids"]}
     duplicates = sum(count - 1 for count in acked.values() if count > 1)
     FAULT_SUMMARY.append(
