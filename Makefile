@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint package bench clean
+.PHONY: run test lint package bench rehearse clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy chalicelib
+	$(PY) -m mypy chalicelib local rehearse
 
 test: $(STAMP) lint
 	$(PY) -m pytest
@@ -31,5 +31,10 @@ SOAP_SIZES ?= 1000,10000,100000
 bench: $(STAMP)
 	PYTHONPATH=. $(PY) -m bench --sms-sizes $(SMS_SIZES) --soap-sizes $(SOAP_SIZES)
 
+# The deploy rehearsal: the README's "Deploying" block, as written, against ministack (IAM enforced), then the
+# walkthrough through the emulated API Gateway. ministack and the AWS CLI get their own venvs under .rehearsal/.
+rehearse: $(STAMP)
+	$(PY) -m rehearse
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .rehearsal build *.egg-info .pytest_cache .ruff_cache .mypy_cache

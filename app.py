@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import os
+import sys
 from urllib.parse import unquote
 
 from chalice import Chalice, Rate, Response
 
 from chalicelib import api_keys
 from chalicelib.api.http import endpoint, reply
+from chalicelib.deploy_guard import refusal
 from chalicelib.lazy import LazyModule
-from chalicelib.queue_names import queue_name
+from chalicelib.queue_names import placeholder_arn
+
+if refusal(sys.argv):
+    raise SystemExit(refusal(sys.argv))
 
 app = Chalice(app_name="outbound")
 
 
 @app.authorizer()
-def api_key(auth_request):  # type: ignore[no-untyped-def]
+def bearer_key(auth_request):  # type: ignore[no-untyped-def]
     """Management routes: `Authorization: Bearer <key>`, a key from the stage's SSM list (chalicelib/api_keys.py).
-    The Authorization header because chalice local only ever hands that one to authorizers. Webhooks sign instead."""
+    The Authorization header because chalice local only ever hands that one to authorizers. Webhooks sign instead.
+    Not named `api_key`: Chalice reserves that name for API Gateway's usage-plan keys (`x-api-key`), and an
+    authorizer of that name is silently replaced by them in the packaged API."""
     from chalice import AuthResponse
 
     from chalicelib.api_keys import allowed
@@ -31,7 +38,7 @@ def api_key(auth_request):  # type: ignore[no-untyped-def]
 def route(path: str, **options):  # type: ignore[no-untyped-def]
     """A management route: behind the API key, on the stages that require one (API_AUTH, per stage)."""
     if api_keys.required():
-        options["authorizer"] = api_key
+        options["authorizer"] = bearer_key
     return app.route(path, **options)
 
 # Route modules load on first request: a sender or the stream handler never imports them (see chalicelib/lazy.py).
@@ -42,6 +49,7 @@ messages = LazyModule("chalicelib.api.messages")
 sends = LazyModule("chalicelib.api.sends")
 webhooks = LazyModule("chalicelib.api.webhooks")
 activity = LazyModule("chalicelib.api.activity")
+stream_failures = LazyModule("chalicelib.api.stream_failures")
 
 # The real stream ARN is known only once the table exists: infra/template.yaml's merge overrides this
 # placeholder in the packaged template, the local runtime sets the real one before importing this module.
@@ -54,6 +62,16 @@ def _body() -> bytes | None:
     return app.current_request.raw_body
 
 
+def _public_url() -> str:
+    """Where this request reached the API (PUBLIC_API_URL overrides): Twilio calls back and signs that URL."""
+    from chalicelib.api.public_url import resolve
+    from chalicelib.settings import get_settings
+
+    request = app.current_request
+    return resolve(get_settings().public_api_url, request.headers, request.context or {},
+                   request.to_original_event().get("path"))
+
+
 # --- event sources -------------------------------------------------------------------------------
 
 
@@ -62,6 +80,14 @@ def on_record_change(event):  # type: ignore[no-untyped-def]
     from chalicelib.triggers import stream
 
     return stream.handle(event.to_dict()["Records"])
+
+
+@app.on_sqs_message(queue_arn=placeholder_arn("stream-failures"), batch_size=1, name="on_stream_failure")
+def on_stream_failure(event):  # type: ignore[no-untyped-def]
+    """Lambda's on-failure record for a stream batch it gave up on: re-read the range while the stream holds it."""
+    from chalicelib.triggers import stream_failures
+
+    return stream_failures.handle(event.to_dict()["Records"])
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
@@ -75,18 +101,20 @@ def _sender(channel: str):  # type: ignore[no-untyped-def]
     def handler(event):  # type: ignore[no-untyped-def]
         from chalicelib.senders import pipeline
 
-        return pipeline.handle_batch(channel, event.to_dict()["Records"])
+        return pipeline.handle_batch(channel, event.to_dict()["Records"], event.context)
 
     handler.__name__ = f"send_{channel}"
     return handler
 
 
-send_soap = app.on_sqs_message(queue=queue_name("soap"), batch_size=10, name="send_soap")(_sender("soap"))
-send_sms = app.on_sqs_message(queue=queue_name("sms"), batch_size=10, name="send_sms")(_sender("sms"))
-send_whatsapp = app.on_sqs_message(queue=queue_name("whatsapp"), batch_size=10, name="send_whatsapp")(
-    _sender("whatsapp")
-)
-send_twitter = app.on_sqs_message(queue=queue_name("twitter"), batch_size=10, name="send_twitter")(_sender("twitter"))
+def _sqs(channel: str):  # type: ignore[no-untyped-def]
+    return app.on_sqs_message(queue_arn=placeholder_arn(channel), batch_size=10, name=f"send_{channel}")
+
+
+send_soap = _sqs("soap")(_sender("soap"))
+send_sms = _sqs("sms")(_sender("sms"))
+send_whatsapp = _sqs("whatsapp")(_sender("whatsapp"))
+send_twitter = _sqs("twitter")(_sender("twitter"))
 
 
 # --- API -----------------------------------------------------------------------------------------
@@ -96,9 +124,9 @@ send_twitter = app.on_sqs_message(queue=queue_name("twitter"), batch_size=10, na
 @endpoint
 def openapi_document() -> Response:
     """This API's OpenAPI 3.1 document."""
-    from chalicelib import openapi, settings
+    from chalicelib import openapi
 
-    return reply(200, openapi.document(app.routes, settings.get_settings().public_api_url))
+    return reply(200, openapi.document(app.routes, _public_url() or "/"))
 
 
 @app.route("/health")
@@ -238,7 +266,7 @@ def create_configuration() -> Response:
 @route("/sends", methods=["POST"])
 @endpoint
 def create_send() -> Response:
-    return sends.create_send(_body(), app.current_request.headers.get("idempotency-key"))
+    return sends.create_send(_body(), app.current_request.headers.get("idempotency-key"), _public_url())
 
 
 @route("/schedules", methods=["POST"])
@@ -289,17 +317,35 @@ def redrive_dlq(channel: str) -> Response:
     return messages.redrive_dlq(channel, _body())
 
 
+@route("/stream-failures", methods=["GET"])
+@endpoint
+def list_stream_failures() -> Response:
+    return stream_failures.list_failures()
+
+
+@route("/stream-failures/{failure_id}/replay", methods=["POST"])
+@endpoint
+def replay_stream_failure(failure_id: str) -> Response:
+    return stream_failures.replay_failure(failure_id)
+
+
+@route("/stream-failures/{failure_id}", methods=["DELETE"])
+@endpoint
+def delete_stream_failure(failure_id: str) -> Response:
+    return stream_failures.delete_failure(failure_id)
+
+
 @app.route("/webhooks/twilio/status", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
 @endpoint
 def twilio_status() -> Response:
     request = app.current_request
-    return webhooks.twilio_status(request.query_params, request.headers, _body())
+    return webhooks.twilio_status(request.query_params, request.headers, _body(), _public_url())
 
 
 @app.route("/webhooks/twilio/inbound", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
 @endpoint
 def twilio_inbound() -> Response:
-    return webhooks.twilio_inbound(app.current_request.headers, _body())
+    return webhooks.twilio_inbound(app.current_request.headers, _body(), _public_url())
 
 
 @route("/entities/{entity_type}/{entity_id}/timeline", methods=["GET"])

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from chalicelib import message_store, queues, timeline
+from chalicelib import message_store, metrics, queues, timeline
 from chalicelib.logs import log
 from chalicelib.models.messages import (
     Channel,
@@ -74,4 +74,21 @@ def dispatch(records: Sequence[MessageRecord]) -> list[str]:
             timeline.add(entity_type, entity_id, record, str(body))
     for channel, bodies in pending.items():
         queues.enqueue(channel, bodies)
+    created = [r for r in records if stored[r.message_id] is None]
+    for record in created:
+        if record.state == MessageState.failed:
+            # Born dead (a record no message can carry, a contact no message can reach): on the DLQ like every
+            # failed message, so its alarm fires and a redrive retries it once the cause is fixed.
+            queues.dead_letter(record.channel, QueueBody(message_id=record.message_id, attempt=0),
+                               record.last_error or "failed")
+    for channel in {r.channel for r in created}:
+        mine = [r for r in created if r.channel == channel]
+        metrics.emit(
+            {
+                "Accepted": sum(1 for r in mine if r.state == MessageState.queued),
+                "Failed": sum(1 for r in mine if r.state == MessageState.failed),
+                "OptedOut": sum(1 for r in mine if r.state == MessageState.opted_out),
+            },
+            channel=channel,
+        )
     return [r.message_id for r in records]

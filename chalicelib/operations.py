@@ -9,6 +9,8 @@ from chalicelib.logs import log
 from chalicelib.models.messages import MessageRecord, MessageState, QueueBody
 from chalicelib.settings import get_settings
 
+UNBUILDABLE = "unbuildable"  # triggers/stream.py: a record no message could carry
+
 RETRYABLE = frozenset({MessageState.failed, MessageState.expired, MessageState.undelivered, MessageState.queued})
 DELETABLE = frozenset({MessageState.queued, MessageState.failed, MessageState.expired, MessageState.undelivered})
 
@@ -26,9 +28,17 @@ def retry(record: MessageRecord) -> MessageRecord:
     if record.state not in RETRYABLE:
         raise NotAllowed(f"a {record.state.value} message cannot be retried")
     now = clock.now()
-    fields = {}
+    fields: dict[str, object] = {}
     if record.state != MessageState.queued:
         fields["deadline"] = now + timedelta(hours=get_settings().deadline_hours(record.channel))
+    if record.error_code == UNBUILDABLE:
+        # Built again from the record as it is now: the operator may have fixed what made it unsendable.
+        from chalicelib.triggers.stream import Unbuildable, rebuild
+
+        try:
+            fields["payload"] = rebuild(record).model_dump(mode="json")
+        except Unbuildable as exc:
+            raise NotAllowed(f"still cannot be sent: {exc}") from exc
     try:
         updated = message_store.move(
             record.message_id,

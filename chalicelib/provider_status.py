@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib import clock, message_store, queues
+from chalicelib import clock, message_store, metrics, queues
 from chalicelib.errors import ApiError, not_found
 from chalicelib.logs import log
 from chalicelib.models.messages import MessageState, QueueBody
@@ -60,4 +60,9 @@ def apply_twilio(message_id: str, sid: str, status: str, error_code: str | None)
     )
     if target != MessageState.delivered:
         queues.dead_letter(updated.channel, QueueBody(message_id=message_id, attempt=updated.attempts), reason)
+        metrics.emit({"Undelivered" if target == MessageState.undelivered else "Failed": 1},
+                     channel=updated.channel, message_id=message_id)
+    else:
+        latency = (now - updated.created_at).total_seconds() * 1000
+        metrics.emit({"Delivered": 1, "DeliveryLatency": latency}, channel=updated.channel, message_id=message_id)
     return "updated"

@@ -17,3 +17,10 @@ def queue_name(channel: str, queue_prefix: str | None = None) -> str:
 
 def dlq_name(channel: str, queue_prefix: str | None = None) -> str:
     return f"{queue_prefix or prefix()}-{channel}-dlq"
+
+
+def placeholder_arn(channel: str) -> str:
+    """What app.py declares a sender's queue by. The packaged template gets the queue's real ARN from
+    infra/template.yaml (Fn::GetAtt, which also makes CloudFormation create the queue before its mapping);
+    a name-based ARN string would let the mapping be created first and fail on a first deploy."""
+    return f"arn:aws:sqs:us-east-1:000000000000:{queue_name(channel)}"

@@ -54,3 +54,24 @@ def dead_letter(channel: str, body: QueueBody, reason: str) -> None:
     """Park a dead message on its channel's DLQ, with why, for a later redrive."""
     url = queue_url(get_settings().dlq_name(channel))
     aws.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({**body.model_dump(), "reason": reason}))
+
+
+def release(receipt_handles: Sequence[str], queue_arn: str) -> None:
+    """Make received messages visible again now (a sender that ran out of time hands them back). Best effort:
+    if this fails they come back after the visibility timeout anyway."""
+    handles = [h for h in receipt_handles if h]
+    name = queue_arn.rsplit(":", 1)[-1]
+    if not handles or not name:
+        return
+    try:
+        url = queue_url(name)
+        for start in range(0, len(handles), BATCH):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for i, h in enumerate(handles[start : start + BATCH])
+            ]
+            aws.client("sqs").change_message_visibility_batch(QueueUrl=url, Entries=entries)
+    except Exception as exc:  # noqa: BLE001 - see above
+        from chalicelib.logs import log
+
+        log("queue.release_failed", error=f"{type(exc).__name__}: {exc}")

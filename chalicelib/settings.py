@@ -21,7 +21,7 @@ class Settings(BaseModel):
     conversations_table: str = "outbound-local-conversations"
     timeline_table: str = "outbound-local-timeline"
     queue_prefix: str = queue_names.DEFAULT_PREFIX
-    public_api_url: str = "http://127.0.0.1:8000"
+    public_api_url: str = Field(default="", description="override; empty: derived from each request or the stack")
     twilio_base_url: str = "https://api.twilio.com"
     twilio_credentials_param: str = "/outbound/local/twilio"
     telesign_base_url: str = "https://rest-api.telesign.com"

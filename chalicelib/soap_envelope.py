@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,6 +19,12 @@ XSD = "http://www.w3.org/2001/XMLSchema"
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
 SOBJECT = "urn:sobject.enterprise.soap.sforce.com"
 MAX_NOTIFICATIONS = 100
+# What one message's envelope may weigh: it is stored in the message record, and DynamoDB items stop at 400 KB
+# (the rest of the record - ids, bounded history, errors - fits in what is left).
+MAX_ENVELOPE_BYTES = 300_000
+ENVELOPE_OVERHEAD_BYTES = 2_000  # the envelope without notifications: namespaces, ids, URLs, a session token
+# XML 1.0's Char production: anything else (most C0 controls, lone surrogates, U+FFFE/U+FFFF) cannot be sent.
+_NOT_XML = re.compile("[^\u0009\u000A\u000D\u0020-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 
 _O = f"{{{OUTBOUND}}}"
 _SF = f"{{{SOBJECT}}}"
@@ -62,6 +69,28 @@ _FORMATTERS: dict[str, Callable[[Any], str]] = {
     FieldType.datetime: _datetime,
     FieldType.date: _date,
 }
+
+
+def xml_problem(text: str) -> str | None:
+    """Why a string cannot be an XML 1.0 text node (a listener's parser would reject the whole message)."""
+    found = _NOT_XML.search(text)
+    if found is None:
+        return None
+    return f"holds U+{ord(found.group()):04X} at position {found.start()}, a character XML 1.0 forbids"
+
+
+def notification_bytes(note: Notification, field_types: Mapping[str, FieldType]) -> int:
+    """An upper bound on what one notification adds to an envelope (escaping counted at its worst), cheap
+    enough to size every message before it is built."""
+    size = 160 + len(note.id)
+    for name, kind in field_types.items():
+        value = note.fields.get(name)
+        if value is None:
+            continue
+        text = _FORMATTERS.get(kind, str)(value)
+        size += 2 * len(name) + 12 + len(text.encode("utf-8"))
+        size += 4 * (text.count("<") + text.count(">") + text.count("&") + text.count("\r"))
+    return size
 
 
 def format_value(value: Any, kind: FieldType) -> str:

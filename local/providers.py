@@ -16,9 +16,10 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlencode
 
 from chalicelib.soap_envelope import build_ack, parse_notifications
@@ -53,7 +54,7 @@ class Recorded:
 
 
 def _peer(connection: Any) -> str | None:
-    certificate = connection.getpeercert() if isinstance(connection, ssl.SSLSocket) else None
+    certificate: Any = connection.getpeercert() if isinstance(connection, ssl.SSLSocket) else None
     for entry in (certificate or {}).get("subject", ()):
         for key, value in entry:
             if key == "commonName":
@@ -123,7 +124,7 @@ class LoopbackServer:
         scheme = "https" if self.tls else "http"
         return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
-    def start(self) -> LoopbackServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -167,16 +168,23 @@ def twilio_error(status: int, code: int, message: str) -> Scripted:
     return Scripted(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
 
-def _signed_post(url: str, auth_token: str, params: dict[str, str]) -> tuple[int, bytes]:
-    """POST a form the way Twilio calls webhooks: signed with the official SDK's RequestValidator."""
+# Where a callback URL is really reached, for URLs this machine cannot resolve (the deploy rehearsal's
+# execute-api host names): URL -> (URL to connect to, extra headers such as the original Host).
+Route = Callable[[str], tuple[str, dict[str, str]]]
+
+
+def _signed_post(url: str, auth_token: str, params: dict[str, str], route: Route | None = None) -> tuple[int, bytes]:
+    """POST a form the way Twilio calls webhooks: signed with the official SDK's RequestValidator, over `url`
+    itself (what Twilio was given), even when `route` sends it elsewhere."""
     from twilio.request_validator import RequestValidator
 
     signature = RequestValidator(auth_token).compute_signature(url, params)
+    target, extra = route(url) if route else (url, {})
     request = urllib.request.Request(
-        url,
+        target,
         data=urlencode(params).encode(),
         method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature, **extra},
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
@@ -197,6 +205,7 @@ class FakeTwilio(LoopbackServer):
         self.final_error_code: str | None = None
         self.callback_delay = 0.2
         self.callbacks: list[tuple[str, dict[str, str], int]] = []  # url, parameters, the answer's status
+        self.route: Route | None = None
 
     def _report(self, url: str, sid: str, form: dict[str, str]) -> None:
         time.sleep(self.callback_delay)
@@ -213,7 +222,7 @@ class FakeTwilio(LoopbackServer):
             }
             if status == self.final_status and self.final_error_code:
                 params["ErrorCode"] = self.final_error_code
-            answer, _ = _signed_post(url, self.auth_token, params)
+            answer, _ = _signed_post(url, self.auth_token, params, self.route)
             with self._lock:
                 self.callbacks.append((url, params, answer))
 
@@ -235,7 +244,7 @@ class FakeTwilio(LoopbackServer):
             "SmsStatus": "received",
             "To": recipient,
         }
-        return _signed_post(url, self.auth_token, params)
+        return _signed_post(url, self.auth_token, params, self.route)
 
     def answer(self, request: Recorded) -> Scripted:
         match = TWILIO_MESSAGES.match(request.path)

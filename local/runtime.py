@@ -12,6 +12,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import sys
@@ -36,16 +37,56 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _references(node: Any) -> set[str]:
+    """Logical ids a template fragment points at (Ref, Fn::GetAtt, and ${Name} inside Fn::Sub)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found.update(name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", str(text)))
+                if isinstance(value, list):
+                    found.update(_references(value[1]))
+            else:
+                found.update(_references(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.update(_references(item))
+    return found
+
+
 def plain_resources(template_path: Path = ROOT / "infra" / "template.yaml") -> dict[str, Any]:
-    """The part of the merge template that stands alone: complete resources that moto can create."""
+    """The part of the merge template that stands alone: complete resources that moto can create, without
+    those that point at Chalice's resources (the functions' alarms), and only the parameters they use."""
     template = yaml.safe_load(template_path.read_text())
     resources = {
         name: spec
         for name, spec in template["Resources"].items()
         if "Type" in spec and not spec["Type"].startswith(SKIPPED_TYPES)
     }
-    # Outputs are left out: they may reference the Chalice resources that are not deployed locally.
-    return {**{k: v for k, v in template.items() if k not in {"Resources", "Outputs"}}, "Resources": resources}
+    while True:  # drop what refers to a resource that is not kept, until nothing more goes
+        known = set(resources) | set(template.get("Parameters", {})) | {"AWS::Region", "AWS::AccountId",
+                                                                        "AWS::URLSuffix", "AWS::Partition"}
+        dropped = [name for name, spec in resources.items() if not _references(spec) <= known]
+        if not dropped:
+            break
+        for name in dropped:
+            del resources[name]
+    used = _references(resources)
+    conditions = {name: spec for name, spec in template.get("Conditions", {}).items()
+                  if any(r.get("Condition") == name for r in resources.values())}
+    used |= _references(conditions)
+    parameters = {name: spec for name, spec in template.get("Parameters", {}).items() if name in used}
+    # Globals (SAM only) and Outputs (they may reference Chalice's resources) are left out.
+    plain: dict[str, Any] = {"AWSTemplateFormatVersion": template["AWSTemplateFormatVersion"],
+                             "Parameters": parameters, "Resources": resources}
+    if conditions:
+        plain["Conditions"] = conditions
+    return plain
 
 
 def stage_environment() -> dict[str, str]:
@@ -127,7 +168,8 @@ class HandlerFailed(Exception):
     """The handler raised: like Lambda, the whole batch becomes visible again after the timeout."""
 
 
-def sqs_batch(sqs: Any, url: str, arn: str, handler: Any, batch_size: int, wait_seconds: int) -> int:
+def sqs_batch(sqs: Any, url: str, arn: str, handler: Any, batch_size: int, wait_seconds: int,
+              function_name: str = "") -> int:
     """One receive -> handler -> delete cycle of Lambda's SQS event source mapping; returns messages received.
     Only the messages the handler did not list in `batchItemFailures` are deleted."""
     answer = sqs.receive_message(
@@ -157,7 +199,7 @@ def sqs_batch(sqs: Any, url: str, arn: str, handler: Any, batch_size: int, wait_
         ]
     }
     try:
-        result = handler(event, LambdaLikeContext(url.rsplit("/", 1)[-1]))
+        result = handler(event, LambdaLikeContext(function_name))
     except Exception as exc:  # noqa: BLE001
         raise HandlerFailed(f"handler raised {type(exc).__name__}: {exc}") from exc
     failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
@@ -172,8 +214,17 @@ def sqs_batch(sqs: Any, url: str, arn: str, handler: Any, batch_size: int, wait_
     return len(messages)
 
 
+def function_timeout(function_name: str) -> int:
+    """The function's Lambda timeout as .chalice/config.json sets it (the local pollers give handlers the
+    same remaining time Lambda would)."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    scoped = config.get("lambda_functions", {}).get(function_name, {})
+    return int(scoped.get("lambda_timeout", config.get("lambda_timeout", 60)))
+
+
 class LambdaLikeContext:
-    def __init__(self, function_name: str, timeout_s: int = 300) -> None:
+    def __init__(self, function_name: str, timeout_s: int | None = None) -> None:
+        timeout_s = function_timeout(function_name) if timeout_s is None else timeout_s
         self.function_name = function_name
         self.aws_request_id = str(uuid.uuid4())
         self.memory_limit_in_mb = 512
@@ -263,7 +314,7 @@ class LocalRuntime:
         class Handler(ChaliceRequestHandler):
             """Mirrors infra's GatewayResponse: API Gateway's 403 for an unknown route becomes a 404."""
 
-            def _send_http_response(self, code: int, headers: Any, body: Any) -> None:  # type: ignore[override]
+            def _send_http_response(self, code: int, headers: Any, body: Any) -> None:
                 raw = body.encode() if isinstance(body, str) else body
                 # With an Authorization header, API Gateway words it "Authorization header requires 'Credential'
                 # parameter..." (same gateway response type, so infra's 404 applies to both).
@@ -307,7 +358,8 @@ class LocalRuntime:
         for source in self.app_module.app.event_sources:
             handler = self._handler(source.handler_string)
             if isinstance(source, SQSEventConfig):
-                self._spawn(f"sqs:{source.queue}", self._poll_queue, source.queue, handler, source.batch_size)
+                queue = source.queue or str(source.queue_arn).rsplit(":", 1)[-1]
+                self._spawn(f"sqs:{queue}", self._poll_queue, queue, handler, source.batch_size, source.name)
             elif isinstance(source, DynamoDBEventConfig):
                 self._spawn(
                     "stream:records", self._poll_stream, os.environ["RECORDS_STREAM_ARN"], handler, source.batch_size
@@ -331,7 +383,7 @@ class LocalRuntime:
                 self.errors.append(f"{name}: {type(exc).__name__}: {exc}")
                 time.sleep(0.5)
 
-    def _poll_queue(self, queue_name: str, handler: Any, batch_size: int) -> None:
+    def _poll_queue(self, queue_name: str, handler: Any, batch_size: int, function_name: str = "") -> None:
         sqs = self.client("sqs")
         url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -342,7 +394,7 @@ class LocalRuntime:
                 self._stop.wait(0.1)
                 continue
             try:
-                if sqs_batch(sqs, url, arn, handler, batch_size, self.options.sqs_wait_seconds):
+                if sqs_batch(sqs, url, arn, handler, batch_size, self.options.sqs_wait_seconds, function_name):
                     self.activity["sqs_batches"] += 1
             except HandlerFailed as exc:
                 self.errors.append(f"sqs:{queue_name}: {exc}")
@@ -397,7 +449,7 @@ class LocalRuntime:
                     if pending[sid]:
                         busy = True
                         batch = pending[sid][:batch_size]
-                        self._deliver_stream_batch(stream_arn, handler, batch)
+                        self._deliver_stream_batch(stream_arn, handler, batch, sid)
                         checkpoints[sid] = batch[-1]["dynamodb"]["SequenceNumber"]
                         pending[sid] = pending[sid][batch_size:]
             except Exception as exc:  # noqa: BLE001 - AWS unreachable: wait, then read again from the checkpoint
@@ -410,7 +462,7 @@ class LocalRuntime:
             if not busy:
                 self._stop.wait(0.2)
 
-    def _deliver_stream_batch(self, arn: str, handler: Any, records: list[dict[str, Any]]) -> None:
+    def _deliver_stream_batch(self, arn: str, handler: Any, records: list[dict[str, Any]], shard_id: str = "") -> None:
         """Lambda's checkpointing: on failure, retry from the lowest failed sequence number; after the
         retry limit, send the batch's description to the on-failure queue and move on."""
         batch = records
@@ -436,6 +488,7 @@ class LocalRuntime:
             MessageBody=json.dumps(
                 {
                     "DDBStreamBatchInfo": {
+                        "shardId": shard_id,
                         "streamArn": arn,
                         "batchSize": len(batch),
                         "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],

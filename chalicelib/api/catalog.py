@@ -19,6 +19,7 @@ from chalicelib.models.customer import (
 from chalicelib.models.records import FIELD_NAME, OBJECT_NAME, ObjectSchema, RecordInput, value_problem
 from chalicelib.rendering import TemplateProblem, check_body, pick_body, render
 from chalicelib.settings import get_settings
+from chalicelib.soap_envelope import xml_problem
 
 
 def put_schema(name: str, raw: bytes | None) -> Response:
@@ -38,6 +39,8 @@ def put_record(object_type: str, record_id: str, raw: bytes | None) -> Response:
         raise invalid("object_type", "must start with a capital letter and hold letters, digits, underscores")
     if not record_id or len(record_id) > 64:
         raise invalid("id", "must be 1 to 64 characters")
+    if xml_problem(record_id):
+        raise invalid("id", str(xml_problem(record_id)))
     record = parse(RecordInput, raw)
     schema = get_schema(object_type)
     for name in record.fields:
@@ -46,8 +49,10 @@ def put_record(object_type: str, record_id: str, raw: bytes | None) -> Response:
         kind = schema.field_type(name)
         if kind is None:
             raise invalid(f"fields.{name}", f"is not a field of {object_type}")
-        problem = value_problem(kind, record.fields[name])
+        value = record.fields[name]
+        problem = value_problem(kind, value) or (xml_problem(value) if isinstance(value, str) else None)
         if problem:
+            # A character XML forbids would make every SOAP notification of this record unsendable.
             raise invalid(f"fields.{name}", problem)
     item = {**record.fields, "object_type": object_type, "id": record_id}
     aws.client("dynamodb").put_item(

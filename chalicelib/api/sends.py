@@ -10,9 +10,13 @@ from chalicelib.models.customer import InstantSendRequest, ScheduleInput
 from chalicelib.triggers import instant, scheduled
 
 
-def create_send(raw: bytes | None, idempotency_key: str | None = None) -> Response:
+def create_send(raw: bytes | None, idempotency_key: str | None = None, public_url: str = "") -> Response:
+    """`public_url`: where this API is reached, for the status callbacks of the messages it creates."""
     return idempotency.run(
-        "sends", idempotency_key, raw, lambda seed: reply(202, instant.send(parse(InstantSendRequest, raw), seed))
+        "sends",
+        idempotency_key,
+        raw,
+        lambda seed: reply(202, instant.send(parse(InstantSendRequest, raw), seed, public_url)),
     )
 
 

@@ -39,12 +39,13 @@ class TwilioInbound(BaseModel):
 
 
 def _verified(
-    path: str, query: Mapping[str, str] | None, headers: Mapping[str, str], raw: bytes | None
+    path: str, query: Mapping[str, str] | None, headers: Mapping[str, str], raw: bytes | None, base_url: str
 ) -> dict[str, str]:
-    """The form parameters, if Twilio signed exactly this URL and these parameters with our auth token."""
+    """The form parameters, if Twilio signed exactly this URL and these parameters with our auth token.
+    `base_url`: where the request reached us (api/public_url.py), so the URL checked is the one Twilio called."""
     params = parse_qsl((raw or b"").decode("utf-8", "replace"), keep_blank_values=True)
     settings = get_settings()
-    url = settings.public_api_url.rstrip("/") + path + (f"?{urlencode(dict(query))}" if query else "")
+    url = base_url.rstrip("/") + path + (f"?{urlencode(dict(query))}" if query else "")
     token = str(json_parameter(settings.twilio_credentials_param).get("auth_token", ""))
     if not twilio_signature.valid(token, url, params, headers.get("x-twilio-signature")):
         log("webhook.bad_signature", path=path)
@@ -52,8 +53,10 @@ def _verified(
     return dict(params)
 
 
-def twilio_status(query: Mapping[str, str] | None, headers: Mapping[str, str], raw: bytes | None) -> Response:
-    form = validate(TwilioStatus, _verified(STATUS_PATH, query, headers, raw))
+def twilio_status(
+    query: Mapping[str, str] | None, headers: Mapping[str, str], raw: bytes | None, base_url: str
+) -> Response:
+    form = validate(TwilioStatus, _verified(STATUS_PATH, query, headers, raw, base_url))
     message_id = (query or {}).get("message_id")
     if not message_id:
         raise ApiError(
@@ -66,8 +69,8 @@ def twilio_status(query: Mapping[str, str] | None, headers: Mapping[str, str], r
     return reply(200, {"message_id": message_id, "result": result})
 
 
-def twilio_inbound(headers: Mapping[str, str], raw: bytes | None) -> Response:
-    form = validate(TwilioInbound, _verified(INBOUND_PATH, None, headers, raw))
+def twilio_inbound(headers: Mapping[str, str], raw: bytes | None, base_url: str) -> Response:
+    form = validate(TwilioInbound, _verified(INBOUND_PATH, None, headers, raw, base_url))
     replies.record_twilio_reply(form.MessageSid, form.From, form.To, form.Body)
     # An empty TwiML answer: no automatic reply.
     return Response(body=EMPTY_TWIML, status_code=200, headers={"Content-Type": "text/xml; charset=utf-8"})

@@ -6,11 +6,11 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from chalicelib import backoff, clock, message_store, queues
+from chalicelib import backoff, clock, message_store, metrics, queues
 from chalicelib.logs import log
 from chalicelib.models.messages import (
     DirectMessagePayload,
@@ -26,6 +26,7 @@ from chalicelib.settings import get_settings
 
 # One less than the queues' maxReceiveCount (infra/template.yaml: 5), so the record says why before SQS gives up.
 POISON_RECEIVES = 4
+CALLS_PER_ATTEMPT = {"twitter": 2}  # an @handle is looked up before the DM is sent
 REPORTED_BY_PROVIDER = frozenset({MessageState.delivered, MessageState.undelivered, MessageState.failed})
 
 
@@ -43,6 +44,12 @@ def _deliver(record: MessageRecord) -> Outcome:
 
 
 Deliver = Callable[[MessageRecord], Outcome]
+
+
+class RemainingTime(Protocol):
+    """Lambda's context object, as far as the senders use it."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
 
 
 def _finish_once(record: MessageRecord, target: MessageState, now: datetime, due_at: datetime,
@@ -75,6 +82,9 @@ def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
             log("message.status_before_settle", message_id=mid, channel=channel, state=current.state.value)
             return updated
         log("message.accepted", message_id=mid, channel=channel, state=outcome.state, attempts=n)
+        latency = (now - record.created_at).total_seconds() * 1000
+        name = "Delivered" if outcome.state == MessageState.delivered.value else "Sent"
+        metrics.emit({name: 1, "DeliveryLatency": latency}, channel=channel, message_id=mid)
         return updated
     if isinstance(outcome, Permanent):
         state = MessageState.opted_out if outcome.opted_out else MessageState.failed
@@ -83,6 +93,7 @@ def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
         )
         if state == MessageState.failed:
             queues.dead_letter(channel, QueueBody(message_id=mid, attempt=n), outcome.reason)
+        metrics.emit({"Failed" if state == MessageState.failed else "OptedOut": 1}, channel=channel, message_id=mid)
         log(
             "message.failed",
             logging.WARNING,
@@ -103,6 +114,7 @@ def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
             record, MessageState.expired, now, now, detail=reason, last_error=outcome.reason, error_code=outcome.code
         )
         queues.dead_letter(channel, QueueBody(message_id=mid, attempt=n), reason)
+        metrics.emit({"Expired": 1}, channel=channel, message_id=mid)
         log("message.expired", logging.WARNING, message_id=mid, channel=channel, attempts=n, reason=outcome.reason)
         return updated
     updated = _finish_once(
@@ -119,7 +131,7 @@ def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
     return updated
 
 
-def process(channel: str, body_text: str, deliver: Deliver = _deliver) -> None:
+def process(channel: str, body_text: str, deliver: Deliver = _deliver, context: RemainingTime | None = None) -> None:
     """Handle one queue message; raises only on infrastructure errors (the message is then redelivered)."""
     try:
         body = QueueBody.model_validate_json(body_text)
@@ -151,7 +163,11 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver) -> None:
         )
         return
     log("message.sending", message_id=record.message_id, channel=channel, attempt=record.attempts)
-    settle_persistently(record, deliver(record), settings.settle_retry_seconds)
+    outcome = deliver(record)
+    budget = settings.settle_retry_seconds
+    if context is not None:  # never past the function's own end: the lease takeover is the fallback then
+        budget = min(budget, max(0.0, context.get_remaining_time_in_millis() / 1000 - 1.0))
+    settle_persistently(record, outcome, budget)
 
 
 def settle_persistently(record: MessageRecord, outcome: Outcome, budget_seconds: float) -> MessageRecord:
@@ -200,12 +216,36 @@ def give_up(channel: str, body_text: str, receives: int, error: str) -> bool:
     return True
 
 
-def handle_batch(channel: str, records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
-    """Lambda's partial-batch contract: only the records listed are retried (needs ReportBatchItemFailures)."""
+SETTLE_MARGIN_SECONDS = 2.0  # recording an outcome when AWS answers normally
+
+
+def attempt_seconds(channel: str) -> float:
+    """The time a delivery needs to be worth starting: its HTTP calls (each bounded as a whole by the HTTP
+    timeout) and a normal settle. Function timeouts leave room for that plus the full settle retry of an
+    outage (`SETTLE_RETRY_SECONDS`); a test checks every stage's numbers."""
+    settings = get_settings()
+    return settings.http_timeout_seconds * CALLS_PER_ATTEMPT.get(channel, 1) + SETTLE_MARGIN_SECONDS
+
+
+def handle_batch(
+    channel: str, records: Iterable[dict[str, Any]], context: RemainingTime | None = None
+) -> dict[str, list[dict[str, str]]]:
+    """Lambda's partial-batch contract: only the records listed are retried (needs ReportBatchItemFailures).
+
+    No delivery starts unless the function's remaining time covers a whole attempt: the rest of the batch is
+    reported failed and made visible again at once, instead of being cut off mid-call by the function timeout
+    (which would leave every message of the batch invisible for the queue's visibility timeout).
+    """
     failures = []
+    skipped: list[dict[str, Any]] = []
+    needed_ms = attempt_seconds(channel) * 1000
     for raw in records:
+        if skipped or (context is not None and context.get_remaining_time_in_millis() < needed_ms):
+            skipped.append(raw)
+            failures.append({"itemIdentifier": raw["messageId"]})
+            continue
         try:
-            process(channel, raw["body"])
+            process(channel, raw["body"], context=context)
         except Exception as exc:  # noqa: BLE001 - one bad message must not fail its neighbours
             error = f"{type(exc).__name__}: {exc}"
             log("queue.record_failed", logging.ERROR, channel=channel, sqs_message_id=raw.get("messageId"), error=error)
@@ -213,4 +253,8 @@ def handle_batch(channel: str, records: Iterable[dict[str, Any]]) -> dict[str, l
             if receives >= POISON_RECEIVES and give_up(channel, raw["body"], receives, error):
                 continue
             failures.append({"itemIdentifier": raw["messageId"]})
+    if skipped:
+        log("queue.out_of_time", logging.WARNING, channel=channel, skipped=len(skipped),
+            remaining_ms=context.get_remaining_time_in_millis() if context else None)
+        queues.release([r.get("receiptHandle", "") for r in skipped], skipped[0].get("eventSourceARN", ""))
     return {"batchItemFailures": failures}

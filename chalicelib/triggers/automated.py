@@ -118,8 +118,9 @@ def build(
             try:
                 entry = contact_entry(recipients, change, related)
                 built = build_records(configuration, template, [entry], source, now, _constant(message_id))
-            except (ApiError, ValueError) as exc:
-                reason = f"{recipients.contact_object} {contact_id}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - any contact that cannot be messaged fails alone, visibly
+                detail = str(exc) if isinstance(exc, ApiError | ValueError) else f"{type(exc).__name__}: {exc}"
+                reason = f"{recipients.contact_object} {contact_id}: {detail}"
                 address = str(related.get(recipients.address_field) or "")
                 records.append(_failed(configuration, message_id, address, source, now, reason))
                 continue

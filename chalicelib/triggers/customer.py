@@ -73,10 +73,12 @@ def build_records(
     source: MessageSource,
     now: datetime,
     message_id_for: Callable[[int], str],
+    public_url: str = "",
 ) -> list[MessageRecord]:
-    """Render every contact first, so one bad contact refuses the whole request before anything is written."""
+    """Render every contact first, so one bad contact refuses the whole request before anything is written.
+    `public_url`: the API's URL for status callbacks (default: the PUBLIC_API_URL setting; none if unknown)."""
     addresses = check_contacts(configuration, contacts)
-    public_api_url = get_settings().public_api_url.rstrip("/")
+    public_api_url = (public_url or get_settings().public_api_url).rstrip("/")
     records = []
     for index, (contact, address) in enumerate(zip(contacts, addresses, strict=True)):
         try:
@@ -89,7 +91,7 @@ def build_records(
             payload = DirectMessagePayload(account=configuration.channel, recipient=address, text=body)
         else:
             callback = None
-            if configuration.provider == "twilio":
+            if configuration.provider == "twilio" and public_api_url:
                 # message_id in the URL: the callback finds its record even before the sender stored Twilio's sid
                 callback = f"{public_api_url}/webhooks/twilio/status?message_id={message_id}"
             provider = "telesign" if configuration.provider == "telesign" else "twilio"

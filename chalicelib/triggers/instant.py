@@ -9,8 +9,9 @@ from chalicelib.models.messages import MessageSource, MessageState
 from chalicelib.triggers.customer import build_records, load_configuration
 
 
-def send(request: InstantSendRequest, seed: str | None = None) -> dict[str, object]:
-    """`seed` (from an Idempotency-Key) makes the send id, hence every message id, the same on a retry."""
+def send(request: InstantSendRequest, seed: str | None = None, public_url: str = "") -> dict[str, object]:
+    """`seed` (from an Idempotency-Key) makes the send id, hence every message id, the same on a retry;
+    `public_url` is where providers call back (the API's own URL)."""
     configuration, template = load_configuration(request.configuration_id)
     send_id = f"send_{seed}" if seed else ids.random_id("send")
     now = clock.now()
@@ -21,6 +22,7 @@ def send(request: InstantSendRequest, seed: str | None = None) -> dict[str, obje
         MessageSource(kind="instant", ref=send_id),
         now,
         lambda index: ids.deterministic_id("instant", send_id, str(index)),
+        public_url,
     )
     # Counted after validation (a refused request costs nothing), before anything is stored; opted-out
     # contacts are not sent, so they do not count.

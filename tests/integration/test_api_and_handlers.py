@@ -1,4 +1,4 @@
-"""API validation and the Lambda handlers invoked through chalice.test.Client, against moto's server."""
+"""API validation and the Lambda handlers invoked as Lambda invokes them, against moto's server."""
 
 from __future__ import annotations
 
@@ -7,20 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chalice.test import Client
 
 from chalicelib import message_store
 from chalicelib.models.messages import QueueBody
 from tests.conftest import Api, unique_object, wait_for
-from tests.factories import sqs_event, stream_record
+from tests.factories import Lambdas, sqs_event, stream_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def lambdas(runtime: Any) -> Any:
-    with Client(runtime.app_module.app, stage_name="local", project_dir=str(ROOT)) as client:
-        yield client.lambda_
+    return Lambdas(runtime)
 
 
 def test_unknown_route_is_404(api: Api) -> None:

@@ -1,4 +1,5 @@
-"""The deployment artefacts stay valid: infra's standalone resources and Chalice's merged package."""
+"""The deployment artefacts stay valid and say what AWS will enforce: infra's standalone resources and
+Chalice's package merged with infra/template.yaml, exactly as the README's "Deploying" section builds it."""
 
 from __future__ import annotations
 
@@ -7,17 +8,38 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from local.runtime import plain_resources
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+CHANNELS = ("Soap", "Sms", "Whatsapp", "Twitter")
+SENDERS = [f"Send{c}" for c in CHANNELS]
 
 
 def cfn_lint(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / "cfn-lint"), str(path)], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    env.pop("RECORDS_STREAM_ARN", None)
+    out = tmp_path_factory.mktemp("pkg")
+    done = subprocess.run([str(BIN / "chalice"), "package", "--stage", "dev", "--merge-template",
+                           "infra/template.yaml", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out / "sam.yaml"
+
+
+@pytest.fixture(scope="module")
+def resources(packaged: Path) -> dict[str, Any]:
+    return dict(yaml.safe_load(packaged.read_text())["Resources"])
 
 
 def test_infra_resources_lint_clean(tmp_path: Path) -> None:
@@ -27,28 +49,90 @@ def test_infra_resources_lint_clean(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_chalice_package_merged_with_infra_lints_and_sets_batch_failures(tmp_path: Path) -> None:
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
-    env.pop("RECORDS_STREAM_ARN", None)
-    out = tmp_path / "pkg"
-    done = subprocess.run([str(BIN / "chalice"), "package", "--stage", "dev", "--merge-template",
-                           "infra/template.yaml", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
-                          check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    template_path = out / "sam.yaml"
-    result = cfn_lint(template_path)
+def test_merged_package_lints_clean(packaged: Path) -> None:
+    result = cfn_lint(packaged)
     assert result.returncode == 0, result.stdout + result.stderr
-    template = yaml.safe_load(template_path.read_text())
-    resources = template["Resources"]
+
+
+def test_merged_package_needs_an_s3_bucket_to_deploy(packaged: Path) -> None:
+    """CloudFormation refuses an inline template over 51,200 bytes: the README's deploy passes --s3-bucket."""
+    assert packaged.stat().st_size > 51_200
+    readme = (ROOT / "README.md").read_text()
+    deploy = [line for line in readme.splitlines() if "aws cloudformation deploy" in line]
+    assert deploy and all("--s3-bucket" in line for line in deploy)
+
+
+def test_event_sources_report_batch_failures_and_name_their_queues(resources: dict[str, Any]) -> None:
     stream = resources["OnRecordChange"]["Properties"]["Events"]["OnRecordChangeDynamodbEventSource"]["Properties"]
     assert stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert stream["BisectBatchOnFunctionError"] is True
     assert stream["Stream"] == {"Fn::GetAtt": ["RecordsTable", "StreamArn"]}
     assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}
-    for channel in ("Soap", "Sms", "Whatsapp", "Twitter"):
+    for channel in CHANNELS:
         sqs = resources[f"Send{channel}"]["Properties"]["Events"][f"Send{channel}SqsEventSource"]["Properties"]
         assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert resources["UnknownRouteResponse"]["Properties"]["StatusCode"] == "404"
-    # dev requires API keys (API_AUTH on): management routes carry the authorizer, signed webhooks do not.
-    paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
-    assert paths["/sends"]["post"]["security"] == [{"api_key": []}]
-    assert "security" not in paths["/webhooks/twilio/status"]["post"] and "security" not in paths["/health"]["get"]
+        # A reference, not an ARN string: CloudFormation then creates the queue before the mapping.
+        assert sqs["Queue"] == {"Fn::GetAtt": [f"{channel}Queue", "Arn"]}
+        assert sqs["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "SenderMaximumConcurrency"}}
+    failures = resources["OnStreamFailure"]["Properties"]["Events"]["OnStreamFailureSqsEventSource"]["Properties"]
+    assert failures["Queue"] == {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}
+
+
+def test_the_lambda_authorizer_guards_the_management_routes(resources: dict[str, Any]) -> None:
+    """What API Gateway enforces is the security *definition*: an `apiKey` scheme without the custom
+    authtype is a usage-plan key (x-api-key), and the Lambda authorizer is then never called."""
+    body = resources["RestAPI"]["Properties"]["DefinitionBody"]
+    definitions = body["securityDefinitions"]
+    assert set(definitions) == {"bearer_key"}
+    scheme = definitions["bearer_key"]
+    assert scheme["x-amazon-apigateway-authtype"] == "custom"
+    assert scheme["name"] == "Authorization" and scheme["in"] == "header"
+    authorizer = scheme["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "token"
+    assert "BearerKey.Arn" in json.dumps(authorizer["authorizerUri"])
+    paths = body["paths"]
+    assert paths["/sends"]["post"]["security"] == [{"bearer_key": []}]
+    assert paths["/messages"]["get"]["security"] == [{"bearer_key": []}]
+    for open_route in (("/webhooks/twilio/status", "post"), ("/health", "get"), ("/openapi.json", "get")):
+        assert "security" not in paths[open_route[0]][open_route[1]]
+
+
+def test_brakes_alarms_and_log_retention(resources: dict[str, Any]) -> None:
+    settings = resources["RestAPI"]["Properties"]["MethodSettings"][0]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}
+    functions = [name for name, spec in resources.items() if spec.get("Type") == "AWS::Serverless::Function"]
+    assert len(functions) == 9  # api, authorizer, stream, stream failures, tick, four senders
+    for name in functions:
+        group = resources[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert resources[f"{name}ErrorsAlarm"]["Properties"]["Dimensions"][0]["Value"] == {"Ref": name}
+    alarmed_queues = {
+        spec["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for spec in resources.values()
+        if spec.get("Type") == "AWS::CloudWatch::Alarm" and spec["Properties"]["Namespace"] == "AWS/SQS"
+    }
+    dead_letter = {f"{c}DeadLetterQueue" for c in CHANNELS}
+    assert dead_letter | {"StreamFailureQueue", "TickFailureQueue"} | {f"{c}Queue" for c in CHANNELS} <= alarmed_queues
+    tick = resources["OnMinute"]["Properties"]["EventInvokeConfig"]
+    assert tick["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["TickFailureQueue", "Arn"]}
+
+
+def test_public_url_comes_from_the_stack_not_a_placeholder(resources: dict[str, Any]) -> None:
+    """The first deploy works unedited: the API derives its URL per request (Globals' PUBLIC_API_URL is the
+    empty override), the functions that build callbacks outside a request get the stack's own URL."""
+    assert "PUBLIC_API_URL" not in resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    for name in ("OnMinute", "OnRecordChange", "OnStreamFailure"):
+        value = resources[name]["Properties"]["Environment"]["Variables"]["PUBLIC_API_URL"]
+        assert "${RestAPI}.execute-api" in json.dumps(value)
+    for variables in (resources[name]["Properties"]["Environment"]["Variables"] for name in SENDERS):
+        assert "TWILIO_BASE_URL" not in variables  # from Globals, i.e. the TwilioBaseUrl parameter
+
+
+def test_chalice_deploy_is_refused_before_it_touches_aws() -> None:
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+           "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # nothing listens there: any AWS call would fail differently
+    done = subprocess.run([str(BIN / "chalice"), "deploy", "--stage", "dev"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert done.returncode != 0
+    assert "chalice package --merge-template infra/template.yaml" in done.stdout + done.stderr
+    assert not (ROOT / ".chalice" / "deployed" / "dev.json").exists()

@@ -1,0 +1,33 @@
+"""Record changes the stream handler could not process (triggers/stream_failures.py): list, replay, delete."""
+
+from __future__ import annotations
+
+from chalice import Response
+
+from chalicelib import config_store
+from chalicelib.api.http import reply
+from chalicelib.errors import ApiError, require
+from chalicelib.triggers.stream_failures import STREAM_FAILURE, StreamFailure, replay
+
+
+def list_failures() -> Response:
+    failures = sorted(config_store.list_all(STREAM_FAILURE, StreamFailure), key=lambda f: f.at, reverse=True)
+    shown = [f.model_dump(mode="json", exclude={"record"}) | {"replayable": f.record is not None} for f in failures]
+    return reply(200, {"stream_failures": shown})
+
+
+def _get(failure_id: str) -> StreamFailure:
+    return require(config_store.get(STREAM_FAILURE, failure_id, StreamFailure), "stream failure", failure_id)
+
+
+def replay_failure(failure_id: str) -> Response:
+    problems = replay(_get(failure_id))
+    if problems:
+        raise ApiError(409, "still_failing", "; ".join(problems)[:1000])
+    return reply(200, {"id": failure_id, "replayed": True})
+
+
+def delete_failure(failure_id: str) -> Response:
+    _get(failure_id)
+    config_store.delete(STREAM_FAILURE, failure_id)
+    return Response(body="", status_code=204)

@@ -1,0 +1,50 @@
+"""CloudWatch metrics as Embedded Metric Format lines: one JSON line on stdout, which CloudWatch Logs turns into
+metrics (no PutMetricData call, no extra permission, nothing to batch or flush).
+
+Written by hand, not with Powertools Metrics: the format is one documented JSON shape
+(https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html),
+and importing Powertools would add its import cost to every sender's cold start for that one line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+NAMESPACE = "Outbound"
+UNITS = {"DeliveryLatency": "Milliseconds"}
+
+
+def document(
+    values: Mapping[str, float], dimensions: Mapping[str, str], timestamp_ms: int, **properties: Any
+) -> dict[str, Any]:
+    """Pure: the EMF document for `values` (metric name -> value) under one dimension set."""
+    return {
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [sorted(dimensions)],
+                    "Metrics": [{"Name": name, "Unit": UNITS.get(name, "Count")} for name in values],
+                }
+            ],
+        },
+        **dimensions,
+        **values,
+        **properties,
+    }
+
+
+def emit(values: Mapping[str, float], *, channel: str, **properties: Any) -> None:
+    """One EMF line for a channel (`Stage` and `Channel` dimensions); properties are searchable, not metrics."""
+    if not values:
+        return
+    from chalicelib.settings import get_settings
+
+    line = document(values, {"Stage": get_settings().stage, "Channel": channel}, int(time.time() * 1000), **properties)
+    sys.stdout.write(json.dumps(line, default=str, separators=(",", ":")) + "\n")
+    sys.stdout.flush()

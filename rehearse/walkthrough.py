@@ -1,0 +1,254 @@
+"""The README walkthrough against the deployed stack, through API Gateway: each step a function that raises
+AssertionError (with what it saw) when the stack does not do what the README says."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rehearse.gateway import Api
+
+
+class StepFailed(AssertionError):
+    pass
+
+
+def check(condition: Any, message: str) -> None:
+    if not condition:
+        raise StepFailed(message)
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120.0, interval: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise StepFailed(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def expect(answer: tuple[int, Any], status: int, what: str) -> Any:
+    code, body = answer
+    check(code == status, f"{what}: expected HTTP {status}, got {code}: {str(body)[:400]}")
+    return body
+
+
+@dataclass
+class World:
+    """What the steps share: the API with the right key, the loopback providers, the AWS clients (as root)."""
+
+    api: Api
+    twilio: Any
+    telesign: Any
+    x: Any
+    soap: Any
+    aws: Callable[[str], Any]
+    stage: str
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        return dict(expect(self.api.call("GET", f"/messages/{message_id}"), 200, f"GET /messages/{message_id}"))
+
+    def wait_state(self, message_id: str, states: set[str], timeout: float = 120.0) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            record = self.message(message_id)
+            return record if record["state"] in states else None
+
+        return dict(wait_for(reached, f"message {message_id} to reach {sorted(states)}", timeout))
+
+
+def management_auth(world: World) -> str:
+    api = world.api
+    missing = api.with_key(None).call("GET", "/messages?state=failed")
+    check(missing[0] == 401, f"no Authorization header: expected 401, got {missing}")
+    wrong = api.with_key("not-the-key").call("GET", "/messages?state=failed")
+    check(wrong[0] == 403, f"a wrong key: expected 403, got {wrong}")
+    expect(api.call("GET", "/messages?state=failed"), 200, "the documented bearer key")
+    expect(api.with_key(None).call("GET", "/health"), 200, "/health without a key")
+    return "no key 401, wrong key 403, Bearer key 200"
+
+
+def soap_record_change(world: World) -> str:
+    api = world.api
+    expect(api.call("PUT", "/objects/Case", {"name": "Case", "fields": {
+        "Subject": "string", "Status": "string", "Priority": "int", "ContactId": "string"}}), 200, "PUT /objects/Case")
+    definition = expect(api.call("POST", "/outbound-messages", {
+        "object": "Case", "name": "Case to ERP", "unique_name": "Case_to_ERP",
+        "endpoint_url": world.soap.url + "/erp", "fields": ["Subject", "Status", "Priority"]}), 201,
+        "POST /outbound-messages")
+    world.notes["definition_id"] = definition["id"]
+    expect(api.call("POST", "/rules", {"object": "Case", "name": "New cases", "evaluation": "created",
+                                      "definition_ids": [definition["id"]]}), 201, "POST /rules")
+    expect(api.call("PUT", "/records/Case/500xx000000bpnRAAQ", {"fields": {
+        "Subject": "Printer on fire", "Status": "New", "Priority": 1}}), 200, "PUT /records/Case/...")
+    wait_for(lambda: any(b"500xx000000bpnRAAQ" in r.body for r in world.soap.requests), "the SOAP notification")
+    records = wait_for(
+        lambda: expect(api.call("GET", f"/messages?state=delivered&definition_id={definition['id']}"), 200,
+                       "GET /messages")["messages"], "the delivered message record")
+    wsdl = api.call("GET", f"/outbound-messages/{definition['id']}/wsdl")
+    check(wsdl[0] == 200 and "definitions" in str(wsdl[1]), f"WSDL: {str(wsdl)[:200]}")
+    return f"notification acked by the listener, message {records[0]['message_id']} delivered"
+
+
+def _sms_setup(world: World) -> str:
+    if "configuration_id" in world.notes:
+        return str(world.notes["configuration_id"])
+    api = world.api
+    template = expect(api.call("POST", "/templates", {
+        "name": "Case update", "channel_type": "sms", "default_locale": "en-US",
+        "bodies": {"en-US": "Hi {{ CustomerName }}, case {{ CaseName }} is open.",
+                   "fr-FR": "Bonjour {{ CustomerName }}, le dossier {{ CaseName }} est ouvert."}}), 201,
+        "POST /templates")
+    configuration = expect(api.call("POST", "/outbound-configurations", {
+        "name": "Support SMS", "channel_type": "sms", "channel": "+15005550006", "template_id": template["id"]}), 201,
+        "POST /outbound-configurations")
+    world.notes["configuration_id"] = configuration["id"]
+    return str(configuration["id"])
+
+
+def instant_sms(world: World) -> str:
+    configuration_id = _sms_setup(world)
+    sent = expect(world.api.call("POST", "/sends", {"configuration_id": configuration_id, "contacts": [
+        {"tocontactid": "+14155550100", "locale": "fr-FR", "CustomerName": "Ana", "CaseName": "C-1"},
+        {"tocontactid": "+14155550101", "optin": False, "CustomerName": "Bo", "CaseName": "C-2"}]}), 202,
+        "POST /sends")
+    first, second = (m["message_id"] for m in sent["messages"])
+    record = world.wait_state(first, {"delivered"})
+    check(world.message(second)["state"] == "opted_out", "the opted-out contact was not recorded opted_out")
+    callbacks = [c for c in world.twilio.callbacks if f"message_id={first}" in c[0]]
+    check(callbacks and all(status == 200 for _, _, status in callbacks),
+          f"Twilio's status callbacks were not all accepted: {callbacks}")
+    check(".execute-api." in callbacks[0][0], f"callback URL is not the stack's own: {callbacks[0][0]}")
+    return f"Twilio got the SMS, its signed callbacks reached the webhook ({record['state']})"
+
+
+def scheduled_send(world: World) -> str:
+    configuration_id = _sms_setup(world)
+    expect(world.api.call("POST", "/schedules", {"configuration_id": configuration_id, "delay_seconds": 5, "contacts": [
+        {"tocontactid": "+14155550102", "CustomerName": "Cy", "CaseName": "C-3"}]}), 201, "POST /schedules")
+    wait_for(lambda: any(m.get("To") == "+14155550102" for m in world.twilio.messages()),
+             "the scheduled SMS (the minute rule fires the schedule handler)", timeout=150)
+    return "fired by the EventBridge minute rule, sent through Twilio"
+
+
+def automated_send(world: World) -> str:
+    api = world.api
+    configuration_id = _sms_setup(world)
+    expect(api.call("PUT", "/objects/Contact", {"name": "Contact", "fields": {
+        "MobilePhone": "string", "FullName": "string", "Locale": "string", "OptIn": "boolean"}}), 200,
+        "PUT /objects/Contact")
+    expect(api.call("PUT", "/records/Contact/003xx000004TmiQ", {"fields": {
+        "MobilePhone": "+1 415 555 0103", "FullName": "Dee", "Locale": "fr-FR", "OptIn": True}}), 200,
+        "PUT /records/Contact/...")
+    expect(api.call("POST", "/rules", {"object": "Case", "name": "Case created SMS", "evaluation": "created",
+                                      "configuration_ids": [configuration_id], "recipients": {
+                                          "via": ["ContactId"], "contact_object": "Contact",
+                                          "case_name_field": "Subject"}}), 201, "POST /rules (automated)")
+    expect(api.call("PUT", "/records/Case/500xx000000bpnSAAQ", {"fields": {
+        "Subject": "Broken screen", "Status": "New", "Priority": 2, "ContactId": "003xx000004TmiQ"}}), 200,
+        "PUT /records/Case/... (with a contact)")
+    found = wait_for(lambda: [m for m in world.twilio.messages() if m.get("To") == "+14155550103"],
+                     "the automated SMS to the related contact")
+    body = found[0].get("Body", "")
+    check("Dee" in body and "Broken screen" in body, f"unexpected body {body!r}")
+    return f"the related contact got {body!r}"
+
+
+def x_dm(world: World) -> str:
+    api = world.api
+    template = expect(api.call("POST", "/templates", {"name": "DM", "channel_type": "twitter", "bodies": {
+        "en-US": "Hi {{ CustomerName }}, case {{ CaseName }} is open."}}), 201, "POST /templates (twitter)")
+    configuration = expect(api.call("POST", "/outbound-configurations", {
+        "name": "Support DMs", "channel_type": "twitter", "channel": world.notes["x_account"],
+        "template_id": template["id"]}), 201, "POST /outbound-configurations (twitter)")
+    sent = expect(api.call("POST", "/sends", {"configuration_id": configuration["id"], "contacts": [
+        {"tocontactid": "@ana_example", "CustomerName": "Ana", "CaseName": "C-1"}]}), 202, "POST /sends (X)")
+    world.wait_state(sent["messages"][0]["message_id"], {"sent", "delivered"})
+    dms = world.x.messages()
+    check(any(participant == "1600000000000000001" for _, participant, _ in dms), f"X received {dms}")
+    return "looked @ana_example up, sent the DM with the account's user token"
+
+
+def _failed_sms(world: World, number: str) -> str:
+    from local.providers import twilio_error
+
+    configuration_id = _sms_setup(world)
+    refusal = twilio_error(400, 21614, f"'To' number {number} is not a valid mobile number")
+    world.twilio.fail_next(1, refusal.status, refusal.body, refusal.headers)
+    sent = expect(world.api.call("POST", "/sends", {"configuration_id": configuration_id, "contacts": [
+        {"tocontactid": number, "CustomerName": "Eve", "CaseName": "C-4"}]}), 202, "POST /sends")
+    message_id = str(sent["messages"][0]["message_id"])
+    record = world.wait_state(message_id, {"failed"})
+    check(record.get("error_code") == "21614", f"expected Twilio's code 21614, got {record.get('error_code')}")
+    return message_id
+
+
+def operator_retry(world: World) -> str:
+    message_id = _failed_sms(world, "+14155550104")
+    expect(world.api.call("POST", f"/messages/{message_id}/retry"), 202, "POST /messages/{id}/retry")
+    world.wait_state(message_id, {"delivered"})
+    return f"{message_id}: failed (21614), retried by the operator, delivered"
+
+
+def dlq_redrive(world: World) -> str:
+    message_id = _failed_sms(world, "+14155550105")
+
+    def redriven() -> bool:
+        answer = expect(world.api.call("POST", "/dlq/sms/redrive", {"limit": 100}), 200, "POST /dlq/sms/redrive")
+        return message_id in str(answer)
+
+    wait_for(redriven, "the redrive to retry the dead message", timeout=60, interval=3)
+    world.wait_state(message_id, {"delivered"})
+    return f"{message_id}: on the sms DLQ, redriven, delivered"
+
+
+def poison_record(world: World) -> str:
+    """A record no XML can carry (written around the API, which refuses it) between 99 good ones, in one
+    BatchWriteItem burst: the 99 are delivered, the bad one is a listed failure, no stream failure pointer."""
+    api = world.api
+    rejected = api.call("PUT", "/records/Case/500xx0000000BAD", {"fields": {"Subject": "bell \u0007"}})
+    check(rejected[0] == 400 and "fields.Subject" in str(rejected[1]), f"the record API accepted it: {rejected}")
+    dynamodb = world.aws("dynamodb")
+    table = f"outbound-{world.stage}-records"
+    batch = uuid.uuid4().hex[:6]
+    ids = [f"500xx{batch}{i:04d}" for i in range(100)]
+    bad = ids[37]
+    items = [{"object_type": {"S": "Case"}, "id": {"S": rid}, "Status": {"S": "New"},
+              "Subject": {"S": "bell \u0007" if rid == bad else f"ok {rid}"}} for rid in ids]
+    for start in range(0, len(items), 25):
+        dynamodb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": i}} for i in items[start:start + 25]]})
+    good = set(ids) - {bad}
+
+    def delivered() -> bool:
+        seen = b"".join(r.body for r in world.soap.requests)
+        return all(rid.encode() in seen for rid in good)
+
+    wait_for(delivered, "the 99 good records' notifications", timeout=180)
+    failed_view = f"/outbound-messages/queue?view=failed&definition_id={world.notes['definition_id']}"
+    queue = expect(api.call("GET", failed_view), 200, "GET /outbound-messages/queue?view=failed")
+    listed = [e for e in queue["entries"] if bad in e["record_ids"]]
+    check(listed and listed[0]["error_code"] == "unbuildable", f"the bad record is not listed: {queue}")
+    check(not any(bad.encode() in r.body for r in world.soap.requests), "the bad record reached the listener")
+    sqs = world.aws("sqs")
+    url = sqs.get_queue_url(QueueName=f"outbound-{world.stage}-stream-failures")["QueueUrl"]
+    depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    check(depth["ApproximateNumberOfMessages"] == "0", f"stream-failures queue holds {depth}")
+    return f"99 delivered, {bad} listed failed ({listed[0]['last_error'][:70]}...)"
+
+
+STEPS: list[tuple[str, Callable[[World], str]]] = [
+    ("management auth", management_auth),
+    ("record change -> SOAP delivery with Ack", soap_record_change),
+    ("instant SMS + Twilio status callback", instant_sms),
+    ("scheduled send", scheduled_send),
+    ("automated send to a related contact", automated_send),
+    ("X DM", x_dm),
+    ("operator retry", operator_retry),
+    ("DLQ redrive", dlq_redrive),
+    ("poison record among 99 good ones", poison_record),
+]
