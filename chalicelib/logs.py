@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import sys
+import time
 from typing import Any
 
 _logger = logging.getLogger("outbound")
@@ -36,7 +37,10 @@ def _scrub(value: Any) -> Any:
 
 def log(event: str, level: int = logging.INFO, **fields: Any) -> None:
     """No full phone number reaches a log line, whichever field carries it (masked, as `mask_address`)."""
-    line = {"event": event, "level": logging.getLevelName(level).lower(), **{k: _scrub(v) for k, v in fields.items()}}
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    line = {"ts": stamp, "event": event, "level": logging.getLevelName(level).lower(),
+            **{k: _scrub(v) for k, v in fields.items()}}
     _logger.log(level, json.dumps(line, default=str, separators=(",", ":")))
 
 

@@ -69,7 +69,9 @@ def _read_range(info: BatchInfo) -> list[dict[str, Any]] | None:
         ).get("ShardIterator")
     except Exception as exc:
         code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
-        if code in {"TrimmedDataAccessException", "ResourceNotFoundException"}:
+        if code in {"TrimmedDataAccessException", "ResourceNotFoundException", "ValidationException"}:
+            return None
+        if type(exc).__name__ == "ParamValidationError":  # not a pointer into any stream: nothing to re-read
             return None
         raise
     end = int(info.endSequenceNumber)

@@ -179,3 +179,41 @@ def test_management_routes_need_the_stage_api_key(runtime: Any, api: Api) -> Non
     assert anonymous.call("GET", "/health")[0] == 200  # health and the signed webhooks stay open
     assert anonymous.call("POST", "/webhooks/twilio/status?message_id=m", raw=b"MessageSid=x",
                           content_type="application/x-www-form-urlencoded")[0] == 403  # unsigned, not unauthorised
+
+
+def test_a_sender_out_of_time_starts_no_delivery_and_hands_the_batch_back(runtime: Any, lambdas: Any) -> None:
+    """With less time left than one attempt needs (HTTP timeout plus a settle), nothing is claimed or sent:
+    every message is reported failed and visible again at once, not after the 18-minute visibility timeout."""
+    from tests.integration.test_message_store import records
+
+    queue = "outbound-local-sms"
+    sqs = runtime.client("sqs")
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    runtime.pause(queue)
+    try:
+        from chalicelib import clock, ids
+
+        made = [r.model_copy(update={"due_at": clock.now()}) for r in records(3, ids.random_id("budget"))]
+        for record in made:
+            message_store.create(record)
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "MessageBody": QueueBody(message_id=r.message_id, attempt=0).model_dump_json()}
+            for i, r in enumerate(made)])
+        received = wait_for(lambda: sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                        VisibilityTimeout=600).get("Messages"), what="the batch")
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                              "attributes": {"ApproximateReceiveCount": "1"}, "eventSourceARN": arn} for m in received]}
+        before = len(runtime.twilio.requests)
+        answer = lambdas.invoke("send_sms", event, timeout_s=1.0).payload
+        assert answer == {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in received]}
+        assert len(runtime.twilio.requests) == before
+        assert all(message_store.get(r.message_id).attempts == 0 for r in made)  # type: ignore[union-attr]
+        again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600).get("Messages", [])
+        assert {m["MessageId"] for m in again} == {m["MessageId"] for m in received}
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(again)])
+    finally:
+        runtime.resume(queue)
+    for record in made:
+        wait_for(lambda r=record: message_store.get(r.message_id).state == "sent", what="the batch sent later")

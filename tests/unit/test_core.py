@@ -201,3 +201,24 @@ def test_identity_token_round_trip_and_refusals() -> None:
             identity_token.verify(key, bad, now)
     with pytest.raises(identity_token.InvalidToken):
         identity_token.verify(b"another key", token, T0)
+
+
+def test_every_log_line_is_json_with_a_utc_timestamp_and_its_fields() -> None:
+    import io
+    import json
+    import logging
+    import re
+
+    from chalicelib.logs import log
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("outbound")
+    logger.addHandler(handler)
+    try:
+        log("message.accepted", message_id="msg_1", to="+14155550100")
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["ts"])
+    assert line["event"] == "message.accepted" and line["message_id"] == "msg_1" and "0100" not in line["to"][:-2]

@@ -116,3 +116,40 @@ def test_parser_refuses_external_entities() -> None:
             b"</notificationsResponse></soapenv:Body></soapenv:Envelope>")
     acked, _ = read_ack(evil)
     assert acked is False
+
+
+def test_characters_xml_forbids_are_named() -> None:
+    from chalicelib.soap_envelope import xml_problem
+
+    assert xml_problem("tab\tnewline\ncr\r and é 😀") is None
+    assert "U+0007" in (xml_problem("bell \x07") or "")
+    assert "U+D800" in (xml_problem("lone \ud800") or "")
+    assert "U+FFFE" in (xml_problem("\ufffe") or "")
+
+
+@pytest.mark.parametrize("text", ["plain", "<" * 500, "&<>\r" * 100, "é😀" * 200])
+def test_the_size_bound_is_never_below_the_real_size(text: str) -> None:
+    from chalicelib.soap_envelope import notification_bytes
+
+    types = {"Id": FieldType.id, "Subject": FieldType.string, "Priority": FieldType.int}
+    note = Notification(id="04lxx0000000q6TAAQ", fields={"Id": "500xx000000bpnRAAQ", "Subject": text, "Priority": 3})
+    alone = build_envelope(organization_id="00Dxx0000001gPLEAY", action_id="04kxx0000000007EAA", session_id=None,
+                           enterprise_url="https://e", partner_url="https://p", object_type="Case", field_types=types,
+                           notifications=[note])
+    empty_fields = Notification(id=note.id, fields={})
+    bare = build_envelope(organization_id="00Dxx0000001gPLEAY", action_id="04kxx0000000007EAA", session_id=None,
+                          enterprise_url="https://e", partner_url="https://p", object_type="Case", field_types=types,
+                          notifications=[empty_fields])
+    assert notification_bytes(note, types) >= len(alone) - len(bare)
+
+
+def test_messages_split_at_100_notifications_or_the_size_limit() -> None:
+    from chalicelib.soap_envelope import MAX_ENVELOPE_BYTES
+    from chalicelib.triggers.stream import chunks
+
+    small = [(Notification(id=f"n{i}", fields={}), 200) for i in range(250)]
+    assert [len(c) for c in chunks(small)] == [100, 100, 50]
+    large = [(Notification(id=f"n{i}", fields={}), 20_000) for i in range(25)]
+    groups = chunks(large)
+    assert sum(len(g) for g in groups) == 25 and len(groups) == 2
+    assert all(2_000 + 20_000 * len(g) <= MAX_ENVELOPE_BYTES for g in groups)

@@ -1,0 +1,152 @@
+"""A record that can never be sent fails alone, visibly and retryably; the records written with it are sent;
+the stream's on-failure pointer is followed and what cannot be processed is recorded. Through the local runtime,
+with records written straight into the table (around the API, which refuses such values)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, wait_for
+from tests.e2e.test_pipeline import soap_setup, wait_state
+
+pytestmark = pytest.mark.e2e
+
+
+def write_records(runtime: Any, obj: str, items: list[dict[str, Any]]) -> None:
+    """BatchWriteItem, 25 at a time: the records land in one stream burst, as a bulk import would."""
+    dynamodb = runtime.client("dynamodb")
+    table = "outbound-local-records"
+    for start in range(0, len(items), 25):
+        chunk = items[start:start + 25]
+        dynamodb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {
+            "object_type": {"S": obj}, "id": {"S": item["id"]},
+            **{k: {"S": v} for k, v in item.items() if k != "id"}}}} for item in chunk]})
+
+
+def delivered_ids(runtime: Any) -> bytes:
+    return b"".join(r.body for r in runtime.soap.requests)
+
+
+def failed_entries(api: Api, definition_id: str) -> list[dict[str, Any]]:
+    status, body = api.call("GET", f"/outbound-messages/queue?view=failed&definition_id={definition_id}")
+    assert status == 200, body
+    return list(body["entries"])
+
+
+def stream_failures_depth(runtime: Any) -> int:
+    sqs = runtime.client("sqs")
+    url = sqs.get_queue_url(QueueName="outbound-local-stream-failures")["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def test_a_control_character_fails_one_record_and_its_99_neighbours_are_sent(runtime: Any, api: Api) -> None:
+    obj, definition_id = soap_setup(api, runtime.soap.url + "/isolation")
+    batch = uuid.uuid4().hex[:6]
+    ids = [f"500{batch}{i:04d}" for i in range(100)]
+    bad = ids[41]
+    write_records(runtime, obj, [{"id": rid, "Subject": "bell \u0007" if rid == bad else f"ok {rid}"} for rid in ids])
+    wait_for(lambda: all(rid.encode() in delivered_ids(runtime) for rid in ids if rid != bad), 60,
+             "the 99 good records' notifications")
+    assert bad.encode() not in delivered_ids(runtime)
+    listed = wait_for(lambda: [e for e in failed_entries(api, definition_id) if bad in e["record_ids"]], 20,
+                      "the bad record in the failed view")
+    assert listed[0]["error_code"] == "unbuildable" and "U+0007" in listed[0]["last_error"]
+    assert stream_failures_depth(runtime) == 0
+    # Born failed, so it is on the DLQ like every failed message (its alarm fires, a redrive can retry it).
+    sqs = runtime.client("sqs")
+    dlq = sqs.get_queue_url(QueueName="outbound-local-soap-dlq")["QueueUrl"]
+    parked = []
+    for _ in range(10):
+        for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", []):
+            parked.append(json.loads(m["Body"])["message_id"])
+    assert listed[0]["message_id"] in parked
+
+    # The operator cannot retry it until the record is fixed; then the retry builds it from the record as it is.
+    message_id = listed[0]["message_id"]
+    status, body = api.call("POST", f"/outbound-messages/queue/{message_id}/retry")
+    assert status == 409 and "U+0007" in body["message"], body
+    assert api.call("PUT", f"/records/{obj}/{bad}", {"fields": {"Subject": "fixed"}})[0] == 200
+    status, body = api.call("POST", f"/outbound-messages/queue/{message_id}/retry")
+    assert status in (200, 202), body
+    wait_state(api, message_id, "delivered")
+    assert bad.encode() in delivered_ids(runtime) and b"fixed" in delivered_ids(runtime)
+
+
+def test_messages_are_split_by_size_and_an_oversized_record_fails_alone(runtime: Any, api: Api) -> None:
+    """25 records of 20 KB written together would make a 500 KB envelope (over DynamoDB's item limit); one of
+    120 KB of '<' escapes to 480 KB and fits no message at all."""
+    obj, definition_id = soap_setup(api, runtime.soap.url + "/sizes")
+    batch = uuid.uuid4().hex[:6]
+    ids = [f"501{batch}{i:04d}" for i in range(25)]
+    huge = f"502{batch}0000"
+    before = len(runtime.soap.requests)
+    write_records(runtime, obj, [{"id": rid, "Subject": "x" * 20_000} for rid in ids])
+    write_records(runtime, obj, [{"id": huge, "Subject": "<" * 120_000}])
+    wait_for(lambda: all(rid.encode() in delivered_ids(runtime) for rid in ids), 60, "the 25 large records")
+    mine = [r for r in runtime.soap.requests[before:] if definition_id.encode() in r.body]
+    assert len(mine) >= 2 and all(len(r.body) <= 300_000 for r in mine)
+    listed = wait_for(lambda: [e for e in failed_entries(api, definition_id) if huge in e["record_ids"]], 20,
+                      "the oversized record in the failed view")
+    assert listed[0]["error_code"] == "unbuildable" and "more than a message may hold" in listed[0]["last_error"]
+
+
+def test_the_stream_failure_pointer_is_followed_and_what_still_fails_is_recorded(runtime: Any, api: Api) -> None:
+    """Lambda's on-failure record holds only a shard and a sequence range. The consumer re-reads it: a group
+    that fails again (here: the session-token key is missing from SSM) is recorded and can be replayed."""
+    obj, definition_id = soap_setup(api, runtime.soap.url + "/pointer")
+    status, definition = api.call("GET", f"/outbound-messages/{definition_id}")
+    definition.pop("id")
+    definition["include_session_id"] = True
+    assert api.call("PUT", f"/outbound-messages/{definition_id}", definition)[0] == 200
+    ssm = runtime.client("ssm")
+    name = "/outbound/local/session-token-key"
+    key = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    record_id = f"503{uuid.uuid4().hex[:12]}"
+    streams = runtime.client("dynamodbstreams")
+    import os
+
+    stream_arn = os.environ["RECORDS_STREAM_ARN"]
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    ssm.delete_parameter(Name=name)
+    from chalicelib import secrets
+
+    secrets.reset()
+    try:
+        assert api.call("PUT", f"/records/{obj}/{record_id}", {"fields": {"Subject": "needs a token"}})[0] == 200
+        # Find the record's sequence number as Lambda's pointer would carry it.
+        iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        sequence = None
+        while iterator and sequence is None:
+            answer = streams.get_records(ShardIterator=iterator, Limit=1000)
+            for record in answer["Records"]:
+                if record["dynamodb"]["Keys"]["id"]["S"] == record_id:
+                    sequence = record["dynamodb"]["SequenceNumber"]
+            iterator = answer.get("NextShardIterator") if answer["Records"] else None
+        assert sequence is not None
+        sqs = runtime.client("sqs")
+        url = sqs.get_queue_url(QueueName="outbound-local-stream-failures")["QueueUrl"]
+        info = {"shardId": shard, "streamArn": stream_arn, "startSequenceNumber": sequence,
+                "endSequenceNumber": sequence, "batchSize": 1}
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"DDBStreamBatchInfo": info}))
+
+        def recorded() -> list[dict[str, Any]]:
+            failures = api.call("GET", "/stream-failures")[1]["stream_failures"]
+            return [f for f in failures if f.get("record_id") == record_id]
+
+        found = wait_for(recorded, 30, "the unprocessed record recorded")
+    finally:
+        ssm.put_parameter(Name=name, Value=key, Type="SecureString", Overwrite=True)
+        secrets.reset()
+    unprocessed = found[0]
+    assert "SecretMissing" in unprocessed["reason"] and unprocessed["replayable"]
+    # Replayed once the key is back: the notification goes out and the entry is gone.
+    wait_for(lambda: api.call("POST", f"/stream-failures/{unprocessed['id']}/replay")[0] == 200, 20, "replay")
+    wait_for(lambda: record_id.encode() in delivered_ids(runtime), 30, "the replayed notification")
+    remaining = [f["id"] for f in api.call("GET", "/stream-failures")[1]["stream_failures"]]
+    assert unprocessed["id"] not in remaining
