@@ -35,7 +35,8 @@ class Scripted:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     # Faults: "drop" closes the connection without an answer; "hang" waits `hang_seconds`, then drops;
-    # "pass" answers as the provider would; "slow" does too, after `hang_seconds`.
+    # "pass" answers as the provider would; "slow" does too, after `hang_seconds`; "trickle" answers as the
+    # provider would, one byte every `hang_seconds` (headers included).
     fault: str | None = None
     hang_seconds: float = 0.0
 
@@ -94,9 +95,24 @@ class LoopbackServer:
                 if scripted is not None and scripted.fault in {"pass", "slow"}:
                     time.sleep(scripted.hang_seconds)
                     scripted = None
+                if scripted is not None and scripted.fault == "trickle":
+                    self._trickle(outer.answer(request), scripted.hang_seconds)
+                    return
                 answer = scripted or outer.answer(request)
                 request.answered = None if answer.fault else answer.status
                 self._reply(answer)
+
+            def _trickle(self, answer: Scripted, pause: float) -> None:
+                head = f"HTTP/1.1 {answer.status} OK\r\nContent-Length: {len(answer.body)}\r\n"
+                head += "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items()) + "\r\n"
+                try:
+                    for byte in head.encode() + answer.body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(pause)
+                except OSError:
+                    pass  # the client gave up: what a trickling server is for
+                self.close_connection = True
 
             def _reply(self, answer: Scripted) -> None:
                 if answer.fault:
