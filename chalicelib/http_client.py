@@ -7,6 +7,7 @@ socket down when it passes, whatever phase the answer is in (headers or body).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -26,10 +27,8 @@ _request = threading.local()  # the deadline of the request this thread is makin
 def _abort(connection: Any) -> None:
     sock = getattr(connection, "sock", None)
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):  # already closed: nothing left to stop
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 class _Watched:
