@@ -35,6 +35,13 @@ def bearer_key(auth_request):  # type: ignore[no-untyped-def]
     return AuthResponse(routes=[], principal_id="anonymous")
 
 
+@app.middleware("http")
+def uniform_errors(event, get_response):  # type: ignore[no-untyped-def]
+    from chalicelib.api.http import uniform_error
+
+    return uniform_error(get_response(event))
+
+
 def route(path: str, **options):  # type: ignore[no-untyped-def]
     """A management route: behind the API key, on the stages that require one (API_AUTH, per stage)."""
     if api_keys.required():

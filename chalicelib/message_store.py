@@ -15,6 +15,17 @@ from chalicelib.models.messages import ENTERED_FROM, MessageRecord, MessageState
 from chalicelib.settings import get_settings
 
 STATE_INDEX = "by_state"
+# Texts that come from outside (provider errors, listener answers, exception messages) are cut to this before
+# they are stored: a 900 KB answer inside <Ack> must not make the record unwritable.
+MAX_STORED_TEXT = 2_000
+TRUNCATED_FIELDS = ("last_error", "error_code", "provider_status", "provider_message_id")
+
+
+def clip(text: str | None, limit: int = MAX_STORED_TEXT) -> str | None:
+    """At most `limit` characters, marked when cut."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 20] + f"... [{len(text) - limit + 20} more]"
 CONTACT_INDEX = "by_contact"
 
 
@@ -98,6 +109,8 @@ def _update(
     change: StateChange,
 ) -> MessageRecord:
     sets = {**sets, "state": change.state.value, "updated_at": change.at, "due_key": iso(sets["due_at"])}
+    sets.update({k: clip(v) for k, v in sets.items() if k in TRUNCATED_FIELDS and isinstance(v, str)})
+    change = change.model_copy(update={"detail": clip(change.detail)})
     present = {k: v for k, v in sets.items() if v is not None}
     removes = [k for k, v in sets.items() if v is None]
     clauses = ["history = list_append(history, :history)", *(f"#f_{k} = :v_{k}" for k in present)]

@@ -44,6 +44,7 @@ class Settings(BaseModel):
     soap_deadline_hours: float = 24.0
     sms_deadline_hours: float = 24.0
     retry_base_seconds: float = 30.0
+    max_attempts: int = Field(default=30, description="attempts per message before it fails (24 h of backoff is ~20)")
     sweep_grace_seconds: float = Field(
         default=1200.0, description="how long past due a queued or leased record waits before the sweep re-enqueues it"
     )
@@ -104,6 +105,7 @@ def get_settings() -> Settings:
         soap_deadline_hours=float(env.get("SOAP_DEADLINE_HOURS", defaults.soap_deadline_hours)),
         sms_deadline_hours=float(env.get("SMS_DEADLINE_HOURS", defaults.sms_deadline_hours)),
         retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", defaults.retry_base_seconds)),
+        max_attempts=int(env.get("MAX_ATTEMPTS", defaults.max_attempts)),
         sweep_grace_seconds=float(env.get("SWEEP_GRACE_SECONDS", defaults.sweep_grace_seconds)),
         lease_margin_seconds=float(env.get("LEASE_MARGIN_SECONDS", defaults.lease_margin_seconds)),
         settle_retry_seconds=float(env.get("SETTLE_RETRY_SECONDS", defaults.settle_retry_seconds)),

@@ -29,27 +29,51 @@ class PinnedTarget:
     addresses: tuple[str, ...]
 
 
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 forms that carry an IPv4 address in their last 32 bits: IPv4-mapped, SIIT (RFC 2765), the NAT64
+# well-known prefix (RFC 6052) and IPv4-compatible (deprecated, RFC 4291). Each is judged as that IPv4 address.
+_LOW32_CARRIERS = tuple(
+    ipaddress.ip_network(n) for n in ("::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "::/96")
+)
+# Local-use NAT64 (RFC 8215) translates to whatever the operator's network holds: never public.
+_NEVER_PUBLIC = (ipaddress.ip_network("64:ff9b:1::/48"),)
 
 
 def _is_public(address: str) -> bool:
     """Globally reachable only: `is_global` also rules out shared (100.64/10), documentation and other
-    special-purpose ranges that `is_private` misses. An IPv4 address carried inside IPv6 (mapped, or
-    the NAT64 prefix) is judged as the IPv4 address it reaches."""
+    special-purpose ranges that `is_private` misses. An IPv6 transition address is judged by the IPv4 address
+    it carries: mapped, SIIT, NAT64, IPv4-compatible (last 32 bits), 6to4 (bits 16-48) and Teredo (its server
+    and client); local-use NAT64 is refused outright."""
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return _is_public(str(ip.ipv4_mapped))
-        if ip in _NAT64:
+        if any(ip in network for network in _NEVER_PUBLIC):
+            return False
+        if any(ip in network for network in _LOW32_CARRIERS):  # :: and ::1 become 0.0.0.0/0.0.0.1: refused
             return _is_public(str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
+        if ip.sixtofour is not None and not _is_public(str(ip.sixtofour)):
+            return False
+        if ip.teredo is not None and not all(_is_public(str(v4)) for v4 in ip.teredo):
+            return False
     return ip.is_global and not ip.is_multicast
 
 
 def check_url(url: str, *, allow_insecure: bool) -> str:
-    """Static check at save time: scheme, host, and literal addresses."""
+    """Static check at save time (and again at send time): form, port, credentials, scheme, literal addresses."""
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+        raise EndpointRefused("endpoint_url must not contain spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in {"https", "http"} or not parts.hostname:
         raise EndpointRefused("endpoint_url must be an absolute http(s) URL")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise EndpointRefused("endpoint_url has a port outside 1-65535") from exc
+    if port == 0:
+        raise EndpointRefused("endpoint_url has a port outside 1-65535")
+    if parts.username is not None or parts.password is not None:
+        raise EndpointRefused(
+            "endpoint_url must not carry credentials (user:password@): they would be sent in clear in every "
+            "WSDL and listing; authenticate with client_certificate (mTLS) or the SessionId identity token"
+        )
     if allow_insecure:
         return url
     if parts.scheme != "https":

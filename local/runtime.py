@@ -29,6 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 STAGE = "local"
 REGION = "us-east-1"
 SKIPPED_TYPES = ("AWS::Serverless::", "AWS::ApiGateway::", "AWS::Lambda::", "AWS::Scheduler::")
+GATEWAY_ERRORS = {
+    401: {"error": "unauthorized", "message": "send Authorization: Bearer <key>"},
+    403: {"error": "forbidden", "message": "the key is not one of this stage's API keys"},
+}
 
 
 def free_port() -> int:
@@ -327,6 +331,10 @@ class LocalRuntime:
                     body = json.dumps(
                         {"error": "not_found", "message": f"no route {self.command} {self.path}"}
                     ).encode()
+                    headers = {**(headers or {}), "Content-Type": "application/json"}
+                elif code in GATEWAY_ERRORS and raw and raw.lstrip().startswith(b"{") and b'"error"' not in raw:
+                    # infra's UNAUTHORIZED / ACCESS_DENIED gateway responses, as API Gateway would apply them
+                    body = json.dumps(GATEWAY_ERRORS[code]).encode()
                     headers = {**(headers or {}), "Content-Type": "application/json"}
                 super()._send_http_response(code, headers, body)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from chalice import Response
-from jinja2 import TemplateError
 
 from chalicelib import aws, config_store, ids
 from chalicelib.api.http import parse, reply
 from chalicelib.dynamo_codec import from_item, to_item
 from chalicelib.errors import invalid, not_found, require
 from chalicelib.models.customer import (
+    MAX_BODY,
     ConfigurationInput,
     MessageTemplate,
     OutboundConfiguration,
@@ -17,7 +17,7 @@ from chalicelib.models.customer import (
     TemplateInput,
 )
 from chalicelib.models.records import FIELD_NAME, OBJECT_NAME, ObjectSchema, RecordInput, value_problem
-from chalicelib.rendering import TemplateProblem, check_body, pick_body, render
+from chalicelib.rendering import RenderFailed, TemplateProblem, check_body, pick_body, render
 from chalicelib.settings import get_settings
 from chalicelib.soap_envelope import xml_problem
 
@@ -100,8 +100,8 @@ def preview_template(template_id: str, raw: bytes | None) -> Response:
     locale = request.locale or request.contact.locale
     chosen, _ = pick_body(template, locale)
     try:
-        text = render(template, locale, request.contact.template_values())
-    except TemplateError as exc:
+        text = render(template, locale, request.contact.template_values(), MAX_BODY[template.channel_type])
+    except RenderFailed as exc:
         raise invalid("contact", f"template cannot be filled: {exc}") from exc
     return reply(200, {"template_id": template_id, "locale": chosen, "body": text, "characters": len(text)})
 

@@ -68,3 +68,17 @@ def endpoint(func: Callable[..., Response]) -> Callable[..., Response]:
             return reply(500, {"error": "internal_error", "message": "internal error"})
 
     return wrapper
+
+
+def _snake(code: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(code))
+
+
+def uniform_error(response: Response) -> Response:
+    """Chalice answers some errors itself (415 for a content type a route does not take, its own error
+    classes) as {"Code", "Message"}; every error of this API is {"error", "message"}."""
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        response.body = {"error": _snake(str(body["Code"])), "message": str(body["Message"])}
+        response.headers = {**response.headers, "Content-Type": "application/json"}
+    return response

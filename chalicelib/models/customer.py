@@ -13,6 +13,9 @@ LOCALE = r"^[a-z]{2,3}(-[A-Z]{2})?$"
 MAX_CONTACTS = 100
 Provider = Literal["twilio", "telesign", "x"]
 PROVIDERS: dict[str, tuple[Provider, ...]] = {"sms": ("twilio", "telesign"), "whatsapp": ("twilio",), "twitter": ("x",)}
+# The longest text each channel's provider takes: Twilio refuses bodies over 1,600 characters (SMS and
+# WhatsApp; TeleSign's limit is the same), X a direct message over 10,000.
+MAX_BODY: dict[str, int] = {"sms": 1600, "whatsapp": 1600, "twitter": 10_000}
 
 
 class TemplateInput(BaseModel):
@@ -69,19 +72,27 @@ class OutboundConfiguration(ConfigurationInput):
     id: str
 
 
+CONTEXT_KEY = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+MAX_VALUE = 1_000  # characters of one contact value: a name, a case name, a context item
+ContextValue = Annotated[str, Field(max_length=MAX_VALUE)] | int | Annotated[float, Field(allow_inf_nan=False)] | bool
+
+
 class Contact(BaseModel):
-    """One recipient of a send, with the field names the Omnichannel contact entry uses."""
+    """One recipient of a send, with the field names the Omnichannel contact entry uses. Every value is bounded,
+    so a contact that passes validation always fits in the message record written for it."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     tocontactid: Annotated[str, Field(min_length=1, max_length=64)]
-    channelid: str | None = None
+    channelid: Annotated[str, Field(max_length=64)] | None = None
     optin: bool = True
     locale: Annotated[str, Field(pattern=LOCALE)] | None = None
-    contextitems: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    entityrelationshipname: str | None = None
-    CustomerName: str | None = None
-    CaseName: str | None = None
+    contextitems: Annotated[
+        dict[Annotated[str, Field(pattern=CONTEXT_KEY)], ContextValue], Field(max_length=50)
+    ] = Field(default_factory=dict)
+    entityrelationshipname: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    CustomerName: Annotated[str, Field(max_length=MAX_VALUE)] | None = None
+    CaseName: Annotated[str, Field(max_length=MAX_VALUE)] | None = None
 
     def template_values(self) -> dict[str, Any]:
         values: dict[str, Any] = dict(self.contextitems)
@@ -149,6 +160,9 @@ class Schedule(BaseModel):
     next_run_at: datetime | None
     rate_minutes: int | None = None
     cron: str | None = None
-    status: Literal["active", "done", "cancelled"] = "active"
+    status: Literal["active", "done", "cancelled", "failed"] = "active"
     runs: int = 0
     created_at: datetime
+    failures: int = Field(default=0, description="firings that failed in a row (reset by a good one)")
+    last_error: str | None = None
+    last_failed_at: datetime | None = None

@@ -21,7 +21,7 @@ from chalicelib.models.messages import (
     SoapPayload,
 )
 from chalicelib.senders import soap, telesign, twilio, x_dm
-from chalicelib.senders.outcomes import Accepted, Outcome, Permanent
+from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
 from chalicelib.settings import get_settings
 
 # One less than the queues' maxReceiveCount (infra/template.yaml: 5), so the record says why before SQS gives up.
@@ -163,11 +163,28 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver, context: 
         )
         return
     log("message.sending", message_id=record.message_id, channel=channel, attempt=record.attempts)
-    outcome = deliver(record)
+    outcome = attempt(record, deliver, now)
     budget = settings.settle_retry_seconds
     if context is not None:  # never past the function's own end: the lease takeover is the fallback then
         budget = min(budget, max(0.0, context.get_remaining_time_in_millis() / 1000 - 1.0))
     settle_persistently(record, outcome, budget)
+
+
+def attempt(record: MessageRecord, deliver: Deliver, now: datetime) -> Outcome:
+    """One attempt, counted on the record itself (a queue message's receive count restarts whenever the sweep
+    or a retry enqueues a new one): past the attempt limit or the deadline nothing is sent, and a sender that
+    raises is a failed attempt like any other, so every message ends `failed` or `expired` by its deadline."""
+    limit = get_settings().max_attempts
+    if record.attempts > limit:
+        return Permanent(reason=f"gave up after {limit} attempts", code="too_many_attempts")
+    if now >= record.deadline:
+        return Transient(reason="its deadline passed before this attempt", code="deadline")
+    try:
+        return deliver(record)
+    except Exception as exc:  # noqa: BLE001 - recorded as the attempt's outcome, retried with backoff
+        log("message.sender_error", logging.ERROR, message_id=record.message_id, channel=record.channel,
+            error=f"{type(exc).__name__}: {exc}")
+        return Transient(reason=f"sender error: {type(exc).__name__}: {exc}", code="sender_error")
 
 
 def settle_persistently(record: MessageRecord, outcome: Outcome, budget_seconds: float) -> MessageRecord:

@@ -6,12 +6,10 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from jinja2 import TemplateError
-
 from chalicelib import config_store, phone_numbers
 from chalicelib.dispatch import new_record
 from chalicelib.errors import invalid, require
-from chalicelib.models.customer import Contact, MessageTemplate, OutboundConfiguration
+from chalicelib.models.customer import MAX_BODY, Contact, MessageTemplate, OutboundConfiguration
 from chalicelib.models.messages import (
     DirectMessagePayload,
     MessageRecord,
@@ -20,7 +18,7 @@ from chalicelib.models.messages import (
     SmsPayload,
     StateChange,
 )
-from chalicelib.rendering import render
+from chalicelib.rendering import RenderFailed, render
 from chalicelib.settings import get_settings
 
 PHONE_CHANNELS = ("sms", "whatsapp")
@@ -82,8 +80,8 @@ def build_records(
     records = []
     for index, (contact, address) in enumerate(zip(contacts, addresses, strict=True)):
         try:
-            body = render(template, contact.locale, contact.template_values())
-        except TemplateError as exc:
+            body = render(template, contact.locale, contact.template_values(), MAX_BODY[configuration.channel_type])
+        except RenderFailed as exc:
             raise invalid(f"contacts.{index}", f"template cannot be filled: {exc}") from exc
         message_id = message_id_for(index)
         payload: SmsPayload | DirectMessagePayload

@@ -13,18 +13,20 @@ from datetime import datetime, timedelta
 from chalicelib import clock, config_store, ids, message_store, queues
 from chalicelib.cron import Cron
 from chalicelib.dispatch import dispatch
-from chalicelib.errors import invalid, require
+from chalicelib.errors import ApiError, invalid, require
 from chalicelib.logs import log
 from chalicelib.models.customer import Schedule, ScheduleInput
 from chalicelib.models.messages import MessageSource, MessageState, QueueBody
 from chalicelib.settings import get_settings
-from chalicelib.triggers.customer import build_records, check_contacts, load_configuration
+from chalicelib.triggers.customer import build_records, load_configuration
 
 
 def create(request: ScheduleInput, seed: str | None = None) -> Schedule:
-    configuration, _ = load_configuration(request.configuration_id)
-    check_contacts(configuration, request.contacts)  # refused now, not when it fires
+    configuration, template = load_configuration(request.configuration_id)
     now = clock.now()
+    # Refused now, not when it fires: every contact is checked and rendered as a firing would (a 400 naming it).
+    build_records(configuration, template, request.contacts, MessageSource(kind="scheduled", ref="check"), now,
+                  lambda index: f"check_{index}")
     if request.at is not None:
         first = request.at
     elif request.delay_seconds is not None:
@@ -89,6 +91,7 @@ def fire(schedule: Schedule, now: datetime) -> list[str]:
             "runs": run + 1,
             "next_run_at": following,
             "status": "active" if following else "done",
+            "failures": 0,
         }
     )
     if not config_store.put_schedule(schedule.id, updated, clock.iso(following) if following else None, run):
@@ -114,16 +117,51 @@ def sweep(now: datetime, grace: timedelta) -> int:
     return count
 
 
+MAX_FAILURES = 5  # firings in a row before a schedule is set to `failed` (an operator fixes and recreates it)
+TICK_PAGES = 20  # pages of 100 due schedules one tick may fire
+
+
+def record_failure(schedule: Schedule, error: str, permanent: bool, now: datetime) -> Schedule:
+    """The failure, on the schedule where GET /schedules/{id} shows it; the schedule's next try moves back
+    (1, 2, 4 ... minutes) so a broken one never sits at the head of the due list, and after MAX_FAILURES in
+    a row, or at once when retrying cannot help (the configuration is gone, a contact cannot be rendered),
+    it is `failed` and leaves the due list."""
+    failures = schedule.failures + 1
+    give_up = permanent or failures >= MAX_FAILURES
+    retry_at = now + timedelta(minutes=min(2 ** (failures - 1), 60))
+    updated = schedule.model_copy(
+        update={
+            "failures": failures,
+            "last_error": error[:1000],
+            "last_failed_at": now,
+            "status": "failed" if give_up else schedule.status,
+            "next_run_at": None if give_up else retry_at,
+        }
+    )
+    config_store.put_schedule(schedule.id, updated, None if give_up else clock.iso(retry_at), None)
+    log("schedule.failed", logging.ERROR, schedule_id=schedule.id, failures=failures, gave_up=give_up, error=error)
+    return updated
+
+
 def tick() -> dict[str, int]:
     now = clock.now()
-    fired = 0
-    for schedule_id in config_store.due_schedule_ids(clock.iso(now)):
-        schedule = config_store.get(config_store.SCHEDULE, schedule_id, Schedule)
-        if schedule is None or schedule.status != "active":
-            continue
-        try:
-            fired += len(fire(schedule, now))
-        except Exception as exc:  # noqa: BLE001 - one broken schedule must not stop the others
-            log("schedule.failed", logging.ERROR, schedule_id=schedule_id, error=f"{type(exc).__name__}: {exc}")
+    fired = failed = 0
+    seen: set[str] = set()
+    for _ in range(TICK_PAGES):
+        due = [i for i in config_store.due_schedule_ids(clock.iso(now)) if i not in seen]
+        if not due:
+            break
+        for schedule_id in due:
+            seen.add(schedule_id)
+            schedule = config_store.get(config_store.SCHEDULE, schedule_id, Schedule)
+            if schedule is None or schedule.status != "active":
+                continue
+            try:
+                fired += len(fire(schedule, now))
+            except Exception as exc:  # noqa: BLE001 - one broken schedule must not stop the others
+                failed += 1
+                permanent = isinstance(exc, ApiError) and 400 <= exc.status < 500
+                reason = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+                record_failure(schedule, reason, permanent, now)
     grace = timedelta(seconds=get_settings().sweep_grace_seconds)
-    return {"messages": fired, "swept": sweep(now, grace)}
+    return {"messages": fired, "failed": failed, "swept": sweep(now, grace)}

@@ -154,6 +154,17 @@ def test_a_name_that_does_not_resolve_is_retried_later(monkeypatch: pytest.Monke
     (["64:ff9b::7f00:1"], False),  # NAT64 to 127.0.0.1
     (["64:ff9b::5db8:d70e"], True),  # NAT64 to a public address
     (["2001:db8::1"], False),
+    # IPv6 transition forms that carry an internal IPv4 address (issue: each got a connection attempt)
+    (["::127.0.0.1"], False),  # IPv4-compatible
+    (["::ffff:0:7f00:1"], False),  # SIIT
+    (["64:ff9b:1::7f00:1"], False),  # local-use NAT64
+    (["64:ff9b:1::5db8:d70e"], False),  # local-use NAT64 never reaches the public internet
+    (["2002:7f00:1::1"], False),  # 6to4 around 127.0.0.1
+    (["2002:a9fe:a9fe::1"], False),  # 6to4 around the metadata service
+    (["2001:0:4136:e378:8000:63bf:3fff:fdd2"], False),  # Teredo
+    (["::ffff:0:5db8:d70e"], True),  # SIIT to a public address
+    (["2002:5db8:d70e::1"], True),  # 6to4 around a public address
+    (["93.184.215.14", "::ffff:0:a00:1"], False),  # one bad answer among good ones is enough
 ])
 def test_pin_vets_every_answer(answers: list[str], allowed: bool) -> None:
     resolver = CountingResolver({PARTNER: answers})
@@ -177,3 +188,30 @@ def test_local_stage_pins_loopback_answers_without_refusing_them() -> None:
     target = pin(f"http://{PARTNER}:8000/n", allow_insecure=True, resolve=CountingResolver({PARTNER: ["127.0.0.1"]}))
     assert target.addresses == ("127.0.0.1",)
 
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    (f"https://{PARTNER}:99999/n", "port"),
+    (f"https://{PARTNER}:0/n", "port"),
+    (f"https://user:secret@{PARTNER}/n", "credentials"),
+    (f"https://{PARTNER}/n\x01", "control"),
+    ("https://[::127.0.0.1]/n", "private"),
+    ("https://[64:ff9b:1::7f00:1]/n", "private"),
+    ("https://[2002:7f00:1::1]/n", "private"),
+])
+def test_endpoint_urls_that_can_never_work_or_leak_are_refused(url: str, problem: str) -> None:
+    """Refused at save time and again at send time (a definition stored before the rule existed)."""
+    from chalicelib.url_policy import check_url
+
+    with pytest.raises(EndpointRefused, match=problem):
+        check_url(url, allow_insecure=False)
+    with pytest.raises(EndpointRefused, match=problem):
+        pin(url, allow_insecure=False, resolve=CountingResolver({PARTNER: ["93.184.215.14"]}))
+    if problem in {"port", "credentials", "control"}:  # refused on every stage, local too
+        with pytest.raises(EndpointRefused, match=problem):
+            check_url(url, allow_insecure=True)
+
+
+def test_a_stored_endpoint_with_a_bad_port_fails_once_instead_of_raising() -> None:
+    outcome = soap.deliver(payload(f"https://{PARTNER}:99999/n"), resolve=CountingResolver({PARTNER: ["93.184.215.14"]}))
+    assert isinstance(outcome, Permanent) and outcome.code == "endpoint_refused"

@@ -114,12 +114,12 @@ def test_render_picks_locale_then_language_then_default() -> None:
 
 
 def test_render_is_strict_and_sandboxed() -> None:
-    from jinja2 import TemplateError
+    from chalicelib.rendering import RenderFailed
 
-    with pytest.raises(TemplateError):
+    with pytest.raises(RenderFailed, match="'CustomerName' is undefined"):
         render(template(), None, {})
     unsafe = MessageTemplate(id="u", name="u", channel_type="sms", bodies={"en-US": "{{ x.__class__.__mro__ }}"})
-    with pytest.raises(TemplateError):
+    with pytest.raises(RenderFailed, match="SecurityError"):
         render(unsafe, None, {"x": ""})
 
 
