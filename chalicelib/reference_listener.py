@@ -1,8 +1,9 @@
 """A reference SOAP listener: what a partner's endpoint does with our notifications.
 
-Parse, check the OrganizationId (and the identity token in SessionId when there is one), keep each
-notification once (dedupe on its Id: delivery is at least once), then Ack. Kept notifications go to the
-config table so the local walkthrough can show them.
+Parse, check the OrganizationId and the identity token in SessionId (the definition must set
+`include_session_id`: anything else could write here unauthenticated), keep each notification once (dedupe on
+its Id: delivery is at least once), then Ack. Kept notifications go to the config table so the local walkthrough
+can show them. It is off (404) unless the stage sets ENABLE_REFERENCE_LISTENER, which only local does.
 
 The Ack covers the whole message: there is no per-notification answer in this protocol. A listener that
 stored some notifications and then fails must answer without an Ack; the whole message comes back with
@@ -27,16 +28,15 @@ def receive(xml: bytes) -> tuple[int, bytes]:
         parsed = parse_notifications(xml)
     except Exception:  # noqa: BLE001 - any unreadable message is refused without an Ack
         return 400, build_ack(False)
-    if parsed.organization_id != get_settings().org_id:
+    if parsed.organization_id != get_settings().org_id or parsed.session_id is None:
         return 403, build_ack(False)
-    if parsed.session_id is not None:
-        key = str(json_parameter(get_settings().session_token_param)["key"]).encode()
-        try:
-            claims = identity_token.verify(key, parsed.session_id, clock.now())
-        except identity_token.InvalidToken:
-            return 403, build_ack(False)
-        if claims.get("act") != parsed.action_id:
-            return 403, build_ack(False)
+    key = str(json_parameter(get_settings().session_token_param)["key"]).encode()
+    try:
+        claims = identity_token.verify(key, parsed.session_id, clock.now())
+    except identity_token.InvalidToken:
+        return 403, build_ack(False)
+    if claims.get("act") != parsed.action_id or claims.get("iss") != parsed.organization_id:
+        return 403, build_ack(False)
     client = aws.client("dynamodb")
     for note in parsed.notifications:
         item = {

@@ -15,13 +15,14 @@ from tests.conftest import Api, unique_object, wait_for
 pytestmark = pytest.mark.e2e
 
 
-def soap_setup(api: Api, endpoint: str, evaluation: str = "created", criteria: Any = None) -> tuple[str, str]:
+def soap_setup(api: Api, endpoint: str, evaluation: str = "created", criteria: Any = None,
+               include_session_id: bool = False) -> tuple[str, str]:
     obj = unique_object()
     assert api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {
         "Subject": "string", "Status": "string", "Priority": "int", "IsEscalated": "boolean"}})[0] == 200
     status, definition = api.call("POST", "/outbound-messages", {
         "object": obj, "name": "To ERP", "unique_name": "To_ERP", "endpoint_url": endpoint,
-        "fields": ["Subject", "Priority", "IsEscalated"]})
+        "fields": ["Subject", "Priority", "IsEscalated"], "include_session_id": include_session_id})
     assert status == 201, definition
     status, rule = api.call("POST", "/rules", {"object": obj, "name": "r", "evaluation": evaluation,
                                                "criteria": criteria, "definition_ids": [definition["id"]]})
@@ -76,7 +77,7 @@ def test_record_change_reaches_the_soap_listener(runtime: Any, api: Api) -> None
 
 
 def test_reference_listener_acks_and_dedupes(runtime: Any, api: Api) -> None:
-    obj, _ = soap_setup(api, runtime.api_url + "/reference-listener")
+    obj, _ = soap_setup(api, runtime.api_url + "/reference-listener", include_session_id=True)
     api.call("PUT", f"/records/{obj}/500xx0000000000001", {"fields": {"Subject": "Hello"}})
 
     def kept() -> list[dict[str, Any]]:
@@ -352,4 +353,10 @@ def test_include_session_id_sends_an_identity_token_the_listener_can_verify(runt
     assert status == 200
     forged = request.body.replace(token.encode(), token.encode()[:-3] + b"xyz")
     status, answer = api.call("POST", "/reference-listener", raw=forged, content_type="text/xml")
+    assert status == 403 and b"<Ack>false</Ack>" in answer
+    # Without an identity token at all (a definition without include_session_id, or anyone else): refused.
+    unsigned = request.body.replace(f"<SessionId>{token}</SessionId>".encode(),
+                                    b'<SessionId xsi:nil="true"/>')
+    assert unsigned != request.body
+    status, answer = api.call("POST", "/reference-listener", raw=unsigned, content_type="text/xml")
     assert status == 403 and b"<Ack>false</Ack>" in answer
