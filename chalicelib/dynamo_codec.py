@@ -11,9 +11,13 @@ _SER = TypeSerializer()
 _DES = TypeDeserializer()
 
 
+SMALLEST = 1e-130  # DynamoDB stores nothing closer to zero; the API bounds the other end (1e125)
+
+
 def _prepare(value: Any) -> Any:
     if isinstance(value, float):
-        return Decimal(repr(value))
+        # A magnitude DynamoDB cannot hold ("Number underflow") becomes its nearest storable value, zero.
+        return Decimal(repr(value)) if abs(value) >= SMALLEST or value == 0 else Decimal(0)
     if isinstance(value, dict):
         return {k: _prepare(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

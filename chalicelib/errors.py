@@ -30,6 +30,17 @@ def invalid(field: str, message: str) -> ApiError:
     return ApiError(400, "validation_error", f"{field}: {message}", [{"field": field, "message": message}])
 
 
+def unknown(field: str, message: str) -> ApiError:
+    """A well-formed request naming something that does not exist: 404, with the field that names it."""
+    return ApiError(404, "not_found", f"{field}: {message}", [{"field": field, "message": message}])
+
+
+def mismatch(field: str, message: str) -> ApiError:
+    """A well-formed request that does not fit what exists (an object's declared fields, a template's channel):
+    409, with the field at fault. 400 is kept for what the request alone gets wrong."""
+    return ApiError(409, "conflict", f"{field}: {message}", [{"field": field, "message": message}])
+
+
 def not_found(what: str, key: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} {key} does not exist")
 

@@ -21,12 +21,12 @@ from chalicelib.models.customer import (
 )
 from chalicelib.models.definitions import DefinitionInput, RuleInput
 from chalicelib.models.messages import MessageRecord
-from chalicelib.models.records import ObjectSchema, RecordInput
+from chalicelib.models.records import OBJECT_NAME, RECORD_ID, ObjectSchema, ObjectSchemaInput, RecordInput
 from chalicelib.settings import CHANNELS
 
 # view name -> (request model, success status, response model or None)
 OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]] = {
-    "put_object": (ObjectSchema, 200, ObjectSchema),
+    "put_object": (ObjectSchemaInput, 200, ObjectSchema),
     "get_object": (None, 200, ObjectSchema),
     "put_record": (RecordInput, 200, None),
     "create_outbound_message": (DefinitionInput, 201, None),
@@ -53,7 +53,24 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
 }
 XML_ONLY = {"reference_listener"}
 XML_ANSWERS = {"outbound_message_wsdl", "twilio_inbound", "reference_listener"}
-PATH_SCHEMAS: dict[str, dict[str, Any]] = {"channel": {"type": "string", "enum": list(CHANNELS)}}
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "channel": {"type": "string", "enum": list(CHANNELS)},
+    "name": {"type": "string", "pattern": OBJECT_NAME.pattern},
+    "object_type": {"type": "string", "pattern": OBJECT_NAME.pattern},
+    "record_id": {"type": "string", "pattern": RECORD_ID},
+}
+# Rules a JSON Schema cannot state (they depend on another field's value, another resource, or what a template or
+# a phone number means): a request breaking one is refused with 400 naming the field, and the document says so.
+SEMANTIC_RULES: dict[str, list[str]] = {
+    "create_template": ["bodies must include default_locale",
+                        "each body must compile as a message template (jinja2 syntax, no include/macro/~)"],
+    "create_send": ["tocontactid is an E.164 number (sms, whatsapp) or an X @handle or user id (twitter)",
+                    "each contact must supply every value the template uses, and render within the channel's limit"],
+    "preview_template": ["the contact must supply every value the template uses"],
+    "create_schedule": ["as POST /sends for the contacts", "a cron range ascends (5-3 is refused) and fires "
+                        "within five years", "at lies in the future"],
+    "reference_listener": ["the body is a Salesforce notifications SOAP message"],
+}
 ERROR = {
     "type": "object",
     "required": ["error", "message"],
@@ -68,8 +85,22 @@ ERROR = {
 }
 
 
+def _closed(node: Any) -> Any:
+    """pydantic states constrained dict keys as patternProperties; without additionalProperties: false a key
+    matching no pattern would still be schema-valid, and the code refuses it."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _closed(value)
+    elif isinstance(node, list):
+        for value in node:
+            _closed(value)
+    return node
+
+
 def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema = _closed(model.model_json_schema(ref_template="#/components/schemas/{model}"))
     for name, definition in schema.pop("$defs", {}).items():
         components[name] = definition
     components[model.__name__] = schema
@@ -85,14 +116,18 @@ def document(routes: dict[str, dict[str, Any]], server_url: str = "/") -> dict[s
             operation: dict[str, Any] = {
                 "operationId": entry.view_name,
                 "summary": (entry.view_function.__doc__ or entry.view_name.replace("_", " ")).strip().split("\n")[0],
+                **({"description": "Also refused with 400 (rules this document cannot state): "
+                    + "; ".join(SEMANTIC_RULES[entry.view_name]) + "."} if entry.view_name in SEMANTIC_RULES else {}),
                 "responses": {
                     str(success): _success(entry.view_name, success, response, components),
                     "400": _error("bad input: the fields at fault are named"),
-                    "404": _error("not found"),
+                    "404": _error("not found, or the body names something that does not exist (the field named)"),
                 },
             }
             if method != "GET":
-                operation["responses"]["409"] = _error("conflicts with the current state (named in the message)")
+                operation["responses"]["409"] = _error(
+                    "does not fit what exists (an object's declared fields, a template's channel): the field named"
+                )
             if entry.view_name == "create_send":
                 operation["responses"]["429"] = _error("the org's hourly limit; Retry-After says when")
             parameters = [

@@ -7,7 +7,7 @@ from chalice import Response
 from chalicelib import aws, config_store, ids
 from chalicelib.api.http import parse, reply
 from chalicelib.dynamo_codec import from_item, to_item
-from chalicelib.errors import invalid, not_found, require
+from chalicelib.errors import invalid, mismatch, not_found, require, unknown
 from chalicelib.models.customer import (
     MAX_BODY,
     ConfigurationInput,
@@ -16,16 +16,26 @@ from chalicelib.models.customer import (
     PreviewRequest,
     TemplateInput,
 )
-from chalicelib.models.records import FIELD_NAME, OBJECT_NAME, ObjectSchema, RecordInput, value_problem
+from chalicelib.models.records import (
+    FIELD_NAME,
+    OBJECT_NAME,
+    ObjectSchema,
+    ObjectSchemaInput,
+    RecordInput,
+    value_problem,
+)
 from chalicelib.rendering import RenderFailed, TemplateProblem, check_body, pick_body, render
 from chalicelib.settings import get_settings
 from chalicelib.soap_envelope import xml_problem
 
 
 def put_schema(name: str, raw: bytes | None) -> Response:
-    schema = parse(ObjectSchema, raw)
-    if schema.name != name:
-        raise invalid("name", f"must match the path ({name})")
+    if not OBJECT_NAME.match(name):
+        raise invalid("name", "must start with a capital letter and hold letters, digits, underscores")
+    data = parse(ObjectSchemaInput, raw)
+    if data.name is not None and data.name != name:
+        raise mismatch("name", f"must match the path ({name}) when given")
+    schema = ObjectSchema(name=name, fields=data.fields)
     config_store.put(config_store.SCHEMA, name, schema)
     return reply(200, schema)
 
@@ -48,12 +58,14 @@ def put_record(object_type: str, record_id: str, raw: bytes | None) -> Response:
             raise invalid(f"fields.{name}", "is not a settable field name")
         kind = schema.field_type(name)
         if kind is None:
-            raise invalid(f"fields.{name}", f"is not a field of {object_type}")
+            raise mismatch(f"fields.{name}", f"is not a field of {object_type}")
         value = record.fields[name]
-        problem = value_problem(kind, value) or (xml_problem(value) if isinstance(value, str) else None)
-        if problem:
+        if isinstance(value, str) and xml_problem(value):
             # A character XML forbids would make every SOAP notification of this record unsendable.
-            raise invalid(f"fields.{name}", problem)
+            raise invalid(f"fields.{name}", str(xml_problem(value)))
+        problem = value_problem(kind, value)
+        if problem:  # the type comes from the object's declaration, another resource
+            raise mismatch(f"fields.{name}", problem)
     item = {**record.fields, "object_type": object_type, "id": record_id}
     aws.client("dynamodb").put_item(
         TableName=get_settings().records_table, Item=to_item({k: v for k, v in item.items() if v is not None})
@@ -110,9 +122,9 @@ def create_configuration(raw: bytes | None) -> Response:
     data = parse(ConfigurationInput, raw)
     template = config_store.get(config_store.TEMPLATE, data.template_id, MessageTemplate)
     if template is None:
-        raise invalid("template_id", f"{data.template_id} does not exist")
+        raise unknown("template_id", f"{data.template_id} does not exist")
     if template.channel_type != data.channel_type:
-        raise invalid("template_id", f"template is for {template.channel_type}, configuration is {data.channel_type}")
+        raise mismatch("template_id", f"template is for {template.channel_type}, configuration is {data.channel_type}")
     configuration = OutboundConfiguration(id=ids.random_id("cfg"), **data.model_dump())
     config_store.put(config_store.CONFIGURATION, configuration.id, configuration, new=True)
     return reply(201, configuration)

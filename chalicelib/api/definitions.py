@@ -6,7 +6,7 @@ from chalice import Response
 
 from chalicelib import config_store, ids
 from chalicelib.api.http import parse, reply
-from chalicelib.errors import ApiError, invalid, require
+from chalicelib.errors import ApiError, invalid, mismatch, require, unknown
 from chalicelib.models.customer import OutboundConfiguration
 from chalicelib.models.definitions import (
     DefinitionInput,
@@ -49,10 +49,10 @@ def _check(definition: DefinitionInput) -> None:
             raise invalid("client_certificate", "a client certificate needs an https:// endpoint_url")
     schema = config_store.get(config_store.SCHEMA, definition.object, ObjectSchema)
     if schema is None:
-        raise invalid("object", f"{definition.object} is not a known object (PUT /objects/{definition.object})")
+        raise unknown("object", f"{definition.object} is not a known object (PUT /objects/{definition.object})")
     for index, name in enumerate(definition.fields):
         if schema.field_type(name) is None:
-            raise invalid(f"fields.{index}", f"{name} is not a field of {definition.object}")
+            raise mismatch(f"fields.{index}", f"{name} is not a field of {definition.object}")
 
 
 def get_definition(definition_id: str) -> OutboundMessageDefinition:
@@ -76,7 +76,7 @@ def update_definition(definition_id: str, raw: bytes | None) -> Response:
     current = get_definition(definition_id)
     data = parse(DefinitionInput, raw)
     if data.object != current.object:
-        raise invalid("object", f"cannot change after creation (this outbound message is on {current.object})")
+        raise mismatch("object", f"cannot change after creation (this outbound message is on {current.object})")
     _check(data)
     updated = OutboundMessageDefinition(id=definition_id, **data.model_dump())
     try:
@@ -125,17 +125,19 @@ def create_rule(raw: bytes | None) -> Response:
     data = parse(RuleInput, raw)
     schema = config_store.get(config_store.SCHEMA, data.object, ObjectSchema)
     if schema is None:
-        raise invalid("object", f"{data.object} is not a known object")
+        raise unknown("object", f"{data.object} is not a known object")
     for name in sorted(comparison_fields(data.criteria)):
         if schema.field_type(name) is None:
-            raise invalid("criteria", f"{name} is not a field of {data.object}")
+            raise mismatch("criteria", f"{name} is not a field of {data.object}")
     for index, definition_id in enumerate(data.definition_ids):
         definition = config_store.get(config_store.DEFINITION, definition_id, OutboundMessageDefinition)
-        if definition is None or definition.object != data.object:
-            raise invalid(f"definition_ids.{index}", f"{definition_id} is not an outbound message on {data.object}")
+        if definition is None:
+            raise unknown(f"definition_ids.{index}", f"{definition_id} is not an outbound message")
+        if definition.object != data.object:
+            raise mismatch(f"definition_ids.{index}", f"{definition_id} is an outbound message on {definition.object}")
     for index, configuration_id in enumerate(data.configuration_ids):
         if config_store.get(config_store.CONFIGURATION, configuration_id, OutboundConfiguration) is None:
-            raise invalid(f"configuration_ids.{index}", f"{configuration_id} is not an outbound configuration")
+            raise unknown(f"configuration_ids.{index}", f"{configuration_id} is not an outbound configuration")
     if data.configuration_ids:
         _check_recipients(data.recipients, schema)
     rule = Rule(id=ids.random_sf_id("01Q"), **data.model_dump())
@@ -148,16 +150,16 @@ def _check_recipients(recipients: Recipients | None, schema: ObjectSchema) -> No
         raise invalid("recipients", "required when the rule fires customer sends (configuration_ids)")
     for index, name in enumerate(recipients.via):
         if schema.field_type(name) is None:
-            raise invalid(f"recipients.via.{index}", f"{name} is not a field of {schema.name}")
+            raise mismatch(f"recipients.via.{index}", f"{name} is not a field of {schema.name}")
     if recipients.case_name_field and schema.field_type(recipients.case_name_field) is None:
-        raise invalid("recipients.case_name_field", f"{recipients.case_name_field} is not a field of {schema.name}")
+        raise mismatch("recipients.case_name_field", f"{recipients.case_name_field} is not a field of {schema.name}")
     contact = config_store.get(config_store.SCHEMA, recipients.contact_object, ObjectSchema)
     if contact is None:
-        raise invalid("recipients.contact_object", f"{recipients.contact_object} is not a known object")
+        raise unknown("recipients.contact_object", f"{recipients.contact_object} is not a known object")
     for attribute in ("address_field", "name_field", "locale_field", "optin_field"):
         name = getattr(recipients, attribute)
         if name and contact.field_type(name) is None:
-            raise invalid(f"recipients.{attribute}", f"{name} is not a field of {contact.name}")
+            raise mismatch(f"recipients.{attribute}", f"{name} is not a field of {contact.name}")
 
 
 def list_rules(query: dict[str, str] | None) -> Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -24,13 +23,13 @@ class TemplateInput(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     channel_type: ChannelType
     default_locale: Annotated[str, Field(pattern=LOCALE)] = "en-US"
-    bodies: dict[str, Annotated[str, Field(min_length=1, max_length=1600)]]
+    bodies: Annotated[
+        dict[Annotated[str, Field(pattern=LOCALE)], Annotated[str, Field(min_length=1, max_length=1600)]],
+        Field(min_length=1, max_length=50, description="one body per locale; must include default_locale"),
+    ]
 
     @model_validator(mode="after")
     def _default_present(self) -> TemplateInput:
-        for locale in self.bodies:
-            if not re.match(LOCALE, locale):
-                raise ValueError(f"bodies: {locale!r} is not a locale like en-US")
         if self.default_locale not in self.bodies:
             raise ValueError(f"bodies must include the default locale {self.default_locale!r}")
         return self
@@ -40,8 +39,19 @@ class MessageTemplate(TemplateInput):
     id: str
 
 
+def _provider_per_channel(schema: dict[str, Any]) -> None:
+    """The API document states which providers each channel takes (JSON Schema if/then)."""
+    schema["allOf"] = [
+        {
+            "if": {"properties": {"channel_type": {"const": channel}}, "required": ["channel_type"]},
+            "then": {"properties": {"provider": {"anyOf": [{"enum": list(providers)}, {"type": "null"}]}}},
+        }
+        for channel, providers in PROVIDERS.items()
+    ]
+
+
 class ConfigurationInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_provider_per_channel)
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     show_in_timeline: bool = False
@@ -118,17 +128,46 @@ class InstantSendRequest(BaseModel):
     contacts: Annotated[list[Contact], Field(min_length=1, max_length=MAX_CONTACTS)]
 
 
+def _cron_field(value: str) -> str:
+    part = rf"(?:\*|{value}(?:-{value})?)(?:/[1-9][0-9]{{0,3}})?"
+    return rf"{part}(?:,{part})*"
+
+
+_MONTH = "(?:1[0-2]|[1-9]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)"
+_DAY = "(?:[1-7]|SUN|MON|TUE|WED|THU|FRI|SAT)"
+# EventBridge's cron as chalicelib/cron.py accepts it: six fields, one of day-of-month and day-of-week `?`.
+CRON = (
+    rf"^cron\({_cron_field('[1-5]?[0-9]')} {_cron_field('(?:2[0-3]|[01]?[0-9])')} "
+    rf"(?:{_cron_field('(?:3[01]|[12][0-9]|[1-9])')} {_cron_field(_MONTH)} \?"
+    rf"|\? {_cron_field(_MONTH)} {_cron_field(_DAY)}) {_cron_field('(?:19[7-9][0-9]|2[01][0-9][0-9])')}\)$"
+)
+TIMINGS = ("at", "delay_seconds", "rate_minutes", "cron")
+
+
+def _one_timing_schema(schema: dict[str, Any]) -> None:
+    """Exactly one timing, stated in the API document (the properties themselves are non-null there)."""
+    schema["oneOf"] = [{"required": [name]} for name in TIMINGS]
+    for name in TIMINGS:
+        variants = schema["properties"][name].get("anyOf", [])
+        concrete = [v for v in variants if v.get("type") != "null"]
+        if concrete:
+            schema["properties"][name] = {**concrete[0], **{k: v for k, v in schema["properties"][name].items()
+                                                              if k not in {"anyOf", "default"}}}
+
+
 class ScheduleInput(BaseModel):
     """Exactly one of `at`, `delay_seconds`, `rate_minutes`, `cron` says when it fires."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_timing_schema)
 
     configuration_id: Annotated[str, Field(min_length=1)]
     contacts: Annotated[list[Contact], Field(min_length=1, max_length=MAX_CONTACTS)]
     at: datetime | None = None
     delay_seconds: Annotated[int, Field(ge=0, le=366 * 86400)] | None = None
     rate_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] | None = None
-    cron: str | None = Field(default=None, description="EventBridge cron, UTC: cron(0 9 ? * MON-FRI *)")
+    cron: Annotated[str, Field(json_schema_extra={"pattern": CRON})] | None = Field(
+        default=None, description="EventBridge cron, UTC: cron(0 9 ? * MON-FRI *)"
+    )
 
     @field_validator("cron")
     @classmethod

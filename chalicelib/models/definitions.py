@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.models.records import OBJECT_NAME, FieldType, ObjectSchema, Scalar
+from chalicelib.models.records import FIELD_NAME, OBJECT_NAME, FieldType, ObjectSchema, Scalar
 
 UNIQUE_NAME_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^\S+$"), "must not contain spaces"),
@@ -26,19 +26,35 @@ def check_unique_name(value: str) -> str:
     return value
 
 
+# Salesforce's rules in one pattern (for the API document): a letter first; letters, digits, underscores; an
+# underscore always followed by a letter or digit (so none at the end, never two in a row). The rules are also
+# checked one by one (UNIQUE_NAME_RULES), so a refusal names the rule broken.
+UNIQUE_NAME = r"^[A-Za-z](?:[A-Za-z0-9]|_(?=[A-Za-z0-9]))*$"
+# What the code accepts as an endpoint (url_policy.check_url): http(s), a host, a port 1-65535, no user:password@,
+# no spaces or control characters. HTTPS and public addresses are a stage's policy, checked on top.
+PORT = r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+ENDPOINT_URL = rf"^https?://{LABEL}(?:\.{LABEL})*{PORT}(?:/[!-~]*)?$"
+SECRET_REFERENCE = r"^(?:/[!-~]{1,1023}|secretsmanager:[!-~]{1,512}|arn:aws:secretsmanager:[!-~]{1,512})$"  # noqa: S105
+
+
 class DefinitionInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 
     object: Annotated[str, Field(pattern=OBJECT_NAME.pattern)]
     name: Annotated[str, Field(min_length=1, max_length=80)]
-    unique_name: Annotated[str, Field(min_length=1, max_length=80)]
-    description: str = ""
-    endpoint_url: Annotated[str, Field(min_length=1, max_length=2048)]
-    user_to_send_as: str = "integration"
+    unique_name: Annotated[str, Field(min_length=1, max_length=80, json_schema_extra={"pattern": UNIQUE_NAME})]
+    description: Annotated[str, Field(max_length=1000)] = ""
+    endpoint_url: Annotated[str, Field(min_length=1, max_length=2048, json_schema_extra={"pattern": ENDPOINT_URL})]
+    user_to_send_as: Annotated[str, Field(min_length=1, max_length=80)] = "integration"
     include_session_id: bool = False
-    fields: list[str] = Field(default_factory=lambda: ["Id"])
+    fields: list[Annotated[str, Field(pattern=FIELD_NAME.pattern)]] = Field(
+        default_factory=lambda: ["Id"], json_schema_extra={"uniqueItems": True}
+    )
     protected: bool = False
-    client_certificate: str | None = Field(default=None, description="SSM/Secrets Manager name, never the PEM")
+    client_certificate: Annotated[str, Field(json_schema_extra={"pattern": SECRET_REFERENCE})] | None = Field(
+        default=None, description="SSM/Secrets Manager name, never the PEM"
+    )
 
     _unique = field_validator("unique_name")(classmethod(lambda cls, v: check_unique_name(v)))
 
@@ -84,7 +100,7 @@ class Operator(StrEnum):
 class Comparison(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    field: str
+    field: Annotated[str, Field(pattern=FIELD_NAME.pattern)]
     op: Operator
     value: Scalar = None
 
@@ -96,19 +112,24 @@ class Group(BaseModel):
     conditions: list[Comparison | Group] = Field(min_length=1)
 
 
+FieldName = Annotated[str, Field(pattern=FIELD_NAME.pattern)]
+
+
 class Recipients(BaseModel):
     """Where an automated customer send finds its contacts: related records named by fields of the record that
     fired the rule (a field may hold one id or a list of ids), and which of their fields fill the contact entry."""
 
     model_config = ConfigDict(extra="forbid")
 
-    via: Annotated[list[str], Field(min_length=1, description="fields of the record holding related record ids")]
+    via: Annotated[
+        list[FieldName], Field(min_length=1, description="fields of the record holding related record ids")
+    ]
     contact_object: Annotated[str, Field(pattern=OBJECT_NAME.pattern)] = "Contact"
-    address_field: str = Field(default="MobilePhone", description="phone number, or X handle / user id")
-    name_field: str | None = Field(default="FullName", description="becomes CustomerName")
-    locale_field: str | None = "Locale"
-    optin_field: str | None = Field(default="OptIn", description="false: the message is recorded opted_out")
-    case_name_field: str | None = Field(default=None, description="field of the firing record used as CaseName")
+    address_field: FieldName = Field(default="MobilePhone", description="phone number, or X handle / user id")
+    name_field: FieldName | None = Field(default="FullName", description="becomes CustomerName")
+    locale_field: FieldName | None = "Locale"
+    optin_field: FieldName | None = Field(default="OptIn", description="false: the message is recorded opted_out")
+    case_name_field: FieldName | None = Field(default=None, description="field of the firing record used as CaseName")
 
 
 class RuleInput(BaseModel):

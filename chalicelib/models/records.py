@@ -11,8 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 OBJECT_NAME = re.compile(r"^[A-Z][A-Za-z0-9_]{0,39}$")
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+# Field names a record may set: `Id` is the record's key, `id` and `object_type` are the table's.
+SETTABLE_FIELD = r"^(?!(?:Id|id|object_type)$)[A-Za-z][A-Za-z0-9_]{0,79}$"
+RECORD_ID = r"^[A-Za-z0-9_.:-]{1,64}$"  # what the API documents; any 1-64 XML-safe characters are accepted
+MAX_TEXT_VALUE = 131_072  # characters of a string field: Salesforce's long text area maximum
+# Strings XML 1.0 can carry (checked in code, soap_envelope.xml_problem; stated here for the API document).
+XML_TEXT = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\ud800-\\udfff\\ufffe\\uffff]*$"
+DYNAMODB_INT = 10**38 - 1  # DynamoDB numbers have 38 digits of precision
 
-Scalar = str | int | float | bool | None
+Text = Annotated[str, Field(max_length=MAX_TEXT_VALUE, json_schema_extra={"pattern": XML_TEXT})]
+Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e125, le=1e125)]  # DynamoDB's number range
+Integer = Annotated[int, Field(ge=-DYNAMODB_INT, le=DYNAMODB_INT)]
+Scalar = Text | Integer | Number | bool | None
 
 
 class FieldType(StrEnum):
@@ -85,12 +95,21 @@ class ObjectSchema(BaseModel):
         return FieldType.id if name == "Id" else self.fields.get(name)
 
 
-class RecordInput(BaseModel):
-    """Body of PUT /records/{type}/{id}."""
+class ObjectSchemaInput(BaseModel):
+    """Body of PUT /objects/{name}: the path names the object; `name`, if given, must say the same."""
 
     model_config = ConfigDict(extra="forbid")
 
-    fields: dict[str, Scalar]
+    name: Annotated[str, Field(pattern=OBJECT_NAME.pattern)] | None = None
+    fields: dict[Annotated[str, Field(pattern=FIELD_NAME.pattern)], FieldType] = Field(default_factory=dict)
+
+
+class RecordInput(BaseModel):
+    """Body of PUT /records/{type}/{id}."""
+
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+
+    fields: dict[Annotated[str, Field(pattern=SETTABLE_FIELD)], Scalar]
 
 
 class EntityRecord(BaseModel):

@@ -35,10 +35,10 @@ def setup(api: Api) -> tuple[str, str]:
     status, body = api.call("POST", "/rules", rule)
     assert status == 400 and body["fields"][0]["field"] == "recipients"
     status, body = api.call("POST", "/rules", {**rule, "recipients": {"via": ["Nope"], "contact_object": contact}})
-    assert status == 400 and body["fields"][0]["field"] == "recipients.via.0"
+    assert status == 409 and body["fields"][0]["field"] == "recipients.via.0"
     status, body = api.call("POST", "/rules", {**rule, "configuration_ids": ["cfg_nope"],
                                                "recipients": {"via": ["ContactId"], "contact_object": contact}})
-    assert status == 400 and body["fields"][0]["field"] == "configuration_ids.0"
+    assert status == 404 and body["fields"][0]["field"] == "configuration_ids.0"
     status, body = api.call("POST", "/rules", {**rule, "recipients": {
         "via": ["ContactId", "SecondaryContactId", "ThirdContactId"], "contact_object": contact,
         "case_name_field": "Subject"}})

@@ -70,7 +70,9 @@ def test_definition_rules(api: Api) -> None:
     api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {"Subject": "string"}})
     base = {"object": obj, "name": "n", "unique_name": "Same_Name", "endpoint_url": "http://127.0.0.1:1/x"}
     status, answer = api.call("POST", "/outbound-messages", {**base, "fields": ["Nope"]})
-    assert status == 400 and answer["fields"][0]["field"] == "fields.1"
+    assert status == 409 and answer["fields"][0]["field"] == "fields.1"
+    status, answer = api.call("POST", "/outbound-messages", {**base, "object": "Nope" + obj})
+    assert status == 404 and answer["fields"][0]["field"] == "object"
     assert api.call("POST", "/outbound-messages", base)[0] == 201
     status, answer = api.call("POST", "/outbound-messages", base)
     assert status == 409 and answer["fields"][0]["field"] == "unique_name"

@@ -62,17 +62,18 @@ def test_update_refusals_name_the_field(api: Api) -> None:
     obj = setup_object(api)
     definition_id = api.call("POST", "/outbound-messages", definition(obj))[1]["id"]
     other = setup_object(api)
+    # 400: the request alone is wrong; 409: it does not fit what exists (the object, its declared fields).
     cases = [
-        (definition(other), "object"),
-        (definition(obj, fields=["Nope"]), "fields.1"),
-        (definition(obj, unique_name="Ends_with_"), "unique_name"),
-        (definition(obj, unique_name="9lives"), "unique_name"),
-        (definition(obj, endpoint_url="ftp://x.example/"), "endpoint_url"),
-        ({**definition(obj), "surprise": 1}, "surprise"),
+        (definition(other), "object", 409),
+        (definition(obj, fields=["Nope"]), "fields.1", 409),
+        (definition(obj, unique_name="Ends_with_"), "unique_name", 400),
+        (definition(obj, unique_name="9lives"), "unique_name", 400),
+        (definition(obj, endpoint_url="ftp://x.example/"), "endpoint_url", 400),
+        ({**definition(obj), "surprise": 1}, "surprise", 400),
     ]
-    for body, field in cases:
+    for body, field, expected in cases:
         status, answer = api.call("PUT", f"/outbound-messages/{definition_id}", body)
-        assert status == 400 and answer["fields"][0]["field"] == field, (body, answer)
+        assert status == expected and answer["fields"][0]["field"] == field, (body, answer)
     assert api.call("PUT", "/outbound-messages/04k000000000000AAA", definition(obj))[0] == 404
     assert api.call("GET", "/outbound-messages?object=not-an-object")[0] == 400
 
@@ -82,7 +83,8 @@ def test_record_values_must_fit_their_field_types(api: Api) -> None:
     for fields, field in [({"Priority": "high"}, "fields.Priority"), ({"ClosedAt": "yesterday"}, "fields.ClosedAt"),
                           ({"Subject": 7}, "fields.Subject"), ({"Priority": 2**40}, "fields.Priority")]:
         status, answer = api.call("PUT", f"/records/{obj}/r1", {"fields": fields})
-        assert status == 400 and answer["fields"][0]["field"] == field, answer
+        # the types are the object's declaration, another resource: a value that does not fit them is a 409
+        assert status == 409 and answer["fields"][0]["field"] == field, answer
     assert api.call("PUT", f"/records/{obj}/r1", {"fields": {"Priority": 2, "ClosedAt": "2026-11-24T10:00:00Z"}})[0] == 200
 
 

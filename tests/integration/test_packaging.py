@@ -136,3 +136,12 @@ def test_chalice_deploy_is_refused_before_it_touches_aws() -> None:
     assert done.returncode != 0
     assert "chalice package --merge-template infra/template.yaml" in done.stdout + done.stderr
     assert not (ROOT / ".chalice" / "deployed" / "dev.json").exists()
+
+
+def test_api_gateways_own_answers_have_the_apis_error_shape(resources: dict[str, Any]) -> None:
+    shapes = {spec["Properties"]["ResponseType"]: spec["Properties"] for spec in resources.values()
+              if spec.get("Type") == "AWS::ApiGateway::GatewayResponse"}
+    assert set(shapes) >= {"MISSING_AUTHENTICATION_TOKEN", "UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX", "DEFAULT_5XX"}
+    for response in shapes.values():
+        template = response["ResponseTemplates"]["application/json"]
+        assert '"error":' in template and '"message":' in template
