@@ -132,8 +132,9 @@ send_twitter = _sqs("twitter")(_sender("twitter"))
 def openapi_document() -> Response:
     """This API's OpenAPI 3.1 document."""
     from chalicelib import openapi
+    from chalicelib.settings import get_settings
 
-    return reply(200, openapi.document(app.routes, _public_url() or "/"))
+    return reply(200, openapi.document(app.routes, _public_url() or "/", get_settings().stage))
 
 
 @app.route("/health")

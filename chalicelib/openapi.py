@@ -19,7 +19,7 @@ from chalicelib.models.customer import (
     ScheduleInput,
     TemplateInput,
 )
-from chalicelib.models.definitions import DefinitionInput, RuleInput
+from chalicelib.models.definitions import DefinitionInput, RuleInput, stage_secret_reference
 from chalicelib.models.messages import MessageRecord
 from chalicelib.models.records import OBJECT_NAME, RECORD_ID, ObjectSchema, ObjectSchemaInput, RecordInput
 from chalicelib.settings import CHANNELS
@@ -107,7 +107,15 @@ def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def document(routes: dict[str, dict[str, Any]], server_url: str = "/") -> dict[str, Any]:
+def _stage_specific(components: dict[str, Any], stage: str) -> None:
+    """What only the running stage knows: the prefix its client-certificate references must have."""
+    definition = components.get("DefinitionInput", {}).get("properties", {}).get("client_certificate", {})
+    for variant in definition.get("anyOf", []):
+        if variant.get("type") == "string":
+            variant["pattern"] = stage_secret_reference(stage)
+
+
+def document(routes: dict[str, dict[str, Any]], server_url: str = "/", stage: str = "local") -> dict[str, Any]:
     components: dict[str, Any] = {"Error": ERROR}
     paths: dict[str, Any] = {}
     for path, methods in sorted(routes.items()):
@@ -153,6 +161,7 @@ def document(routes: dict[str, dict[str, Any]], server_url: str = "/") -> dict[s
                 operation["responses"]["401"] = _error("no API key")
                 operation["responses"]["403"] = _error("wrong API key")
             paths.setdefault(path, {})[method.lower()] = operation
+    _stage_specific(components, stage)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Outbound", "version": "1", "description": "Outbound messaging: SOAP, SMS, WhatsApp, X."},

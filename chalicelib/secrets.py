@@ -22,13 +22,21 @@ class SecretMissing(LookupError):
     """The reference names nothing readable (wrong name, deleted, or no permission)."""
 
 
-def reference_problem(reference: str) -> str | None:
-    """Why a reference cannot name a secret, or None: checked at save time, before anything is read."""
-    if reference.startswith(SECRETS_MANAGER_PREFIX):
-        return None if len(reference) > len(SECRETS_MANAGER_PREFIX) else "names no secret"
-    if reference.startswith("arn:aws:secretsmanager:"):
+def reference_problem(reference: str, stage: str | None = None) -> str | None:
+    """Why a reference cannot name a secret, or None: checked at save time, before anything is read. With
+    `stage`, it must also lie under that stage's prefix, the only secrets its IAM policy lets it read."""
+    if reference.startswith(SECRETS_MANAGER_PREFIX) or reference.startswith("arn:aws:secretsmanager:"):
+        name = reference.removeprefix(SECRETS_MANAGER_PREFIX)
+        if name.startswith("arn:"):
+            name = name.split(":secret:", 1)[-1]
+        if not name:
+            return "names no secret"
+        if stage and not name.startswith(f"outbound/{stage}/"):
+            return f"must name a secret under outbound/{stage}/ (the stage's functions may read no other)"
         return None
     if reference.startswith("/") and len(reference) > 1 and " " not in reference:
+        if stage and not reference.startswith(f"/outbound/{stage}/"):
+            return f"must be a parameter under /outbound/{stage}/ (the stage's functions may read no other)"
         return None
     return "must be an SSM parameter path (/...) or secretsmanager:<name or ARN>"
 

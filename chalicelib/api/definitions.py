@@ -42,7 +42,7 @@ def _check(definition: DefinitionInput) -> None:
     except EndpointRefused as exc:
         raise invalid("endpoint_url", str(exc)) from exc
     if definition.client_certificate is not None:
-        problem = reference_problem(definition.client_certificate)
+        problem = reference_problem(definition.client_certificate, get_settings().stage)
         if problem:
             raise invalid("client_certificate", problem)
         if not definition.endpoint_url.startswith("https://"):

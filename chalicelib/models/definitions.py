@@ -38,6 +38,14 @@ ENDPOINT_URL = rf"^https?://{LABEL}(?:\.{LABEL})*{PORT}(?:/[!-~]*)?$"
 SECRET_REFERENCE = r"^(?:/[!-~]{1,1023}|secretsmanager:[!-~]{1,512}|arn:aws:secretsmanager:[!-~]{1,512})$"  # noqa: S105
 
 
+def stage_secret_reference(stage: str) -> str:
+    """SECRET_REFERENCE within one stage's prefix, the only secrets its IAM policy lets it read."""
+    return (
+        rf"^(?:/outbound/{stage}/[!-~]{{1,1000}}|secretsmanager:outbound/{stage}/[!-~]{{1,490}}"
+        rf"|arn:aws:secretsmanager:[a-z0-9-]+:[0-9]{{12}}:secret:outbound/{stage}/[!-~]{{1,450}})$"
+    )
+
+
 class DefinitionInput(BaseModel):
     model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 

@@ -66,7 +66,7 @@ def test_client_certificate_from_the_secret_store_is_presented(
         reference = f"/outbound/local/certificates/erp-{os.urandom(4).hex()}"
         runtime.client("ssm").put_parameter(Name=reference, Value=secret, Type="SecureString")
     else:
-        name = f"outbound/erp-{os.urandom(4).hex()}"
+        name = f"outbound/local/erp-{os.urandom(4).hex()}"
         runtime.client("secretsmanager").create_secret(Name=name, SecretString=secret)
         reference = f"secretsmanager:{name}"
     obj, definition_id = soap_definition(api, listener.url + "/mtls", reference)
@@ -100,6 +100,8 @@ def test_missing_certificate_secret_fails_visibly(runtime: Any, api: Api,
 @pytest.mark.parametrize(("certificate", "endpoint"), [
     ("not-a-path", "https://erp.example.com/x"),
     ("/outbound/certs/erp", "http://erp.example.com/x"),
+    ("/outbound/prod/certs/erp", "https://erp.example.com/x"),  # another stage's: its IAM policy forbids it
+    ("secretsmanager:outbound/erp", "https://erp.example.com/x"),
 ])
 def test_bad_certificate_references_are_400(api: Api, certificate: str, endpoint: str, tmp_path: Path) -> None:
     obj = unique_object()

@@ -88,3 +88,11 @@ def test_function_timeouts_cover_an_attempt_and_an_outage_settle(stage: str) -> 
         queue = template["Resources"][f"{channel.capitalize()}Queue"]["Properties"]
         # AWS: the visibility timeout should be at least six times the function timeout for SQS event sources.
         assert queue["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_the_reference_listener_is_off_outside_local() -> None:
+    """It stores what it is sent: only the local walkthrough enables it (and it requires our identity token)."""
+    stages = _config()["stages"]
+    assert stages["local"]["environment_variables"]["ENABLE_REFERENCE_LISTENER"] == "true"
+    for stage in set(stages) - {"local"}:
+        assert stages[stage]["environment_variables"].get("ENABLE_REFERENCE_LISTENER", "false") == "false"
