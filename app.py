@@ -8,11 +8,11 @@ from urllib.parse import unquote
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib import api_keys
 from chalicelib.api.http import endpoint, reply
-from chalicelib.deploy_guard import refusal
-from chalicelib.lazy import LazyModule
-from chalicelib.queue_names import placeholder_arn
+from chalicelib.core.deploy_guard import refusal
+from chalicelib.platform import api_keys
+from chalicelib.platform.lazy import LazyModule
+from chalicelib.platform.queue_names import placeholder_arn
 
 if refusal(sys.argv):
     raise SystemExit(refusal(sys.argv))
@@ -28,7 +28,7 @@ def bearer_key(auth_request):  # type: ignore[no-untyped-def]
     authorizer of that name is silently replaced by them in the packaged API."""
     from chalice import AuthResponse
 
-    from chalicelib.api_keys import allowed
+    from chalicelib.platform.api_keys import allowed
 
     if allowed(auth_request.token):
         return AuthResponse(routes=["*"], principal_id="operator")
@@ -72,7 +72,7 @@ def _body() -> bytes | None:
 def _public_url() -> str:
     """Where this request reached the API (PUBLIC_API_URL overrides): Twilio calls back and signs that URL."""
     from chalicelib.api.public_url import resolve
-    from chalicelib.settings import get_settings
+    from chalicelib.platform.settings import get_settings
 
     request = app.current_request
     return resolve(get_settings().public_api_url, request.headers, request.context or {},
@@ -131,15 +131,15 @@ send_twitter = _sqs("twitter")(_sender("twitter"))
 @endpoint
 def openapi_document() -> Response:
     """This API's OpenAPI 3.1 document."""
-    from chalicelib import openapi
-    from chalicelib.settings import get_settings
+    from chalicelib.api import openapi
+    from chalicelib.platform.settings import get_settings
 
     return reply(200, openapi.document(app.routes, _public_url() or "/", get_settings().stage))
 
 
 @app.route("/health")
 def health() -> dict[str, str]:
-    from chalicelib.settings import get_settings
+    from chalicelib.platform.settings import get_settings
 
     return {"status": "ok", "stage": get_settings().stage}
 
@@ -370,7 +370,7 @@ def get_conversation(conversation_id: str) -> Response:
 
 @app.route("/reference-listener", methods=["POST"], content_types=["text/xml", "application/soap+xml"])
 def reference_listener() -> Response:
-    from chalicelib import reference_listener as listener
+    from chalicelib.soap import reference_listener as listener
 
     status, body = listener.receive(_body() or b"")
     return Response(body=body.decode("utf-8"), status_code=status, headers={"Content-Type": "text/xml; charset=utf-8"})
@@ -379,6 +379,6 @@ def reference_listener() -> Response:
 @route("/reference-listener/received", methods=["GET"])
 @endpoint
 def reference_listener_received() -> Response:
-    from chalicelib import reference_listener as listener
+    from chalicelib.soap import reference_listener as listener
 
     return reply(200, {"notifications": listener.received()})

@@ -25,8 +25,8 @@ def main() -> None:
 
     baseline = _peak_rss_kib()
     if kind == "sender":
-        from chalicelib import aws
-        from chalicelib.settings import get_settings
+        from chalicelib.platform import aws
+        from chalicelib.platform.settings import get_settings
         from local.runtime import sqs_batch
 
         name = get_settings().queue_name("sms")

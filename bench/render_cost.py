@@ -16,7 +16,7 @@ FIELDS = {"Id": "string", "Subject": "string", "Status": "string", "Priority": "
 
 
 def _notifications() -> list[Any]:
-    from chalicelib.soap_envelope import Notification
+    from chalicelib.soap.envelope import Notification
 
     return [
         Notification(
@@ -28,7 +28,7 @@ def _notifications() -> list[Any]:
 
 
 def ours(notes: list[Any]) -> bytes:
-    from chalicelib.soap_envelope import build_envelope
+    from chalicelib.soap.envelope import build_envelope
 
     return build_envelope(
         organization_id="00Dbench0000000001",
@@ -72,8 +72,8 @@ def _best(statement: Any, number: int) -> float:
 def measure() -> dict[str, float]:
     import jinja2
 
+    from chalicelib.core.rendering import render
     from chalicelib.models.customer import MessageTemplate
-    from chalicelib.rendering import render
 
     notes = _notifications()
     assert b"Subject 99" in ours(notes) and b"Subject 99" in raw_lxml(notes)

@@ -88,7 +88,7 @@ def _count_calls(calls: Counter[str], seconds: Counter[str]) -> None:
     """Count calls and the wall time spent inside them (moto's time, as seen by us) by operation."""
     import threading
 
-    from chalicelib import aws
+    from chalicelib.platform import aws
 
     started = threading.local()
 
@@ -105,7 +105,7 @@ def _count_calls(calls: Counter[str], seconds: Counter[str]) -> None:
 
 def _quiet_logs() -> None:
     """Keep producing every log line (their cost is part of ours) but write them nowhere."""
-    import chalicelib.logs  # noqa: F401 - installs the handler this replaces the stream of
+    import chalicelib.platform.logs  # noqa: F401 - installs the handler this replaces the stream of
 
     logger = logging.getLogger("outbound")
     for handler in logger.handlers:

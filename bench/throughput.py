@@ -13,8 +13,8 @@ from typing import Any
 
 from bench.providers import ACCOUNT_SID, AUTH_TOKEN
 from bench.stage import Stage
-from chalicelib import aws, http_client
-from chalicelib.dynamo_codec import to_item
+from chalicelib.platform import aws, http_client
+from chalicelib.platform.dynamo_codec import to_item
 from local.runtime import sqs_batch
 
 SQS_CALLS = ("sqs:SendMessageBatch", "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessageBatch")
@@ -59,7 +59,7 @@ def drain(channel: str, expected: int) -> None:
     import app
 
     handler = getattr(app, f"send_{channel}")
-    from chalicelib.settings import get_settings
+    from chalicelib.platform.settings import get_settings
 
     sqs = aws.client("sqs")
     url = sqs.get_queue_url(QueueName=get_settings().queue_name(channel))["QueueUrl"]

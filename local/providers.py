@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlencode
 
-from chalicelib.soap_envelope import build_ack, parse_notifications
+from chalicelib.soap.envelope import build_ack, parse_notifications
 
 INSPECT_PATH = "/_received"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")

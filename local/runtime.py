@@ -100,8 +100,9 @@ def stage_environment() -> dict[str, str]:
 
 def use_environment(aws_endpoint: str, api_url: str, twilio_url: str, extra: dict[str, str] | None = None) -> None:
     """Point this process (settings, boto3, provider URLs) at the local stage on `aws_endpoint`."""
-    from chalicelib import aws, queues, settings
-    from chalicelib import secrets as secret_store
+    from chalicelib.platform import aws, settings
+    from chalicelib.platform import secrets as secret_store
+    from chalicelib.stores import queues
 
     os.environ.update(
         {
@@ -126,7 +127,7 @@ def deploy_infra(credentials: dict[str, dict[str, Any]], visibility_timeout: int
     """Create infra's plain resources on moto (environment already pointing at it) and the stage's SSM
     parameters (`credentials`: environment variable naming the parameter -> its JSON value, plus a fresh
     session-token key); returns the records table's stream ARN."""
-    from chalicelib import aws
+    from chalicelib.platform import aws
 
     cfn = aws.client("cloudformation")
     name = f"outbound-{STAGE}"
@@ -291,7 +292,7 @@ class LocalRuntime:
         return self
 
     def client(self, service: str) -> Any:
-        from chalicelib import aws
+        from chalicelib.platform import aws
 
         return aws.client(service)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import clock
+from chalicelib.core import clock
 
 
 class Api:

@@ -7,7 +7,7 @@ import itertools
 import uuid
 from typing import Any
 
-from chalicelib.dynamo_codec import to_item
+from chalicelib.platform.dynamo_codec import to_item
 
 _sequence = itertools.count(1000)
 

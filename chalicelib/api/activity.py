@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib import conversations, timeline
 from chalicelib.api.http import reply
-from chalicelib.errors import require
+from chalicelib.core.errors import require
+from chalicelib.stores import conversations, timeline
 
 
 def get_timeline(entity_type: str, entity_id: str) -> Response:

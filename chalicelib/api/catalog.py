@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib import aws, config_store, ids
 from chalicelib.api.http import parse, reply
-from chalicelib.dynamo_codec import from_item, to_item
-from chalicelib.errors import invalid, mismatch, not_found, require, unknown
+from chalicelib.core import ids
+from chalicelib.core.errors import invalid, mismatch, not_found, require, unknown
+from chalicelib.core.rendering import RenderFailed, TemplateProblem, check_body, pick_body, render
 from chalicelib.models.customer import (
     MAX_BODY,
     ConfigurationInput,
@@ -24,9 +24,11 @@ from chalicelib.models.records import (
     RecordInput,
     value_problem,
 )
-from chalicelib.rendering import RenderFailed, TemplateProblem, check_body, pick_body, render
-from chalicelib.settings import get_settings
-from chalicelib.soap_envelope import xml_problem
+from chalicelib.platform import aws
+from chalicelib.platform.dynamo_codec import from_item, to_item
+from chalicelib.platform.settings import get_settings
+from chalicelib.soap.envelope import xml_problem
+from chalicelib.stores import config as config_store
 
 
 def put_schema(name: str, raw: bytes | None) -> Response:

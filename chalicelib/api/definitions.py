@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib import config_store, ids
 from chalicelib.api.http import parse, reply
-from chalicelib.errors import ApiError, invalid, mismatch, require, unknown
+from chalicelib.core import ids
+from chalicelib.core.errors import ApiError, invalid, mismatch, require, unknown
+from chalicelib.core.url_policy import EndpointRefused, check_url
 from chalicelib.models.customer import OutboundConfiguration
 from chalicelib.models.definitions import (
     DefinitionInput,
@@ -17,10 +18,10 @@ from chalicelib.models.definitions import (
     comparison_fields,
 )
 from chalicelib.models.records import OBJECT_NAME, ObjectSchema
-from chalicelib.secrets import reference_problem
-from chalicelib.settings import get_settings
-from chalicelib.url_policy import EndpointRefused, check_url
-from chalicelib.wsdl import build_wsdl
+from chalicelib.platform.secrets import reference_problem
+from chalicelib.platform.settings import get_settings
+from chalicelib.soap.wsdl import build_wsdl
+from chalicelib.stores import config as config_store
 
 
 def _marker(definition: DefinitionInput) -> tuple[str, str]:

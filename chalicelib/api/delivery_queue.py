@@ -7,10 +7,11 @@ from typing import Any
 from chalice import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib import message_store, operations
 from chalicelib.api.http import parse, reply
-from chalicelib.errors import ApiError, invalid
+from chalicelib.core.errors import ApiError, invalid
 from chalicelib.models.messages import MessageRecord, MessageState, SoapPayload
+from chalicelib.operations import actions as operations
+from chalicelib.stores import messages as message_store
 
 VIEWS: dict[str, list[MessageState]] = {
     "pending": [MessageState.queued, MessageState.sending],

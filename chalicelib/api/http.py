@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice import Response
 
-from chalicelib.errors import ApiError
-from chalicelib.logs import log
+from chalicelib.core.errors import ApiError
+from chalicelib.platform.logs import log
 
 if TYPE_CHECKING:  # pydantic is imported on first use: app.py imports this module for `endpoint`
     from pydantic import BaseModel, ValidationError

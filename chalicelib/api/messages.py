@@ -9,11 +9,13 @@ from typing import Annotated
 from chalice import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib import message_store, operations, redrive
 from chalicelib.api.http import parse, reply
-from chalicelib.errors import ApiError, invalid, not_found, require
+from chalicelib.core.errors import ApiError, invalid, not_found, require
 from chalicelib.models.messages import MessageRecord, MessageState
-from chalicelib.settings import CHANNELS
+from chalicelib.operations import actions as operations
+from chalicelib.operations import redrive
+from chalicelib.platform.settings import CHANNELS
+from chalicelib.stores import messages as message_store
 
 
 def get_message(message_id: str) -> Response:

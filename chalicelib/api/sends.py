@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib import idempotency
 from chalicelib.api.http import parse, reply
 from chalicelib.models.customer import InstantSendRequest, ScheduleInput
+from chalicelib.stores import idempotency
 from chalicelib.triggers import instant, scheduled
 
 

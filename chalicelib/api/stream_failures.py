@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib import config_store
 from chalicelib.api.http import reply
-from chalicelib.errors import ApiError, require
+from chalicelib.core.errors import ApiError, require
+from chalicelib.stores import config as config_store
 from chalicelib.triggers.stream_failures import STREAM_FAILURE, StreamFailure, replay
 
 

@@ -8,12 +8,13 @@ from urllib.parse import parse_qsl, urlencode
 from chalice import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib import provider_status, replies, twilio_signature
 from chalicelib.api.http import reply, validate
-from chalicelib.errors import ApiError
-from chalicelib.logs import log
-from chalicelib.secrets import json_parameter
-from chalicelib.settings import get_settings
+from chalicelib.core import twilio_signature
+from chalicelib.core.errors import ApiError
+from chalicelib.operations import provider_status, replies
+from chalicelib.platform.logs import log
+from chalicelib.platform.secrets import json_parameter
+from chalicelib.platform.settings import get_settings
 
 STATUS_PATH = "/webhooks/twilio/status"
 INBOUND_PATH = "/webhooks/twilio/inbound"

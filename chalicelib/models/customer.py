@@ -169,18 +169,6 @@ class ScheduleInput(BaseModel):
         default=None, description="EventBridge cron, UTC: cron(0 9 ? * MON-FRI *)"
     )
 
-    @field_validator("cron")
-    @classmethod
-    def _cron_parses(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from chalicelib.cron import Cron, CronError
-
-        try:
-            return Cron(value).expression
-        except CronError as exc:
-            raise ValueError(str(exc)) from exc
-
     @model_validator(mode="after")
     def _one_timing(self) -> ScheduleInput:
         timings = ("at", "delay_seconds", "rate_minutes", "cron")

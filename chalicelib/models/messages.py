@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 Channel = Literal["soap", "sms", "whatsapp", "twitter"]
+UNBUILDABLE = "unbuildable"  # error code: a record no SOAP message can carry (soap/notifications.py)
 
 
 class MessageState(StrEnum):

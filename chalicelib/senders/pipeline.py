@@ -10,8 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from chalicelib import backoff, clock, message_store, metrics, queues
-from chalicelib.logs import log
+from chalicelib.core import backoff, clock
 from chalicelib.models.messages import (
     DirectMessagePayload,
     MessageRecord,
@@ -20,9 +19,13 @@ from chalicelib.models.messages import (
     SmsPayload,
     SoapPayload,
 )
+from chalicelib.platform import metrics
+from chalicelib.platform.logs import log
+from chalicelib.platform.settings import get_settings
 from chalicelib.senders import soap, telesign, twilio, x_dm
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
-from chalicelib.settings import get_settings
+from chalicelib.stores import messages as message_store
+from chalicelib.stores import queues
 
 # One less than the queues' maxReceiveCount (infra/template.yaml: 5), so the record says why before SQS gives up.
 POISON_RECEIVES = 4

@@ -8,9 +8,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.http_client import TransportError, post
+from chalicelib.platform.http_client import TransportError, post
+from chalicelib.platform.settings import get_settings
 from chalicelib.senders.outcomes import Outcome, Transient
-from chalicelib.settings import get_settings
 
 PROVIDER_TIMEOUT_SECONDS = 15.0
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from chalicelib import client_certificates
-from chalicelib.http_client import TransportError, post
+from chalicelib.core.url_policy import EndpointRefused, Resolver, Unresolvable, pin, system_resolver
 from chalicelib.models.messages import SoapPayload
-from chalicelib.secrets import SecretMissing
+from chalicelib.platform.http_client import TransportError, post
+from chalicelib.platform.secrets import SecretMissing
+from chalicelib.platform.settings import get_settings
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
-from chalicelib.settings import get_settings
-from chalicelib.soap_envelope import read_ack
-from chalicelib.url_policy import EndpointRefused, Resolver, Unresolvable, pin, system_resolver
+from chalicelib.soap import client_certificates
+from chalicelib.soap.envelope import read_ack
 
 HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
 

@@ -11,10 +11,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from chalicelib.models.messages import SmsPayload
-from chalicelib.secrets import json_parameter
+from chalicelib.platform.secrets import json_parameter
+from chalicelib.platform.settings import get_settings
 from chalicelib.senders import provider_call
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient, parse_retry_after
-from chalicelib.settings import get_settings
 
 IN_PROGRESS = {290, 291, 292, 295}
 DELIVERED = {200, 203}

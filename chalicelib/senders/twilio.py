@@ -5,10 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from chalicelib.models.messages import SmsPayload
-from chalicelib.secrets import json_parameter
+from chalicelib.platform.secrets import json_parameter
+from chalicelib.platform.settings import get_settings
 from chalicelib.senders import provider_call
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient, parse_retry_after
-from chalicelib.settings import get_settings
 
 # Twilio error codes that no retry can fix; 21610 means the recipient sent STOP.
 PERMANENT_CODES = {21211, 21614, 21610, 21608, 21635, 63016, 21408, 21612}

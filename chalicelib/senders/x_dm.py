@@ -12,12 +12,12 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from chalicelib.http_client import HttpResponse, TransportError, request
 from chalicelib.models.messages import DirectMessagePayload
-from chalicelib.secrets import json_parameter
+from chalicelib.platform.http_client import HttpResponse, TransportError, request
+from chalicelib.platform.secrets import json_parameter
+from chalicelib.platform.settings import get_settings
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
 from chalicelib.senders.provider_call import PROVIDER_TIMEOUT_SECONDS, json_object
-from chalicelib.settings import get_settings
 
 
 def problem(answer: HttpResponse) -> tuple[str, str]:

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from chalicelib import clock, ids, record_store
-from chalicelib.errors import ApiError
-from chalicelib.logs import log
+from chalicelib.core import clock, ids
+from chalicelib.core.errors import ApiError
 from chalicelib.models.customer import Contact, MessageTemplate, OutboundConfiguration
 from chalicelib.models.definitions import Recipients
 from chalicelib.models.messages import (
@@ -27,6 +26,8 @@ from chalicelib.models.messages import (
     StateChange,
 )
 from chalicelib.models.records import RecordChange
+from chalicelib.platform.logs import log
+from chalicelib.stores import records as record_store
 from chalicelib.triggers.customer import build_records
 
 SCALARS = (str, int, float, bool)
@@ -71,7 +72,7 @@ def _failed(
     now: datetime,
     reason: str,
 ) -> MessageRecord:
-    from chalicelib.dispatch import new_record
+    from chalicelib.stores.messages import new_record
 
     payload: SmsPayload | DirectMessagePayload
     if configuration.channel_type == "twitter":

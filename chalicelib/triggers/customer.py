@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from chalicelib import config_store, phone_numbers
-from chalicelib.dispatch import new_record
-from chalicelib.errors import invalid, require
+from chalicelib.core import phone_numbers
+from chalicelib.core.errors import invalid, require
+from chalicelib.core.rendering import RenderFailed, render
 from chalicelib.models.customer import MAX_BODY, Contact, MessageTemplate, OutboundConfiguration
 from chalicelib.models.messages import (
     DirectMessagePayload,
@@ -18,8 +18,9 @@ from chalicelib.models.messages import (
     SmsPayload,
     StateChange,
 )
-from chalicelib.rendering import RenderFailed, render
-from chalicelib.settings import get_settings
+from chalicelib.platform.settings import get_settings
+from chalicelib.stores import config as config_store
+from chalicelib.stores.messages import new_record
 
 PHONE_CHANNELS = ("sms", "whatsapp")
 X_RECIPIENT = re.compile(r"^(@?[A-Za-z0-9_]{1,15}|[0-9]{1,19})$")

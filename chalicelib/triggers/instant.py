@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from chalicelib import clock, ids, rate_counter
-from chalicelib.dispatch import dispatch
+from chalicelib.core import clock, ids
 from chalicelib.models.customer import InstantSendRequest
 from chalicelib.models.messages import MessageSource, MessageState
+from chalicelib.stores import rate_counter
 from chalicelib.triggers.customer import build_records, load_configuration
+from chalicelib.triggers.dispatch import dispatch
 
 
 def send(request: InstantSendRequest, seed: str | None = None, public_url: str = "") -> dict[str, object]:

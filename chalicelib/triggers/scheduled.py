@@ -10,18 +10,26 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from chalicelib import clock, config_store, ids, message_store, queues
-from chalicelib.cron import Cron
-from chalicelib.dispatch import dispatch
-from chalicelib.errors import ApiError, invalid, require
-from chalicelib.logs import log
+from chalicelib.core import clock, ids
+from chalicelib.core.cron import Cron, CronError
+from chalicelib.core.errors import ApiError, invalid, require
 from chalicelib.models.customer import Schedule, ScheduleInput
 from chalicelib.models.messages import MessageSource, MessageState, QueueBody
-from chalicelib.settings import get_settings
+from chalicelib.platform.logs import log
+from chalicelib.platform.settings import get_settings
+from chalicelib.stores import config as config_store
+from chalicelib.stores import messages as message_store
+from chalicelib.stores import queues
 from chalicelib.triggers.customer import build_records, load_configuration
+from chalicelib.triggers.dispatch import dispatch
 
 
 def create(request: ScheduleInput, seed: str | None = None) -> Schedule:
+    if request.cron is not None:
+        try:
+            request = request.model_copy(update={"cron": Cron(request.cron).expression})
+        except CronError as exc:
+            raise invalid("cron", str(exc)) from exc
     configuration, template = load_configuration(request.configuration_id)
     now = clock.now()
     # Refused now, not when it fires: every contact is checked and rendered as a firing would (a 400 naming it).

@@ -13,10 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from chalicelib import aws, clock, config_store
-from chalicelib.logs import log
-from chalicelib.stream_records import parse
+from chalicelib.core import clock
+from chalicelib.platform import aws
+from chalicelib.platform.logs import log
+from chalicelib.stores import config as config_store
 from chalicelib.triggers import stream
+from chalicelib.triggers.stream_records import parse
 
 STREAM_FAILURE = "STREAM_FAILURE"
 MAX_STORED_RECORD_BYTES = 300_000  # a stream record (two images) kept for replay when it fits in an item

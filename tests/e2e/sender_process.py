@@ -13,7 +13,7 @@ def main(queue_name: str, function: str) -> int:
 
     sys.path.insert(0, str(ROOT))
     import app
-    from chalicelib import aws
+    from chalicelib.platform import aws
 
     sqs = aws.client("sqs")
     url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]

@@ -16,7 +16,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from chalicelib.openapi import SEMANTIC_RULES
+from chalicelib.api.openapi import SEMANTIC_RULES
 from tests.conftest import Api
 
 EXAMPLES = 6

@@ -72,8 +72,8 @@ def test_case_created_messages_its_contacts(runtime: Any, api: Api) -> None:
 def test_recurring_cron_schedule_is_planned_for_its_next_run(api: Api) -> None:
     from datetime import datetime
 
-    from chalicelib import clock
-    from chalicelib.cron import Cron
+    from chalicelib.core import clock
+    from chalicelib.core.cron import Cron
     from tests.e2e.test_pipeline import sms_configuration
 
     configuration_id = sms_configuration(api)

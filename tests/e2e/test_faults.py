@@ -168,7 +168,7 @@ def all_delivered(api: Api, definition_id: str, what: str) -> list[dict[str, Any
 
 def acked_notifications(runtime: Any, path: str) -> Counter[str]:
     """How often the listener acked each notification id on `path`."""
-    from chalicelib.soap_envelope import parse_notifications
+    from chalicelib.soap.envelope import parse_notifications
 
     return Counter(n.id for r in runtime.soap.requests if r.path == path and r.answered == 200
                    for n in parse_notifications(r.body).notifications)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import clock, config_store
+from chalicelib.core import clock
 from chalicelib.models.customer import Contact, Schedule
+from chalicelib.stores import config as config_store
 from tests.conftest import FAULT_SUMMARY, Api, unique_object, wait_for
 from tests.e2e.test_pipeline import message, sms_configuration, soap_setup, wait_state
 

@@ -101,9 +101,9 @@ def abandoned_key(runtime: Any, route: str, key: str, body: Any, lease_until: in
     """What a request leaves behind when it dies (or loses AWS) after taking its key: `in_progress`, no answer."""
     import time
 
-    from chalicelib import idempotency
-    from chalicelib.dynamo_codec import to_item
-    from chalicelib.settings import get_settings
+    from chalicelib.platform.dynamo_codec import to_item
+    from chalicelib.platform.settings import get_settings
+    from chalicelib.stores import idempotency
 
     runtime.client("dynamodb").put_item(TableName=get_settings().config_table, Item=to_item({
         "pk": idempotency.KIND, "sk": f"{route}#{key}", "status": "in_progress",

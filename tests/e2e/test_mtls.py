@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.settings import reset_settings
+from chalicelib.platform.settings import reset_settings
 from tests.conftest import Api, unique_object, wait_for
 from tests.e2e.test_pipeline import queue_entries, wait_state
 from tests.tls import TestAuthority

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import clock
+from chalicelib.core import clock
 from chalicelib.models.records import FieldType
-from chalicelib.soap_envelope import parse_notifications
+from chalicelib.soap.envelope import parse_notifications
 from tests.conftest import Api, unique_object, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -145,10 +145,11 @@ def test_listener_that_never_acks_expires_and_can_be_retried(runtime: Any, api: 
 
 def waiting_soap_record(runtime: Any, path: str, definition_id: str) -> str:
     """A delivery that failed once and waits out a one-hour backoff (written directly, not through a failure)."""
-    from chalicelib import ids, message_store
-    from chalicelib.dispatch import new_record
+    from chalicelib.core import ids
     from chalicelib.models.messages import MessageSource, SoapPayload
-    from chalicelib.soap_envelope import Notification, build_envelope
+    from chalicelib.soap.envelope import Notification, build_envelope
+    from chalicelib.stores import messages as message_store
+    from chalicelib.stores.messages import new_record
 
     note_id = ids.random_sf_id("04l")
     envelope = build_envelope(
@@ -166,7 +167,7 @@ def waiting_soap_record(runtime: Any, path: str, definition_id: str) -> str:
 
 
 def test_operator_retries_a_waiting_delivery_now(runtime: Any, api: Api) -> None:
-    from chalicelib.ids import random_sf_id
+    from chalicelib.core.ids import random_sf_id
 
     definition_id = random_sf_id("04k")
     message_id = waiting_soap_record(runtime, "/retry-now", definition_id)
@@ -181,9 +182,9 @@ def test_operator_retries_a_waiting_delivery_now(runtime: Any, api: Api) -> None
 
 
 def test_operator_deletes_a_waiting_delivery_and_it_is_never_sent(runtime: Any, api: Api, log_lines: Any) -> None:
-    from chalicelib import queues
-    from chalicelib.ids import random_sf_id
+    from chalicelib.core.ids import random_sf_id
     from chalicelib.models.messages import QueueBody
+    from chalicelib.stores import queues
 
     definition_id = random_sf_id("04k")
     message_id = waiting_soap_record(runtime, "/deleted", definition_id)
@@ -280,8 +281,8 @@ def test_delivery_to_a_listener_generated_from_our_wsdl(runtime: Any, api: Api, 
     import zeep
     from lxml import etree
 
-    from chalicelib.soap_envelope import OUTBOUND, SOAPENV
-    from chalicelib.wsdl import schema_of
+    from chalicelib.soap.envelope import OUTBOUND, SOAPENV
+    from chalicelib.soap.wsdl import schema_of
     from local.providers import LoopbackServer, Recorded, Scripted
     from local.runtime import free_port
 
@@ -331,7 +332,7 @@ def test_delivery_to_a_listener_generated_from_our_wsdl(runtime: Any, api: Api, 
 def test_include_session_id_sends_an_identity_token_the_listener_can_verify(runtime: Any, api: Api) -> None:
     import json
 
-    from chalicelib import identity_token
+    from chalicelib.soap import identity_token
 
     obj = unique_object()
     api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {"Subject": "string"}})

@@ -113,7 +113,7 @@ def test_the_stream_failure_pointer_is_followed_and_what_still_fails_is_recorded
     stream_arn = os.environ["RECORDS_STREAM_ARN"]
     shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
     ssm.delete_parameter(Name=name)
-    from chalicelib import secrets
+    from chalicelib.platform import secrets
 
     secrets.reset()
     try:

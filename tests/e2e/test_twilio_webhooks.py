@@ -139,9 +139,9 @@ def test_national_number_is_sent_in_e164(runtime: Any, api: Api) -> None:
 def test_org_limit_answers_429_with_retry_after_and_stores_nothing(runtime: Any, api: Api) -> None:
     import json
 
-    from chalicelib import clock, rate_limit
-    from chalicelib.dynamo_codec import to_item
-    from chalicelib.settings import get_settings
+    from chalicelib.core import clock, rate_limit
+    from chalicelib.platform.dynamo_codec import to_item
+    from chalicelib.platform.settings import get_settings
 
     settings = get_settings()
     key = to_item({"pk": "RATE", "sk": rate_limit.window_key(settings.org_id, clock.now())})
@@ -172,9 +172,10 @@ def test_a_delivery_report_that_beats_the_senders_settle_is_kept(runtime: Any, a
     """Twilio can call back before our sender has recorded `sent`: the report wins, the sid is still stored."""
     from twilio.request_validator import RequestValidator
 
-    from chalicelib import clock, message_store
+    from chalicelib.core import clock
     from chalicelib.senders import pipeline
     from chalicelib.senders.outcomes import Accepted
+    from chalicelib.stores import messages as message_store
     from tests.integration.test_message_store import records
 
     record = records(1, "race")[0].model_copy(update={"due_at": clock.now()})

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import message_store
 from chalicelib.models.messages import QueueBody
+from chalicelib.stores import messages as message_store
 from tests.conftest import Api, unique_object, wait_for
 from tests.factories import Lambdas, sqs_event, stream_record
 
@@ -193,7 +193,7 @@ def test_a_sender_out_of_time_starts_no_delivery_and_hands_the_batch_back(runtim
     url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
     runtime.pause(queue)
     try:
-        from chalicelib import clock, ids
+        from chalicelib.core import clock, ids
 
         made = [r.model_copy(update={"due_at": clock.now()}) for r in records(3, ids.random_id("budget"))]
         for record in made:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.http_client import TransportError, post
+from chalicelib.platform.http_client import TransportError, post
 from local.providers import FakeSoapListener
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib import clock, ids, message_store
-from chalicelib.dispatch import new_record
+from chalicelib.core import clock, ids
 from chalicelib.models.messages import MessageRecord, MessageSource, MessageState, SmsPayload
+from chalicelib.stores import messages as message_store
+from chalicelib.stores.messages import new_record
 
 LATER = timedelta(days=30)
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.http_client import TransportError, request
+from chalicelib.core.url_policy import EndpointRefused, Unresolvable, pin
 from chalicelib.models.messages import SoapPayload
+from chalicelib.platform.http_client import TransportError, request
+from chalicelib.platform.settings import reset_settings
 from chalicelib.senders import soap
 from chalicelib.senders.outcomes import Accepted, Permanent, Transient
-from chalicelib.settings import reset_settings
-from chalicelib.soap_envelope import FieldType, Notification, build_envelope
-from chalicelib.url_policy import EndpointRefused, Unresolvable, pin
+from chalicelib.soap.envelope import FieldType, Notification, build_envelope
 from local.providers import FakeSoapListener
 from tests.tls import TestAuthority
 
@@ -201,7 +201,7 @@ def test_local_stage_pins_loopback_answers_without_refusing_them() -> None:
 ])
 def test_endpoint_urls_that_can_never_work_or_leak_are_refused(url: str, problem: str) -> None:
     """Refused at save time and again at send time (a definition stored before the rule existed)."""
-    from chalicelib.url_policy import check_url
+    from chalicelib.core.url_policy import check_url
 
     with pytest.raises(EndpointRefused, match=problem):
         check_url(url, allow_insecure=False)

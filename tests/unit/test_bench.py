@@ -12,7 +12,7 @@ from lxml import etree
 from bench import render_cost
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("boto3", "botocore", "jinja2", "lxml", "pydantic", "chalicelib.api.catalog", "chalicelib.message_store")
+HEAVY = ("boto3", "botocore", "jinja2", "lxml", "pydantic", "chalicelib.api.catalog", "chalicelib.stores.messages")
 
 
 def test_importing_app_loads_no_heavy_module() -> None:

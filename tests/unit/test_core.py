@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from chalicelib import backoff, ids
+from chalicelib.core import backoff, ids
+from chalicelib.core.rendering import TemplateProblem, check_body, render
+from chalicelib.core.url_policy import EndpointRefused, check_url
 from chalicelib.models.customer import Contact, InstantSendRequest, MessageTemplate, ScheduleInput
 from chalicelib.models.definitions import DefinitionInput, check_unique_name
 from chalicelib.models.messages import (
@@ -19,10 +21,8 @@ from chalicelib.models.messages import (
     SmsPayload,
     transition,
 )
-from chalicelib.rendering import TemplateProblem, check_body, render
 from chalicelib.senders import twilio
 from chalicelib.senders.outcomes import Accepted, Permanent, Transient
-from chalicelib.url_policy import EndpointRefused, check_url
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -114,7 +114,7 @@ def test_render_picks_locale_then_language_then_default() -> None:
 
 
 def test_render_is_strict_and_sandboxed() -> None:
-    from chalicelib.rendering import RenderFailed
+    from chalicelib.core.rendering import RenderFailed
 
     with pytest.raises(RenderFailed, match="'CustomerName' is undefined"):
         render(template(), None, {})
@@ -181,7 +181,7 @@ def test_twilio_request_is_form_encoded_with_basic_auth() -> None:
 def test_identity_token_round_trip_and_refusals() -> None:
     from datetime import timedelta
 
-    from chalicelib import identity_token
+    from chalicelib.soap import identity_token
 
     key = b"k" * 32
     token = identity_token.issue(key, org_id="00Dxx0000001gPLEAY", action_id="04kxx0000000007EAA", user="erp-sync",
@@ -209,7 +209,7 @@ def test_every_log_line_is_json_with_a_utc_timestamp_and_its_fields() -> None:
     import logging
     import re
 
-    from chalicelib.logs import log
+    from chalicelib.platform.logs import log
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

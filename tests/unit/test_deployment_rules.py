@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chalicelib import metrics
 from chalicelib.api.public_url import from_request, resolve
-from chalicelib.deploy_guard import refusal
+from chalicelib.core.deploy_guard import refusal
+from chalicelib.platform import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,8 +72,8 @@ def _config() -> dict:  # type: ignore[type-arg]
 def test_function_timeouts_cover_an_attempt_and_an_outage_settle(stage: str) -> None:
     """A sender must finish one whole attempt (HTTP calls, each bounded as a whole) plus the settle retry of an
     AWS outage before Lambda stops it; the queue must hide a message for longer than the function can run."""
+    from chalicelib.platform.settings import Settings
     from chalicelib.senders.pipeline import CALLS_PER_ATTEMPT, SETTLE_MARGIN_SECONDS
-    from chalicelib.settings import Settings
 
     config = _config()
     env = {**config["environment_variables"], **config["stages"][stage]["environment_variables"]}

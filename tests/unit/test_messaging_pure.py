@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from twilio.request_validator import RequestValidator
 
-from chalicelib import twilio_signature
-from chalicelib.phone_numbers import InvalidNumber, to_e164
+from chalicelib.core import twilio_signature
+from chalicelib.core.phone_numbers import InvalidNumber, to_e164
 
 TOKEN = "12345abcdef"
 URL = "https://outbound.example.com/api/webhooks/twilio/status?message_id=msg_1"
@@ -66,7 +66,7 @@ def test_forged_or_missing_signatures_are_refused(
 def test_rate_windows_are_whole_hours_and_retry_after_points_at_the_next() -> None:
     from datetime import UTC, datetime
 
-    from chalicelib import rate_limit
+    from chalicelib.core import rate_limit
 
     now = datetime(2026, 11, 24, 10, 59, 59, 500000, tzinfo=UTC)
     assert rate_limit.window_key("00Dorg", now) == "00Dorg#2026-11-24T10"
@@ -94,13 +94,13 @@ def _utc(*parts: int) -> Any:
     ],
 )
 def test_cron_next_run(expression: str, after: tuple[int, ...], expected: tuple[int, ...]) -> None:
-    from chalicelib.cron import Cron
+    from chalicelib.core.cron import Cron
 
     assert Cron(expression).next_after(_utc(*after)) == _utc(*expected)
 
 
 def test_cron_that_never_fires_again_gives_none() -> None:
-    from chalicelib.cron import Cron
+    from chalicelib.core.cron import Cron
 
     assert Cron("cron(0 0 1 1 ? 2020)").next_after(_utc(2026, 1, 1)) is None
 
@@ -111,7 +111,7 @@ def test_cron_that_never_fires_again_gives_none() -> None:
      "cron(0 9 ? * FUNDAY *)", "cron(0 9 5-1 * ? *)"],
 )
 def test_cron_refuses_what_it_cannot_honour(expression: str) -> None:
-    from chalicelib.cron import Cron, CronError
+    from chalicelib.core.cron import Cron, CronError
 
     with pytest.raises(CronError):
         Cron(expression)
@@ -127,7 +127,7 @@ def test_cron_refuses_what_it_cannot_honour(expression: str) -> None:
     ],
 )
 def test_bodies_no_contact_can_fill_are_refused_at_save_time(body: str, line: int, reason: str) -> None:
-    from chalicelib.rendering import TemplateProblem, check_body
+    from chalicelib.core.rendering import TemplateProblem, check_body
 
     with pytest.raises(TemplateProblem) as refused:
         check_body("en-US", body)
@@ -135,7 +135,7 @@ def test_bodies_no_contact_can_fill_are_refused_at_save_time(body: str, line: in
 
 
 def test_names_a_contact_supplies_are_accepted() -> None:
-    from chalicelib.rendering import check_body
+    from chalicelib.core.rendering import check_body
 
     body = "{% if Priority > 1 %}Urgent: {% endif %}{{ CustomerName }}, {{ CaseName | upper }} {{ range(2) | list }}"
     assert check_body("en-US", body) == {"Priority", "CustomerName", "CaseName"}

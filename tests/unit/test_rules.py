@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.core.rules import compare, evaluate, fires
 from chalicelib.models.definitions import Comparison, EvaluationCriteria, Group, Operator, Rule
 from chalicelib.models.records import RecordChange
-from chalicelib.rules import compare, evaluate, fires
 
 
 def change(kind: str, new: dict | None, old: dict | None = None, obj: str = "Case") -> RecordChange:

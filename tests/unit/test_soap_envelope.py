@@ -6,7 +6,7 @@ import pytest
 from lxml import etree
 
 from chalicelib.models.records import FieldType
-from chalicelib.soap_envelope import (
+from chalicelib.soap.envelope import (
     Notification,
     build_ack,
     build_envelope,
@@ -119,7 +119,7 @@ def test_parser_refuses_external_entities() -> None:
 
 
 def test_characters_xml_forbids_are_named() -> None:
-    from chalicelib.soap_envelope import xml_problem
+    from chalicelib.soap.envelope import xml_problem
 
     assert xml_problem("tab\tnewline\ncr\r and é 😀") is None
     assert "U+0007" in (xml_problem("bell \x07") or "")
@@ -129,7 +129,7 @@ def test_characters_xml_forbids_are_named() -> None:
 
 @pytest.mark.parametrize("text", ["plain", "<" * 500, "&<>\r" * 100, "é😀" * 200])
 def test_the_size_bound_is_never_below_the_real_size(text: str) -> None:
-    from chalicelib.soap_envelope import notification_bytes
+    from chalicelib.soap.envelope import notification_bytes
 
     types = {"Id": FieldType.id, "Subject": FieldType.string, "Priority": FieldType.int}
     note = Notification(id="04lxx0000000q6TAAQ", fields={"Id": "500xx000000bpnRAAQ", "Subject": text, "Priority": 3})
@@ -144,8 +144,8 @@ def test_the_size_bound_is_never_below_the_real_size(text: str) -> None:
 
 
 def test_messages_split_at_100_notifications_or_the_size_limit() -> None:
-    from chalicelib.soap_envelope import MAX_ENVELOPE_BYTES
-    from chalicelib.triggers.stream import chunks
+    from chalicelib.soap.envelope import MAX_ENVELOPE_BYTES
+    from chalicelib.soap.notifications import chunks
 
     small = [(Notification(id=f"n{i}", fields={}), 200) for i in range(250)]
     assert [len(c) for c in chunks(small)] == [100, 100, 50]

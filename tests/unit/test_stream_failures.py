@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from chalicelib import aws
+from chalicelib.platform import aws
 from chalicelib.triggers import stream_failures
 from chalicelib.triggers.stream_failures import BatchInfo
 

@@ -10,8 +10,8 @@ import zeep
 from lxml import etree
 
 from chalicelib.models.records import FieldType, value_problem
-from chalicelib.soap_envelope import OUTBOUND, SOAPENV, Notification, build_envelope, read_ack
-from chalicelib.wsdl import build_wsdl, schema_of
+from chalicelib.soap.envelope import OUTBOUND, SOAPENV, Notification, build_envelope, read_ack
+from chalicelib.soap.wsdl import build_wsdl, schema_of
 
 TYPES = {"Id": FieldType.id, "Subject": FieldType.string, "Priority": FieldType.int, "Amount": FieldType.double,
          "IsEscalated": FieldType.boolean, "DueDate": FieldType.date, "ClosedAt": FieldType.datetime,

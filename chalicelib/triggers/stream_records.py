@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.dynamo_codec import from_item
 from chalicelib.models.records import RecordChange
+from chalicelib.platform.dynamo_codec import from_item
 
 KEY_ATTRIBUTES = ("object_type", "id")
 

@@ -22,7 +22,7 @@ from chalicelib.models.customer import (
 from chalicelib.models.definitions import DefinitionInput, RuleInput, stage_secret_reference
 from chalicelib.models.messages import MessageRecord
 from chalicelib.models.records import OBJECT_NAME, RECORD_ID, ObjectSchema, ObjectSchemaInput, RecordInput
-from chalicelib.settings import CHANNELS
+from chalicelib.platform.settings import CHANNELS
 
 # view name -> (request model, success status, response model or None)
 OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]] = {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from chalicelib import clock, conversations, ids, message_store
-from chalicelib.logs import log, mask_address
+from chalicelib.core import clock, ids
 from chalicelib.models.conversations import ConversationEntry
 from chalicelib.models.messages import MessageState, SmsPayload
+from chalicelib.platform.logs import log, mask_address
+from chalicelib.stores import conversations
+from chalicelib.stores import messages as message_store
 
 REPLIED_TO = frozenset({MessageState.sending, MessageState.sent, MessageState.delivered})
 WHATSAPP = "whatsapp:"

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from chalicelib import aws
-from chalicelib.dynamo_codec import from_item, to_item, to_value
-from chalicelib.settings import get_settings
+from chalicelib.platform import aws
+from chalicelib.platform.dynamo_codec import from_item, to_item, to_value
+from chalicelib.platform.settings import get_settings
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from lxml import etree
 
 from chalicelib.models.records import FieldType
-from chalicelib.soap_envelope import MAX_NOTIFICATIONS, OUTBOUND, SOBJECT, XSD
+from chalicelib.soap.envelope import MAX_NOTIFICATIONS, OUTBOUND, SOBJECT, XSD
 
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from chalicelib import clock, message_store, queues
-from chalicelib.logs import log
-from chalicelib.models.messages import MessageRecord, MessageState, QueueBody
-from chalicelib.settings import get_settings
-
-UNBUILDABLE = "unbuildable"  # triggers/stream.py: a record no message could carry
+from chalicelib.core import clock
+from chalicelib.models.messages import UNBUILDABLE, MessageRecord, MessageState, QueueBody
+from chalicelib.platform.logs import log
+from chalicelib.platform.settings import get_settings
+from chalicelib.stores import messages as message_store
+from chalicelib.stores import queues
 
 RETRYABLE = frozenset({MessageState.failed, MessageState.expired, MessageState.undelivered, MessageState.queued})
 DELETABLE = frozenset({MessageState.queued, MessageState.failed, MessageState.expired, MessageState.undelivered})
@@ -33,7 +33,7 @@ def retry(record: MessageRecord) -> MessageRecord:
         fields["deadline"] = now + timedelta(hours=get_settings().deadline_hours(record.channel))
     if record.error_code == UNBUILDABLE:
         # Built again from the record as it is now: the operator may have fixed what made it unsendable.
-        from chalicelib.triggers.stream import Unbuildable, rebuild
+        from chalicelib.soap.notifications import Unbuildable, rebuild
 
         try:
             fields["payload"] = rebuild(record).model_dump(mode="json")

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.clock import iso
-from chalicelib.dynamo_codec import from_item, to_item, to_value
-from chalicelib.models.messages import ENTERED_FROM, MessageRecord, MessageState, StateChange
-from chalicelib.settings import get_settings
+from chalicelib.core.clock import iso
+from chalicelib.models.messages import (
+    ENTERED_FROM,
+    Channel,
+    MessageRecord,
+    MessageSource,
+    MessageState,
+    Payload,
+    StateChange,
+)
+from chalicelib.platform import aws
+from chalicelib.platform.dynamo_codec import from_item, to_item, to_value
+from chalicelib.platform.settings import get_settings
 
 STATE_INDEX = "by_state"
 # Texts that come from outside (provider errors, listener answers, exception messages) are cut to this before
@@ -27,6 +35,32 @@ def clip(text: str | None, limit: int = MAX_STORED_TEXT) -> str | None:
         return text
     return text[: limit - 20] + f"... [{len(text) - limit + 20} more]"
 CONTACT_INDEX = "by_contact"
+
+
+def new_record(
+    message_id: str,
+    channel: Channel,
+    payload: Payload,
+    source: MessageSource,
+    now: datetime,
+    *,
+    definition_id: str | None = None,
+    configuration_id: str | None = None,
+) -> MessageRecord:
+    deadline = now + timedelta(hours=get_settings().deadline_hours(channel))
+    return MessageRecord(
+        message_id=message_id,
+        channel=channel,
+        created_at=now,
+        updated_at=now,
+        deadline=deadline,
+        due_at=now,
+        source=source,
+        payload=payload,
+        definition_id=definition_id,
+        configuration_id=configuration_id,
+        history=[StateChange(state=MessageState.queued, at=now)],
+    )
 
 
 def _table() -> str:

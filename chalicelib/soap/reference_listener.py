@@ -12,11 +12,13 @@ the same notification ids, and the dedupe keeps the ones already stored from bei
 
 from __future__ import annotations
 
-from chalicelib import aws, clock, identity_token
-from chalicelib.dynamo_codec import from_item, to_item, to_value
-from chalicelib.secrets import json_parameter
-from chalicelib.settings import get_settings
-from chalicelib.soap_envelope import build_ack, parse_notifications
+from chalicelib.core import clock
+from chalicelib.platform import aws
+from chalicelib.platform.dynamo_codec import from_item, to_item, to_value
+from chalicelib.platform.secrets import json_parameter
+from chalicelib.platform.settings import get_settings
+from chalicelib.soap import identity_token
+from chalicelib.soap.envelope import build_ack, parse_notifications
 
 RECEIVED = "LISTENER#received"
 

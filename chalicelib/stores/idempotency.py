@@ -19,11 +19,11 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib import aws
-from chalicelib.dynamo_codec import from_item, to_item, to_value
-from chalicelib.errors import ApiError, invalid
-from chalicelib.logs import log
-from chalicelib.settings import get_settings
+from chalicelib.core.errors import ApiError, invalid
+from chalicelib.platform import aws
+from chalicelib.platform.dynamo_codec import from_item, to_item, to_value
+from chalicelib.platform.logs import log
+from chalicelib.platform.settings import get_settings
 
 KIND = "IDEMPOTENCY"
 TTL_SECONDS = 24 * 3600

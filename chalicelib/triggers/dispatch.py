@@ -9,46 +9,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
-from chalicelib import message_store, metrics, queues, timeline
-from chalicelib.logs import log
 from chalicelib.models.messages import (
-    Channel,
     MessageRecord,
-    MessageSource,
     MessageState,
-    Payload,
     QueueBody,
-    StateChange,
 )
-from chalicelib.settings import get_settings
-
-
-def new_record(
-    message_id: str,
-    channel: Channel,
-    payload: Payload,
-    source: MessageSource,
-    now: datetime,
-    *,
-    definition_id: str | None = None,
-    configuration_id: str | None = None,
-) -> MessageRecord:
-    deadline = now + timedelta(hours=get_settings().deadline_hours(channel))
-    return MessageRecord(
-        message_id=message_id,
-        channel=channel,
-        created_at=now,
-        updated_at=now,
-        deadline=deadline,
-        due_at=now,
-        source=source,
-        payload=payload,
-        definition_id=definition_id,
-        configuration_id=configuration_id,
-        history=[StateChange(state=MessageState.queued, at=now)],
-    )
+from chalicelib.platform import metrics
+from chalicelib.platform.logs import log
+from chalicelib.stores import messages as message_store
+from chalicelib.stores import queues, timeline
 
 
 def dispatch(records: Sequence[MessageRecord]) -> list[str]:

@@ -22,7 +22,7 @@ def required() -> bool:
 
 def allowed(authorization: str | None) -> bool:
     """`authorization` is the Authorization header: "Bearer <key>"."""
-    from chalicelib.settings import get_settings
+    from chalicelib.platform.settings import get_settings
 
     settings = get_settings()
     if not settings.api_auth:
@@ -31,7 +31,7 @@ def allowed(authorization: str | None) -> bool:
     if scheme.lower() != "bearer" or not presented.strip():
         return False
     presented = presented.strip()
-    from chalicelib.secrets import SecretMissing, json_parameter
+    from chalicelib.platform.secrets import SecretMissing, json_parameter
 
     try:
         keys = json_parameter(settings.api_keys_param).get("keys") or []

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chalicelib import aws, rate_limit
-from chalicelib.dynamo_codec import to_item, to_value
-from chalicelib.errors import ApiError
-from chalicelib.settings import get_settings
+from chalicelib.core import rate_limit
+from chalicelib.core.errors import ApiError
+from chalicelib.platform import aws
+from chalicelib.platform.dynamo_codec import to_item, to_value
+from chalicelib.platform.settings import get_settings
 
 KIND = "RATE"
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib import clock, message_store, metrics, queues
-from chalicelib.errors import ApiError, not_found
-from chalicelib.logs import log
+from chalicelib.core import clock
+from chalicelib.core.errors import ApiError, not_found
 from chalicelib.models.messages import MessageState, QueueBody
+from chalicelib.platform import metrics
+from chalicelib.platform.logs import log
+from chalicelib.stores import messages as message_store
+from chalicelib.stores import queues
 
 # Twilio MessageStatus -> our state; the others (queued, sending, sent, accepted, ...) change nothing.
 TWILIO_FINAL = {

@@ -44,7 +44,7 @@ def emit(values: Mapping[str, float], *, channel: str, **properties: Any) -> Non
     """One EMF line for a channel (`Stage` and `Channel` dimensions); properties are searchable, not metrics."""
     if not values:
         return
-    from chalicelib.settings import get_settings
+    from chalicelib.platform.settings import get_settings
 
     line = document(values, {"Stage": get_settings().stage, "Channel": channel}, int(time.time() * 1000), **properties)
     sys.stdout.write(json.dumps(line, default=str, separators=(",", ":")) + "\n")

@@ -6,9 +6,9 @@ import json
 import threading
 from collections.abc import Sequence
 
-from chalicelib import aws
 from chalicelib.models.messages import QueueBody
-from chalicelib.settings import get_settings
+from chalicelib.platform import aws
+from chalicelib.platform.settings import get_settings
 
 _urls: dict[str, str] = {}
 _lock = threading.Lock()
@@ -72,6 +72,6 @@ def release(receipt_handles: Sequence[str], queue_arn: str) -> None:
             ]
             aws.client("sqs").change_message_visibility_batch(QueueUrl=url, Entries=entries)
     except Exception as exc:  # noqa: BLE001 - see above
-        from chalicelib.logs import log
+        from chalicelib.platform.logs import log
 
         log("queue.release_failed", error=f"{type(exc).__name__}: {exc}")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.dynamo_codec import from_item, to_item, to_value
 from chalicelib.models.conversations import ConversationEntry
-from chalicelib.settings import get_settings
+from chalicelib.platform import aws
+from chalicelib.platform.dynamo_codec import from_item, to_item, to_value
+from chalicelib.platform.settings import get_settings
 
 
 def _table() -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.dynamo_codec import from_item, to_item
-from chalicelib.settings import get_settings
+from chalicelib.platform import aws
+from chalicelib.platform.dynamo_codec import from_item, to_item
+from chalicelib.platform.settings import get_settings
 
 BATCH = 100  # BatchGetItem's limit
 

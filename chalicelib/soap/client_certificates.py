@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalicelib.secrets import json_secret
+from chalicelib.platform.secrets import json_secret
 
 _directory: Path | None = None
 

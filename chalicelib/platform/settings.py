@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
-from chalicelib import api_keys, queue_names
+from chalicelib.platform import api_keys, queue_names
 
 CHANNELS = ("soap", "sms", "whatsapp", "twitter")
 

@@ -11,10 +11,13 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from chalicelib import aws, message_store, operations, queues
-from chalicelib.logs import log
 from chalicelib.models.messages import MessageState, QueueBody
-from chalicelib.settings import get_settings
+from chalicelib.operations import actions as operations
+from chalicelib.platform import aws
+from chalicelib.platform.logs import log
+from chalicelib.platform.settings import get_settings
+from chalicelib.stores import messages as message_store
+from chalicelib.stores import queues
 
 DEAD = frozenset({MessageState.failed, MessageState.expired, MessageState.undelivered})
 

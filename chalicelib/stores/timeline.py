@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import aws, message_store
-from chalicelib.clock import iso
-from chalicelib.dynamo_codec import from_item, to_item, to_value
+from chalicelib.core.clock import iso
 from chalicelib.models.messages import MessageRecord
-from chalicelib.settings import get_settings
+from chalicelib.platform import aws
+from chalicelib.platform.dynamo_codec import from_item, to_item, to_value
+from chalicelib.platform.settings import get_settings
+from chalicelib.stores import messages as message_store
 
 
 def _table() -> str:

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from chalicelib import aws
+from chalicelib.platform import aws
 
 _TTL_SECONDS = 300.0
 _cache: dict[str, tuple[float, dict[str, Any]]] = {}

@@ -1,0 +1,1 @@
+"""Pure logic: plain data in, plain data out, tested without AWS."""

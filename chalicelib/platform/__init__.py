@@ -1,0 +1,1 @@
+"""What every function stands on: settings, AWS clients, outbound HTTP, secrets, logs, metrics."""

@@ -1,0 +1,233 @@
+"""Salesforce notifications from record changes: which records a message carries, and the records no message can.
+
+A record that can never be sent (a character XML forbids, a notification larger than a message may hold) becomes
+its own `failed` message (code `unbuildable`, listed and retryable), so the records around it are sent; an
+operator's retry builds it again from the record as it is then (`rebuild`). Messages carry at most 100
+notifications and MAX_ENVELOPE_BYTES, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.core import clock, ids
+from chalicelib.models.definitions import OutboundMessageDefinition
+from chalicelib.models.messages import (
+    UNBUILDABLE,
+    MessageRecord,
+    MessageSource,
+    MessageState,
+    SoapPayload,
+    StateChange,
+)
+from chalicelib.models.records import FieldType, ObjectSchema, RecordChange, value_problem
+from chalicelib.platform.logs import log
+from chalicelib.platform.secrets import json_parameter
+from chalicelib.platform.settings import get_settings
+from chalicelib.soap import identity_token
+from chalicelib.soap.envelope import (
+    ENVELOPE_OVERHEAD_BYTES,
+    MAX_ENVELOPE_BYTES,
+    MAX_NOTIFICATIONS,
+    Notification,
+    build_envelope,
+    notification_bytes,
+    xml_problem,
+)
+from chalicelib.stores import config as config_store
+from chalicelib.stores.messages import new_record
+
+
+def notification_id(definition_id: str, change: RecordChange) -> str:
+    return ids.sf_id("04l", definition_id, change.event_id)
+
+
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One record's notification waiting to be put in a message: its id, the record and the values to send."""
+
+    notification_id: str
+    record_id: str
+    image: dict[str, Any]
+    cause: str  # the stream event id (or "operator retry")
+
+
+def sendable(types: dict[str, FieldType], record_id: str, image: dict[str, Any]) -> dict[str, Any]:
+    """The selected fields whose values fit their declared type. A record written around the API with a wrong
+    type loses that field (logged), rather than blocking the stream or sending what the WSDL forbids."""
+    kept: dict[str, Any] = {}
+    for name, kind in types.items():
+        value = image.get(name)
+        problem = None if name == "Id" else value_problem(kind, value)
+        if problem:
+            log("stream.field_dropped", logging.WARNING, record_id=record_id, field=name, problem=problem)
+            continue
+        kept[name] = value
+    return kept
+
+
+def unsendable(note: Notification, types: dict[str, FieldType]) -> tuple[str | None, int]:
+    """(why this notification can never be sent, or None; its size bound). Pure, checked per record, so one
+    such record becomes its own failed message instead of failing every record grouped with it."""
+    for name, value in note.fields.items():
+        if isinstance(value, str):
+            problem = xml_problem(value)
+            if problem:
+                return f"field {name} {problem}", 0
+    size = notification_bytes(note, types)
+    if size + ENVELOPE_OVERHEAD_BYTES > MAX_ENVELOPE_BYTES:
+        return f"its notification needs about {size} bytes, more than a message may hold ({MAX_ENVELOPE_BYTES})", 0
+    return None, size
+
+
+def chunks(sized: list[tuple[Notification, int]]) -> list[list[Notification]]:
+    """Pure: consecutive groups of at most 100 notifications whose envelope stays within MAX_ENVELOPE_BYTES."""
+    groups: list[list[Notification]] = []
+    current: list[Notification] = []
+    weight = ENVELOPE_OVERHEAD_BYTES
+    for note, size in sized:
+        if current and (len(current) == MAX_NOTIFICATIONS or weight + size > MAX_ENVELOPE_BYTES):
+            groups.append(current)
+            current, weight = [], ENVELOPE_OVERHEAD_BYTES
+        current.append(note)
+        weight += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _payload(definition: OutboundMessageDefinition, notes: list[str], record_ids: list[str], envelope: str
+             ) -> SoapPayload:
+    return SoapPayload(
+        endpoint_url=definition.endpoint_url,
+        envelope=envelope,
+        notification_ids=notes,
+        object_type=definition.object,
+        record_ids=record_ids,
+        client_certificate=definition.client_certificate,
+    )
+
+
+def _unbuildable(definition: OutboundMessageDefinition, item: Pending, reason: str, now: datetime) -> MessageRecord:
+    """A visible, retryable failure for one record: an operator fixes the record, then retries the message,
+    which is built again from the record as it is then (api: POST /outbound-messages/queue/{id}/retry)."""
+    message_id = ids.deterministic_id("soap", definition.id, item.notification_id)
+    payload = _payload(definition, [item.notification_id], [item.record_id], "")
+    source = MessageSource(kind="stream", ref=item.cause)
+    record = new_record(message_id, "soap", payload, source, now, definition_id=definition.id)
+    detail = f"{definition.object} {item.record_id}: {reason}"
+    log("stream.record_unbuildable", logging.WARNING, message_id=message_id, definition_id=definition.id,
+        record_id=item.record_id, reason=reason)
+    return record.model_copy(
+        update={
+            "state": MessageState.failed,
+            "last_error": detail,
+            "error_code": UNBUILDABLE,
+            "history": [*record.history, StateChange(state=MessageState.failed, at=now, detail=detail)],
+        }
+    )
+
+
+def build_messages(
+    definition: OutboundMessageDefinition,
+    schema: ObjectSchema | None,
+    changes: list[RecordChange],
+    token_key: bytes | None = None,
+) -> list[MessageRecord]:
+    """Pure: the SOAP message records for one definition's changes, the latest image per record only."""
+    latest: dict[str, RecordChange] = {}
+    for change in changes:
+        latest[change.record_id] = change
+    pending = [
+        Pending(notification_id(definition.id, c), c.record_id, c.new or {}, c.event_id) for c in latest.values()
+    ]
+    return build_from(definition, schema, pending, token_key)
+
+
+def build_from(
+    definition: OutboundMessageDefinition,
+    schema: ObjectSchema | None,
+    pending: list[Pending],
+    token_key: bytes | None = None,
+) -> list[MessageRecord]:
+    """Pure: messages of up to 100 notifications and MAX_ENVELOPE_BYTES each, and one failed message per
+    record that no message could carry."""
+    settings = get_settings()
+    types = definition.field_types(schema)
+    now = clock.now()
+    session_id = None
+    if definition.include_session_id and token_key is not None:
+        # Valid for as long as the message may be retried (the envelope is built once and resent as is).
+        expires = now + timedelta(hours=settings.soap_deadline_hours + 1)
+        session_id = identity_token.issue(
+            token_key,
+            org_id=settings.org_id,
+            action_id=definition.id,
+            user=definition.user_to_send_as,
+            issued_at=now,
+            expires_at=expires,
+        )
+    messages: list[MessageRecord] = []
+    sized: list[tuple[Notification, int]] = []
+    by_note: dict[str, Pending] = {}
+    for item in pending:
+        note = Notification(id=item.notification_id, fields=sendable(types, item.record_id, item.image))
+        reason, size = unsendable(note, types)
+        if reason:
+            messages.append(_unbuildable(definition, item, reason, now))
+            continue
+        sized.append((note, size))
+        by_note[note.id] = item
+    for notes in chunks(sized):
+        envelope = build_envelope(
+            organization_id=settings.org_id,
+            action_id=definition.id,
+            session_id=session_id,
+            enterprise_url=f"{settings.public_api_url}/services/Soap/c/60.0/{settings.org_id}",
+            partner_url=f"{settings.public_api_url}/services/Soap/u/60.0/{settings.org_id}",
+            object_type=definition.object,
+            field_types=types,
+            notifications=notes,
+        )
+        note_ids = [n.id for n in notes]
+        message_id = ids.deterministic_id("soap", definition.id, *sorted(note_ids))
+        payload = _payload(definition, note_ids, [by_note[n].record_id for n in note_ids], envelope.decode("utf-8"))
+        source = MessageSource(kind="stream", ref=by_note[note_ids[0]].cause)
+        messages.append(new_record(message_id, "soap", payload, source, now, definition_id=definition.id))
+    return messages
+
+
+class Unbuildable(Exception):
+    """The record still cannot be sent (or is gone): the reason says what to fix."""
+
+
+def rebuild(record: MessageRecord) -> SoapPayload:
+    """The payload of an `unbuildable` message, built again from its record as it is now (an operator fixed it)."""
+    from chalicelib.stores import records as record_store
+
+    payload = record.payload
+    if not isinstance(payload, SoapPayload) or not payload.record_ids or not record.definition_id:
+        raise Unbuildable("not a SOAP notification of a record")
+    definition = config_store.get(config_store.DEFINITION, record.definition_id, OutboundMessageDefinition)
+    if definition is None:
+        raise Unbuildable(f"outbound message {record.definition_id} no longer exists")
+    record_id = payload.record_ids[0]
+    found = record_store.get_many(definition.object, [record_id]).get(record_id)
+    if found is None:
+        raise Unbuildable(f"{definition.object} {record_id} no longer exists")
+    schema = config_store.get(config_store.SCHEMA, definition.object, ObjectSchema)
+    key = session_token_key() if definition.include_session_id else None
+    item = Pending(payload.notification_ids[0], record_id, {"Id": record_id, **found}, "operator retry")
+    built = build_from(definition, schema, [item], key)[0]
+    if built.state == MessageState.failed:
+        raise Unbuildable(built.last_error or "cannot be built")
+    return built.payload  # type: ignore[return-value]
+
+
+def session_token_key() -> bytes:
+    return str(json_parameter(get_settings().session_token_param)["key"]).encode()

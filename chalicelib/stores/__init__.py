@@ -1,0 +1,1 @@
+"""One module per table or queue: the only code that reads or writes them."""
