@@ -241,6 +241,24 @@ def poison_record(world: World) -> str:
     return f"99 delivered, {bad} listed failed ({listed[0]['last_error'][:70]}...)"
 
 
+def refused_at_the_door(world: World) -> str:
+    """Hostile or broken input gets a 4xx naming the field from the deployed API, quickly, in the API's shape."""
+    api = world.api
+    started = time.monotonic()
+    code, body = api.call("POST", "/templates", {"name": "t", "channel_type": "sms",
+                                                "bodies": {"en-US": "{{ 9**(9**8) }}"}})
+    check(code == 400 and body["fields"][0]["field"] == "bodies.en-US", f"hostile template: {code} {body}")
+    check(time.monotonic() - started < 30, "the hostile template held the API")
+    code, body = api.call("POST", "/outbound-messages", {"object": "Case", "name": "n", "unique_name": "Bad_port",
+                                                        "endpoint_url": "https://partner.example:99999/x"})
+    check(code == 400 and body["fields"][0]["field"] == "endpoint_url", f"bad port: {code} {body}")
+    # (private addresses are allowed on this stack, AllowInsecureEndpoints=true: the tests cover that rule)
+    code, body = api.call("POST", "/outbound-messages", {"object": "Case", "name": "n", "unique_name": "Creds",
+                                                        "endpoint_url": "https://user:secret@partner.example/x"})
+    check(code == 400 and body["fields"][0]["field"] == "endpoint_url", f"credentials in the URL: {code} {body}")
+    return "hostile template, port 99999, user:password@ in the URL: 400 naming the field"
+
+
 STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("management auth", management_auth),
     ("record change -> SOAP delivery with Ack", soap_record_change),
@@ -251,4 +269,5 @@ STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("operator retry", operator_retry),
     ("DLQ redrive", dlq_redrive),
     ("poison record among 99 good ones", poison_record),
+    ("bad input refused at the door", refused_at_the_door),
 ]
