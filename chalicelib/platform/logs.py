@@ -49,5 +49,14 @@ def log(event: str, level: int = logging.INFO, **fields: Any) -> None:
     _logger.log(level, json.dumps(line, default=str, separators=(",", ":")))
 
 
+def write_line(text: str) -> None:
+    """A line that is not a log event (an EMF metric document): same stream as the logs, whatever the level."""
+    for handler in _logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.stream.write(text + "\n")
+            handler.flush()
+            return
+
+
 def set_level(level: int) -> None:
     _logger.setLevel(level)

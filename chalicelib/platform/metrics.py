@@ -10,7 +10,6 @@ and `from aws_lambda_powertools import Metrics` measured 46 ms of import (Powert
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -44,8 +43,8 @@ def emit(values: Mapping[str, float], *, channel: str, **properties: Any) -> Non
     """One EMF line for a channel (`Stage` and `Channel` dimensions); properties are searchable, not metrics."""
     if not values:
         return
+    from chalicelib.platform.logs import write_line
     from chalicelib.platform.settings import get_settings
 
     line = document(values, {"Stage": get_settings().stage, "Channel": channel}, int(time.time() * 1000), **properties)
-    sys.stdout.write(json.dumps(line, default=str, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    write_line(json.dumps(line, default=str, separators=(",", ":")))
