@@ -45,8 +45,6 @@ def notification_id(definition_id: str, change: RecordChange) -> str:
     return ids.sf_id("04l", definition_id, change.event_id)
 
 
-
-
 @dataclass(frozen=True)
 class Pending:
     """One record's notification waiting to be put in a message: its id, the record and the values to send."""
