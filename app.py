@@ -22,8 +22,8 @@ app = Chalice(app_name="outbound")
 
 @app.authorizer()
 def bearer_key(auth_request):  # type: ignore[no-untyped-def]
-    """Management routes: `Authorization: Bearer <key>`, a key from the stage's SSM list (chalicelib/api_keys.py).
-    The Authorization header because chalice local only ever hands that one to authorizers. Webhooks sign instead.
+    """Management routes: `Authorization: Bearer <key>`, a key from the stage's SSM list
+    (chalicelib/platform/api_keys.py). The Authorization header because chalice local only ever hands that one to authorizers. Webhooks sign instead.
     Not named `api_key`: Chalice reserves that name for API Gateway's usage-plan keys (`x-api-key`), and an
     authorizer of that name is silently replaced by them in the packaged API."""
     from chalice import AuthResponse
@@ -48,7 +48,8 @@ def route(path: str, **options):  # type: ignore[no-untyped-def]
         options["authorizer"] = bearer_key
     return app.route(path, **options)
 
-# Route modules load on first request: a sender or the stream handler never imports them (see chalicelib/lazy.py).
+# Route modules load on first request: a sender or the stream handler never imports them
+# (see chalicelib/platform/lazy.py).
 catalog = LazyModule("chalicelib.api.catalog")
 definitions = LazyModule("chalicelib.api.definitions")
 delivery_queue = LazyModule("chalicelib.api.delivery_queue")

@@ -2,7 +2,7 @@
 
 Shape follows the WSDL Salesforce serves for an outbound message: three schemas (the 18-character `ID`
 type, the sObject types, the `notifications` operation), a document/literal binding with `soapAction=""`,
-and the definition's endpoint as the service address. Each field is typed as `soap_envelope` writes it.
+and the definition's endpoint as the service address. Each field is typed as `soap/envelope.py` writes it.
 """
 
 from __future__ import annotations
