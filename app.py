@@ -24,8 +24,8 @@ app = Chalice(app_name="outbound")
 def bearer_key(auth_request):  # type: ignore[no-untyped-def]
     """Management routes: `Authorization: Bearer <key>`, a key from the stage's SSM list
     (chalicelib/platform/api_keys.py). The Authorization header because chalice local only ever hands that one
-    to authorizers. Webhooks sign instead. Not named `api_key`: Chalice reserves that name for API Gateway's usage-plan keys (`x-api-key`), and an
-    authorizer of that name is silently replaced by them in the packaged API."""
+    to authorizers. Webhooks sign instead. Not named `api_key`: Chalice reserves that name for API Gateway's
+    usage-plan keys (`x-api-key`), and an authorizer of that name is silently replaced by them in the package."""
     from chalice import AuthResponse
 
     from chalicelib.platform.api_keys import allowed
