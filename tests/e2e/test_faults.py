@@ -265,8 +265,9 @@ def test_logs_never_carry_a_full_number_or_a_secret(runtime: Any, api: Api, log_
     [message_id] = send["message_ids"]
     record = wait_for(lambda: (m := message(api, message_id))["state"] == "failed" and m, what="the refusal")
     assert number in record["last_error"]
-    failed = [line for line in log_lines.lines if line.get("message_id") == message_id
-              and line["event"] == "message.failed"]
+    # The sender logs the failure just after recording it: wait for the line, not only for the record.
+    failed = wait_for(lambda: [line for line in log_lines.lines if line.get("message_id") == message_id
+                               and line["event"] == "message.failed"], what="the failure's log line")
     assert failed and number[:3] in failed[0]["reason"] and number[-2:] in failed[0]["reason"]
     text = "\n".join(json.dumps(line) for line in log_lines.lines)
     assert number not in text
