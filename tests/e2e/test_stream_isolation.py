@@ -60,11 +60,14 @@ def test_a_control_character_fails_one_record_and_its_99_neighbours_are_sent(run
     # Born failed, so it is on the DLQ like every failed message (its alarm fires, a redrive can retry it).
     sqs = runtime.client("sqs")
     dlq = sqs.get_queue_url(QueueName="outbound-local-soap-dlq")["QueueUrl"]
-    parked = []
-    for _ in range(10):
+    parked: list[str] = []
+
+    def on_the_dlq() -> bool:
         for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", []):
             parked.append(json.loads(m["Body"])["message_id"])
-    assert listed[0]["message_id"] in parked
+        return listed[0]["message_id"] in parked
+
+    wait_for(on_the_dlq, 20, "the failed message on the soap DLQ")
 
     # The operator cannot retry it until the record is fixed; then the retry builds it from the record as it is.
     message_id = listed[0]["message_id"]
