@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STAGE = "local"
 REGION = "us-east-1"
 SKIPPED_TYPES = ("AWS::Serverless::", "AWS::ApiGateway::", "AWS::Lambda::", "AWS::Scheduler::")
-GATEWAY_ERRORS = {
-    401: {"error": "unauthorized", "message": "send Authorization: Bearer <key>"},
-    403: {"error": "forbidden", "message": "the key is not one of this stage's API keys"},
-}
+
 
 
 def free_port() -> int:
@@ -93,8 +91,28 @@ def plain_resources(template_path: Path = ROOT / "infra" / "template.yaml") -> d
     return plain
 
 
+@lru_cache(maxsize=1)
+def chalice_config() -> dict[str, Any]:
+    """.chalice/config.json, read once per process (the pollers ask it for a timeout on every batch)."""
+    return dict(json.loads((ROOT / ".chalice" / "config.json").read_text()))
+
+
+@lru_cache(maxsize=1)
+def gateway_errors() -> dict[int, bytes]:
+    """The bodies infra/template.yaml gives API Gateway's own 401 and 403 (UNAUTHORIZED, ACCESS_DENIED), for the
+    local API to answer as the deployed one does."""
+    template = yaml.safe_load((ROOT / "infra" / "template.yaml").read_text())
+    found = {}
+    for spec in template["Resources"].values():
+        properties = spec.get("Properties", {})
+        if spec.get("Type") == "AWS::ApiGateway::GatewayResponse" and properties.get("ResponseType") in {
+            "UNAUTHORIZED", "ACCESS_DENIED"}:
+            found[int(properties["StatusCode"])] = properties["ResponseTemplates"]["application/json"].encode()
+    return found
+
+
 def stage_environment() -> dict[str, str]:
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    config = chalice_config()
     return {**config.get("environment_variables", {}), **config["stages"][STAGE]["environment_variables"]}
 
 
@@ -222,13 +240,13 @@ def sqs_batch(sqs: Any, url: str, arn: str, handler: Any, batch_size: int, wait_
 def function_timeout(function_name: str) -> int:
     """The function's Lambda timeout as .chalice/config.json sets it (the local pollers give handlers the
     same remaining time Lambda would)."""
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    config = chalice_config()
     scoped = config.get("lambda_functions", {}).get(function_name, {})
     return int(scoped.get("lambda_timeout", config.get("lambda_timeout", 60)))
 
 
 class LambdaLikeContext:
-    def __init__(self, function_name: str, timeout_s: int | None = None) -> None:
+    def __init__(self, function_name: str, timeout_s: float | None = None) -> None:
         timeout_s = function_timeout(function_name) if timeout_s is None else timeout_s
         self.function_name = function_name
         self.aws_request_id = str(uuid.uuid4())
@@ -333,9 +351,9 @@ class LocalRuntime:
                         {"error": "not_found", "message": f"no route {self.command} {self.path}"}
                     ).encode()
                     headers = {**(headers or {}), "Content-Type": "application/json"}
-                elif code in GATEWAY_ERRORS and raw and raw.lstrip().startswith(b"{") and b'"error"' not in raw:
+                elif code in gateway_errors() and raw and raw.lstrip().startswith(b"{") and b'"error"' not in raw:
                     # infra's UNAUTHORIZED / ACCESS_DENIED gateway responses, as API Gateway would apply them
-                    body = json.dumps(GATEWAY_ERRORS[code]).encode()
+                    body = gateway_errors()[code]
                     headers = {**(headers or {}), "Content-Type": "application/json"}
                 super()._send_http_response(code, headers, body)
 

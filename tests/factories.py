@@ -51,9 +51,5 @@ class Lambdas:
     def invoke(self, function_name: str, event: dict[str, Any], timeout_s: float | None = None) -> Invoked:
         from local.runtime import LambdaLikeContext
 
-        context = LambdaLikeContext(function_name, None if timeout_s is None else int(timeout_s))
-        if timeout_s is not None:
-            import time
-
-            context._deadline = time.monotonic() + timeout_s  # sub-second budgets for the time-budget tests
+        context = LambdaLikeContext(function_name, timeout_s)  # sub-second budgets for the time-budget tests
         return Invoked(getattr(self.runtime.app_module, function_name)(event, context))

@@ -8,6 +8,7 @@ from chalicelib.api.http import parse, reply
 from chalicelib.core import ids
 from chalicelib.core.errors import invalid, mismatch, not_found, require, unknown
 from chalicelib.core.rendering import RenderFailed, TemplateProblem, check_body, pick_body, render
+from chalicelib.core.texts import xml_problem
 from chalicelib.models.customer import (
     MAX_BODY,
     ConfigurationInput,
@@ -27,7 +28,6 @@ from chalicelib.models.records import (
 from chalicelib.platform import aws
 from chalicelib.platform.dynamo_codec import from_item, to_item
 from chalicelib.platform.settings import get_settings
-from chalicelib.soap.envelope import xml_problem
 from chalicelib.stores import config as config_store
 
 

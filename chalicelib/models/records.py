@@ -15,7 +15,8 @@ FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 SETTABLE_FIELD = r"^(?!(?:Id|id|object_type)$)[A-Za-z][A-Za-z0-9_]{0,79}$"
 RECORD_ID = r"^[A-Za-z0-9_.:-]{1,64}$"  # what the API documents; any 1-64 XML-safe characters are accepted
 MAX_TEXT_VALUE = 131_072  # characters of a string field: Salesforce's long text area maximum
-# Strings XML 1.0 can carry (checked in code, soap/envelope.xml_problem; stated here for the API document).
+# Strings XML 1.0 can carry, for the API document; checked in code by core/texts.xml_problem (a test keeps the
+# two equal: models import nothing of ours).
 XML_TEXT = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\ud800-\\udfff\\ufffe\\uffff]*$"
 DYNAMODB_INT = 10**38 - 1  # DynamoDB numbers have 38 digits of precision
 

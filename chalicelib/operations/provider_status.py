@@ -66,6 +66,6 @@ def apply_twilio(message_id: str, sid: str, status: str, error_code: str | None)
         metrics.emit({"Undelivered" if target == MessageState.undelivered else "Failed": 1},
                      channel=updated.channel, message_id=message_id)
     else:
-        latency = (now - updated.created_at).total_seconds() * 1000
-        metrics.emit({"Delivered": 1, "DeliveryLatency": latency}, channel=updated.channel, message_id=message_id)
+        metrics.reached("Delivered", channel=updated.channel, message_id=message_id, created_at=updated.created_at,
+                        now=now)
     return "updated"

@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any
 
+from chalicelib.core.texts import clip
+
 _logger = logging.getLogger("outbound")
 if not _logger.handlers:
     _handler = logging.StreamHandler(sys.stdout)
@@ -29,13 +31,9 @@ def mask_address(address: str) -> str:
 _PHONE = re.compile(r"\+\d{8,15}")
 
 
-MAX_LOGGED_TEXT = 2_000  # characters of any one field: an outside text (a listener's answer) may be huge
-
-
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        if len(value) > MAX_LOGGED_TEXT:
-            value = value[:MAX_LOGGED_TEXT] + f"... [{len(value) - MAX_LOGGED_TEXT} more]"
+        value = clip(value) or ""  # an outside text (a listener's answer) may be huge
         return _PHONE.sub(lambda found: mask_address(found.group()), value)
     return value
 

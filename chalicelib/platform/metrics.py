@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 NAMESPACE = "Outbound"
@@ -37,6 +38,13 @@ def document(
         **values,
         **properties,
     }
+
+
+def reached(name: str, *, channel: str, message_id: str, created_at: datetime, now: datetime) -> None:
+    """`Sent` or `Delivered`, with the delivery latency from the message's creation (the sender and the
+    provider's delivery report both emit it)."""
+    latency = (now - created_at).total_seconds() * 1000
+    emit({name: 1, "DeliveryLatency": latency}, channel=channel, message_id=message_id)
 
 
 def emit(values: Mapping[str, float], *, channel: str, **properties: Any) -> None:

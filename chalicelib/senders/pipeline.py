@@ -85,9 +85,8 @@ def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
             log("message.status_before_settle", message_id=mid, channel=channel, state=current.state.value)
             return updated
         log("message.accepted", message_id=mid, channel=channel, state=outcome.state, attempts=n)
-        latency = (now - record.created_at).total_seconds() * 1000
         name = "Delivered" if outcome.state == MessageState.delivered.value else "Sent"
-        metrics.emit({name: 1, "DeliveryLatency": latency}, channel=channel, message_id=mid)
+        metrics.reached(name, channel=channel, message_id=mid, created_at=record.created_at, now=now)
         return updated
     if isinstance(outcome, Permanent):
         state = MessageState.opted_out if outcome.opted_out else MessageState.failed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,8 +22,6 @@ MAX_NOTIFICATIONS = 100
 # (the rest of the record - ids, bounded history, errors - fits in what is left).
 MAX_ENVELOPE_BYTES = 300_000
 ENVELOPE_OVERHEAD_BYTES = 2_000  # the envelope without notifications: namespaces, ids, URLs, a session token
-# XML 1.0's Char production: anything else (most C0 controls, lone surrogates, U+FFFE/U+FFFF) cannot be sent.
-_NOT_XML = re.compile("[^\u0009\u000A\u000D\u0020-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 
 _O = f"{{{OUTBOUND}}}"
 _SF = f"{{{SOBJECT}}}"
@@ -69,14 +66,6 @@ _FORMATTERS: dict[str, Callable[[Any], str]] = {
     FieldType.datetime: _datetime,
     FieldType.date: _date,
 }
-
-
-def xml_problem(text: str) -> str | None:
-    """Why a string cannot be an XML 1.0 text node (a listener's parser would reject the whole message)."""
-    found = _NOT_XML.search(text)
-    if found is None:
-        return None
-    return f"holds U+{ord(found.group()):04X} at position {found.start()}, a character XML 1.0 forbids"
 
 
 def notification_bytes(note: Notification, field_types: Mapping[str, FieldType]) -> int:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core import clock, ids
+from chalicelib.core.texts import xml_problem
 from chalicelib.models.definitions import OutboundMessageDefinition
 from chalicelib.models.messages import (
     UNBUILDABLE,
@@ -21,7 +22,7 @@ from chalicelib.models.messages import (
     MessageSource,
     MessageState,
     SoapPayload,
-    StateChange,
+    transition,
 )
 from chalicelib.models.records import FieldType, ObjectSchema, RecordChange, value_problem
 from chalicelib.platform.logs import log
@@ -35,7 +36,6 @@ from chalicelib.soap.envelope import (
     Notification,
     build_envelope,
     notification_bytes,
-    xml_problem,
 )
 from chalicelib.stores import config as config_store
 from chalicelib.stores.messages import new_record
@@ -121,14 +121,8 @@ def _unbuildable(definition: OutboundMessageDefinition, item: Pending, reason: s
     detail = f"{definition.object} {item.record_id}: {reason}"
     log("stream.record_unbuildable", logging.WARNING, message_id=message_id, definition_id=definition.id,
         record_id=item.record_id, reason=reason)
-    return record.model_copy(
-        update={
-            "state": MessageState.failed,
-            "last_error": detail,
-            "error_code": UNBUILDABLE,
-            "history": [*record.history, StateChange(state=MessageState.failed, at=now, detail=detail)],
-        }
-    )
+    failed = transition(record, MessageState.failed, now, detail)
+    return failed.model_copy(update={"last_error": detail, "error_code": UNBUILDABLE})
 
 
 def build_messages(

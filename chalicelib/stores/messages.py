@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core.clock import iso
+from chalicelib.core.texts import clip
 from chalicelib.models.messages import (
     ENTERED_FROM,
     Channel,
@@ -23,17 +24,9 @@ from chalicelib.platform.dynamo_codec import from_item, to_item, to_value
 from chalicelib.platform.settings import get_settings
 
 STATE_INDEX = "by_state"
-# Texts that come from outside (provider errors, listener answers, exception messages) are cut to this before
-# they are stored: a 900 KB answer inside <Ack> must not make the record unwritable.
-MAX_STORED_TEXT = 2_000
+# Texts that come from outside (provider errors, listener answers, exception messages) are clipped before they
+# are stored: a 900 KB answer inside <Ack> must not make the record unwritable.
 TRUNCATED_FIELDS = ("last_error", "error_code", "provider_status", "provider_message_id")
-
-
-def clip(text: str | None, limit: int = MAX_STORED_TEXT) -> str | None:
-    """At most `limit` characters, marked when cut."""
-    if text is None or len(text) <= limit:
-        return text
-    return text[: limit - 20] + f"... [{len(text) - limit + 20} more]"
 CONTACT_INDEX = "by_contact"
 
 

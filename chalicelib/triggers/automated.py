@@ -23,7 +23,7 @@ from chalicelib.models.messages import (
     MessageSource,
     MessageState,
     SmsPayload,
-    StateChange,
+    transition,
 )
 from chalicelib.models.records import RecordChange
 from chalicelib.platform.logs import log
@@ -80,14 +80,8 @@ def _failed(
     else:
         payload = SmsPayload(to=address or "-", sender=configuration.channel, body="")
     record = new_record(message_id, configuration.channel_type, payload, source, now, configuration_id=configuration.id)
-    return record.model_copy(
-        update={
-            "state": MessageState.failed,
-            "last_error": reason,
-            "error_code": "invalid_contact",
-            "history": [*record.history, StateChange(state=MessageState.failed, at=now, detail=reason)],
-        }
-    )
+    failed = transition(record, MessageState.failed, now, reason)
+    return failed.model_copy(update={"last_error": reason, "error_code": "invalid_contact"})
 
 
 def _constant(message_id: str) -> Callable[[int], str]:

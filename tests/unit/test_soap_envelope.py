@@ -119,7 +119,13 @@ def test_parser_refuses_external_entities() -> None:
 
 
 def test_characters_xml_forbids_are_named() -> None:
-    from chalicelib.soap.envelope import xml_problem
+    import re
+
+    from chalicelib.core.texts import XML_FORBIDDEN, xml_problem
+    from chalicelib.models.records import XML_TEXT
+
+    assert f"^[^{XML_FORBIDDEN}]*$" == XML_TEXT  # the document states what the code checks
+    assert re.fullmatch(XML_TEXT, "ok é 😀") and not re.fullmatch(XML_TEXT, "bell \x07")
 
     assert xml_problem("tab\tnewline\ncr\r and é 😀") is None
     assert "U+0007" in (xml_problem("bell \x07") or "")
