@@ -20,9 +20,11 @@ from chalicelib.models.customer import (
 from chalicelib.models.records import (
     FIELD_NAME,
     OBJECT_NAME,
+    FieldType,
     ObjectSchema,
     ObjectSchemaInput,
     RecordInput,
+    canonical_value,
     value_problem,
 )
 from chalicelib.platform import aws
@@ -33,11 +35,11 @@ from chalicelib.stores import config as config_store
 
 def put_schema(name: str, raw: bytes | None) -> Response:
     if not OBJECT_NAME.match(name):
-        raise invalid("name", "must start with a capital letter and hold letters, digits, underscores")
+        raise invalid("name", "must start with a letter and hold letters, digits, underscores (at most 80)")
     data = parse(ObjectSchemaInput, raw)
     if data.name is not None and data.name != name:
         raise mismatch("name", f"must match the path ({name}) when given")
-    schema = ObjectSchema(name=name, fields=data.fields)
+    schema = ObjectSchema(name=name, fields=data.fields, salesforce_ids=data.salesforce_ids)
     config_store.put(config_store.SCHEMA, name, schema)
     return reply(200, schema)
 
@@ -48,13 +50,16 @@ def get_schema(name: str) -> ObjectSchema:
 
 def put_record(object_type: str, record_id: str, raw: bytes | None) -> Response:
     if not OBJECT_NAME.match(object_type):
-        raise invalid("object_type", "must start with a capital letter and hold letters, digits, underscores")
+        raise invalid("object_type", "must start with a letter and hold letters, digits, underscores (at most 80)")
     if not record_id or len(record_id) > 64:
         raise invalid("id", "must be 1 to 64 characters")
     if xml_problem(record_id):
         raise invalid("id", str(xml_problem(record_id)))
     record = parse(RecordInput, raw)
     schema = get_schema(object_type)
+    if schema.salesforce_ids and ids.salesforce_id_problem(record_id):
+        raise invalid("id", f"{ids.salesforce_id_problem(record_id)} ({object_type} ids are Salesforce-form)")
+    fields: dict[str, object] = {}
     for name in record.fields:
         if not FIELD_NAME.match(name) or name in {"Id", "id", "object_type"}:
             raise invalid(f"fields.{name}", "is not a settable field name")
@@ -66,13 +71,18 @@ def put_record(object_type: str, record_id: str, raw: bytes | None) -> Response:
             # A character XML forbids would make every SOAP notification of this record unsendable.
             raise invalid(f"fields.{name}", str(xml_problem(value)))
         problem = value_problem(kind, value)
-        if problem:  # the type comes from the object's declaration, another resource
-            raise mismatch(f"fields.{name}", problem)
-    item = {**record.fields, "object_type": object_type, "id": record_id}
+        if problem:  # a value Salesforce could not send is refused here, never when the envelope is built
+            raise invalid(f"fields.{name}", problem)
+        if schema.salesforce_ids and kind == FieldType.id and isinstance(value, str):
+            id_problem = ids.salesforce_id_problem(value)
+            if id_problem:
+                raise invalid(f"fields.{name}", f"{id_problem} ({object_type} ids are Salesforce-form)")
+        fields[name] = canonical_value(kind, value)  # dateTimes stored as sent: UTC, milliseconds
+    item = {**fields, "object_type": object_type, "id": record_id}
     aws.client("dynamodb").put_item(
         TableName=get_settings().records_table, Item=to_item({k: v for k, v in item.items() if v is not None})
     )
-    return reply(200, {"object_type": object_type, "id": record_id, "fields": record.fields})
+    return reply(200, {"object_type": object_type, "id": record_id, "fields": fields})
 
 
 def get_record(object_type: str, record_id: str) -> Response:

@@ -185,5 +185,6 @@ def definition_wsdl(definition_id: str) -> Response:
         object_type=definition.object,
         field_types=definition.field_types(schema),
         endpoint_url=definition.endpoint_url,
+        salesforce_ids=bool(schema and schema.salesforce_ids),
     )
     return Response(body=document.decode("utf-8"), status_code=200, headers={"Content-Type": "text/xml; charset=utf-8"})

@@ -79,11 +79,13 @@ class OutboundMessageDefinition(DefinitionInput):
     id: str
 
     def field_types(self, schema: ObjectSchema | None) -> dict[str, FieldType]:
-        """Selected fields in send order with their types: the envelope and the WSDL both follow this."""
-        types: dict[str, FieldType] = {}
-        for name in self.fields:
+        """Selected fields in Salesforce's order - `Id`, then the rest sorted by code point as Salesforce sorts
+        them (`SystemModstamp` before `gwestr__Status__c`) - with their types. The envelope's elements and the
+        WSDL's `xsd:sequence` both follow it, so a sequence-validating listener sees them where it expects."""
+        types: dict[str, FieldType] = {"Id": FieldType.id}
+        for name in sorted(f for f in self.fields if f != "Id"):
             found = schema.field_type(name) if schema else None
-            types[name] = found or (FieldType.id if name == "Id" else FieldType.string)
+            types[name] = found or FieldType.string
         return types
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-OBJECT_NAME = re.compile(r"^[A-Z][A-Za-z0-9_]{0,39}$")
+OBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")  # Salesforce API names: `Case`, `gwestr__Shipment__c`
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 # Field names a record may set: `Id` is the record's key, `id` and `object_type` are the table's.
 SETTABLE_FIELD = r"^(?!(?:Id|id|object_type)$)[A-Za-z][A-Za-z0-9_]{0,79}$"
@@ -39,6 +39,48 @@ class FieldType(StrEnum):
 
 
 INT_RANGE = (-(2**31), 2**31 - 1)  # xsd:int, what the WSDL promises listeners
+# The lexical forms a record may hold, checked at the record API: xsd:date without a zone, and xsd:dateTime in
+# ISO 8601's extended format (no basic `20261124T100000`, no week or ordinal dates). A dateTime without a zone
+# is taken as UTC, as Salesforce's API takes it.
+DATE_FORM = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATETIME_FORM = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:[0-5]\d)?$"
+)
+DATE_PATTERN = DATE_FORM.pattern
+DATETIME_PATTERN = DATETIME_FORM.pattern
+
+
+def canonical_datetime(value: str) -> str | None:
+    """A dateTime as Salesforce sends it (UTC, milliseconds: `2026-11-24T08:00:00.000Z`), or None if `value` is
+    not one. Stored this way, so rules compare instants, not spellings."""
+    if not DATETIME_FORM.match(value):
+        return None
+    zone = re.search(r"[+-](\d{2}):(\d{2})$", value)
+    if zone and (int(zone[1]), int(zone[2])) > (14, 0):
+        return None  # XML Schema's zones stop at ±14:00
+    text = value[:-1] + "+00:00" if value.endswith("Z") else value
+    head, dot, rest = text.partition(".")
+    if dot:  # Python reads at most 6 fraction digits; Salesforce keeps 3
+        digits = re.match(r"\d+", rest)
+        fraction = digits.group(0) if digits else ""
+        text = f"{head}.{fraction[:6].ljust(6, '0')}{rest[len(fraction):]}"
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def canonical_date(value: str) -> str | None:
+    if not DATE_FORM.match(value):
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        return None
 
 
 def value_problem(kind: FieldType, value: Any) -> str | None:
@@ -55,24 +97,31 @@ def value_problem(kind: FieldType, value: Any) -> str | None:
             if not ok:
                 return "must be an integer between -2147483648 and 2147483647"
         case FieldType.double:
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value  # noqa: PLR0124
+            ok = ok and abs(value) != float("inf")
         case FieldType.date:
-            ok = isinstance(value, str) and _parses(date.fromisoformat, value) and len(value) == 10
-            if not ok:
+            if not (isinstance(value, str) and canonical_date(value)):
                 return "must be a date as YYYY-MM-DD"
+            ok = True
         case FieldType.datetime:
-            ok = isinstance(value, str) and "T" in value and _parses(datetime.fromisoformat, value)
-            if not ok:
-                return "must be an ISO 8601 date-time such as 2026-11-24T10:00:00Z"
+            if not (isinstance(value, str) and canonical_datetime(value)):
+                return ("must be an ISO 8601 date-time in extended format with an optional zone Z or +hh:mm, "
+                        "such as 2026-11-24T10:00:00Z")
+            ok = True
     return None if ok else f"must be a {kind.value}"
 
 
-def _parses(parser: Any, value: str) -> bool:
-    try:
-        parser(value)
-    except ValueError:
-        return False
-    return True
+def canonical_value(kind: FieldType, value: Any) -> Any:
+    """The value as it is stored and sent: dateTimes in UTC with milliseconds, the rest as given."""
+    if kind == FieldType.datetime and isinstance(value, str):
+        return canonical_datetime(value) or value
+    return value
+
+
+SALESFORCE_IDS = (
+    "record ids and id-typed (reference) fields are 18-character Salesforce ids: the record API refuses others, "
+    "and the WSDL types them ID as Salesforce's does"
+)
 
 
 class ObjectSchema(BaseModel):
@@ -82,6 +131,7 @@ class ObjectSchema(BaseModel):
 
     name: Annotated[str, Field(pattern=OBJECT_NAME.pattern)]
     fields: dict[str, FieldType] = Field(default_factory=dict)
+    salesforce_ids: bool = Field(default=False, description=SALESFORCE_IDS)
 
     @field_validator("fields")
     @classmethod
@@ -103,6 +153,7 @@ class ObjectSchemaInput(BaseModel):
 
     name: Annotated[str, Field(pattern=OBJECT_NAME.pattern)] | None = None
     fields: dict[Annotated[str, Field(pattern=FIELD_NAME.pattern)], FieldType] = Field(default_factory=dict)
+    salesforce_ids: bool = Field(default=False, description=SALESFORCE_IDS)
 
 
 class RecordInput(BaseModel):

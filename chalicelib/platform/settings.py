@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from chalicelib.core import ids
 from chalicelib.platform import api_keys, queue_names
 
 CHANNELS = ("soap", "sms", "whatsapp", "twitter")
@@ -14,7 +15,12 @@ CHANNELS = ("soap", "sms", "whatsapp", "twitter")
 
 class Settings(BaseModel):
     stage: str = "local"
-    org_id: str = Field(default="00Doutboundlocal01", description="OrganizationId stamped on SOAP notifications")
+    org_id: str = Field(
+        default="00Doutboundlocal01",
+        description="OrganizationId on SOAP notifications: a Salesforce org id (15 or 18 characters) is kept, "
+        "anything else seeds a stable derived 18-character 00D id",
+        validate_default=True,
+    )
     records_table: str = "outbound-local-records"
     messages_table: str = "outbound-local-messages"
     config_table: str = "outbound-local-config"
@@ -59,6 +65,11 @@ class Settings(BaseModel):
     )
     reference_listener: bool = False
 
+    @field_validator("org_id")
+    @classmethod
+    def _salesforce_form(cls, value: str) -> str:
+        return ids.organization_id(value)
+
     def queue_name(self, channel: str) -> str:
         return queue_names.queue_name(channel, self.queue_prefix)
 
@@ -79,7 +90,7 @@ def get_settings() -> Settings:
     defaults = Settings()
     return Settings(
         stage=env.get("OUTBOUND_STAGE", defaults.stage),
-        org_id=env.get("ORG_ID", defaults.org_id),
+        org_id=env.get("ORG_ID") or defaults.org_id,
         records_table=env.get("RECORDS_TABLE", defaults.records_table),
         messages_table=env.get("MESSAGES_TABLE", defaults.messages_table),
         config_table=env.get("CONFIG_TABLE", defaults.config_table),

@@ -10,7 +10,7 @@ from typing import Any
 
 from lxml import etree
 
-from chalicelib.models.records import FieldType
+from chalicelib.models.records import FieldType, canonical_datetime
 
 SOAPENV = "http://schemas.xmlsoap.org/soap/envelope/"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -51,7 +51,11 @@ def _double(value: Any) -> str:
 
 
 def _datetime(value: Any) -> str:
-    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else str(value)
+    """UTC with milliseconds, as Salesforce writes dateTimes (`2017-12-11T21:49:24.000Z`)."""
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    text = str(value)
+    return canonical_datetime(text) or text
 
 
 def _date(value: Any) -> str:
@@ -194,4 +198,5 @@ def read_ack(xml: bytes) -> tuple[bool, str | None]:
     if ack is None:
         return False, "no Ack in the response"
     value = (ack.text or "").strip()
-    return (True, None) if value == "true" else (False, f"Ack was {value!r}")
+    # xsd:boolean: `true` and `1` are true; XML Schema collapses the whitespace around a boolean.
+    return (True, None) if value in {"true", "1"} else (False, f"Ack was {value[:100]!r}")

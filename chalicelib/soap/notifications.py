@@ -55,13 +55,16 @@ class Pending:
     cause: str  # the stream event id (or "operator retry")
 
 
-def sendable(types: dict[str, FieldType], record_id: str, image: dict[str, Any]) -> dict[str, Any]:
+def sendable(types: dict[str, FieldType], record_id: str, image: dict[str, Any], salesforce_ids: bool = False
+             ) -> dict[str, Any]:
     """The selected fields whose values fit their declared type. A record written around the API with a wrong
     type loses that field (logged), rather than blocking the stream or sending what the WSDL forbids."""
     kept: dict[str, Any] = {}
     for name, kind in types.items():
         value = image.get(name)
         problem = None if name == "Id" else value_problem(kind, value)
+        if not problem and salesforce_ids and kind == FieldType.id and name != "Id" and isinstance(value, str):
+            problem = ids.salesforce_id_problem(value)
         if problem:
             log("stream.field_dropped", logging.WARNING, record_id=record_id, field=name, problem=problem)
             continue
@@ -69,9 +72,13 @@ def sendable(types: dict[str, FieldType], record_id: str, image: dict[str, Any])
     return kept
 
 
-def unsendable(note: Notification, types: dict[str, FieldType]) -> tuple[str | None, int]:
+def unsendable(note: Notification, types: dict[str, FieldType], salesforce_ids: bool = False
+               ) -> tuple[str | None, int]:
     """(why this notification can never be sent, or None; its size bound). Pure, checked per record, so one
     such record becomes its own failed message instead of failing every record grouped with it."""
+    record_id = str(note.fields.get("Id", ""))
+    if salesforce_ids and ids.salesforce_id_problem(record_id):
+        return f"its Id {ids.salesforce_id_problem(record_id)} (the object's ids are Salesforce-form)", 0
     for name, value in note.fields.items():
         if isinstance(value, str):
             problem = xml_problem(value)
@@ -151,6 +158,7 @@ def build_from(
     record that no message could carry."""
     settings = get_settings()
     types = definition.field_types(schema)
+    salesforce_ids = bool(schema and schema.salesforce_ids)
     now = clock.now()
     session_id = None
     if definition.include_session_id and token_key is not None:
@@ -168,20 +176,24 @@ def build_from(
     sized: list[tuple[Notification, int]] = []
     by_note: dict[str, Pending] = {}
     for item in pending:
-        note = Notification(id=item.notification_id, fields=sendable(types, item.record_id, item.image))
-        reason, size = unsendable(note, types)
+        fields = sendable(types, item.record_id, {**item.image, "Id": item.record_id}, salesforce_ids)
+        note = Notification(id=item.notification_id, fields=fields)
+        reason, size = unsendable(note, types, salesforce_ids)
         if reason:
             messages.append(_unbuildable(definition, item, reason, now))
             continue
         sized.append((note, size))
         by_note[note.id] = item
+    base = settings.public_api_url.rstrip("/")
     for notes in chunks(sized):
         envelope = build_envelope(
             organization_id=settings.org_id,
-            action_id=definition.id,
+            action_id=ids.salesforce_form("04k", definition.id),
             session_id=session_id,
-            enterprise_url=f"{settings.public_api_url}/services/Soap/c/60.0/{settings.org_id}",
-            partner_url=f"{settings.public_api_url}/services/Soap/u/60.0/{settings.org_id}",
+            # Salesforce points these at its SOAP APIs for the SessionId; ours answer with an API key:
+            # GET {EnterpriseUrl}/{Id} reads the record as it is now, GET {PartnerUrl} its object's fields.
+            enterprise_url=f"{base}/records/{definition.object}",
+            partner_url=f"{base}/objects/{definition.object}",
             object_type=definition.object,
             field_types=types,
             notifications=notes,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.core import clock
+from chalicelib.core import clock, ids
 from chalicelib.models.records import FieldType
 from chalicelib.soap.envelope import parse_notifications
 from tests.conftest import Api, unique_object, wait_for
@@ -74,6 +74,29 @@ def test_record_change_reaches_the_soap_listener(runtime: Any, api: Api) -> None
     mine = listed["messages"]
     assert len(mine) == 1 and mine[0]["payload"]["notification_ids"] == [parsed.notifications[0].id]
     assert [h["state"] for h in mine[0]["history"]] == ["queued", "sending", "delivered"]
+
+
+def test_enterprise_and_partner_urls_answer_a_listener_that_calls_back(runtime: Any, api: Api) -> None:
+    """Salesforce's URLs served its SOAP APIs with the SessionId; ours point at routes that exist and answer, with
+    an API key: {EnterpriseUrl}/{Id} is the record as it is now, {PartnerUrl} its object's declared fields."""
+    from lxml import etree
+
+    from chalicelib.soap.envelope import OUTBOUND
+
+    obj, _ = soap_setup(api, runtime.soap.url + "/callback")
+    before = len(runtime.soap.requests)
+    assert api.call("PUT", f"/records/{obj}/case-9", {"fields": {"Subject": "Call me back", "Priority": 1}})[0] == 200
+    wait_for(lambda: len(runtime.soap.requests) > before, what="SOAP delivery")
+    body = etree.fromstring(runtime.soap.requests[before].body)
+    enterprise = str(body.findtext(f".//{{{OUTBOUND}}}EnterpriseUrl"))
+    partner = str(body.findtext(f".//{{{OUTBOUND}}}PartnerUrl"))
+    assert enterprise.startswith(runtime.api_url) and partner.startswith(runtime.api_url)
+    api.call("PUT", f"/records/{obj}/case-9", {"fields": {"Subject": "Changed since", "Priority": 1}})
+    status, record = Api(enterprise, api.api_key).call("GET", "/case-9")
+    assert status == 200 and record["fields"]["Subject"] == "Changed since"
+    status, declared = Api(partner, api.api_key).call("GET", "")
+    assert status == 200 and declared["fields"]["Priority"] == "int"
+    assert Api(enterprise).call("GET", "/case-9")[0] == 401  # the API key is what replaces the SessionId
 
 
 def test_reference_listener_acks_and_dedupes(runtime: Any, api: Api) -> None:
@@ -316,7 +339,9 @@ def test_delivery_to_a_listener_generated_from_our_wsdl(runtime: Any, api: Api, 
             "Subject": "Via zeep", "Amount": 99.5, "ClosedAt": "2026-11-24T10:00:00Z", "IsEscalated": True}})
         wait_for(lambda: listener.received, what="the zeep listener to receive the notification")
         request = listener.received[0]
-        assert request.ActionId == definition["id"] and request.OrganizationId == "00Doutboundlocal01"
+        # ORG_ID "00Doutboundlocal01" is not a Salesforce id (wrong suffix): it seeds a valid derived one
+        assert request.ActionId == definition["id"] and request.OrganizationId == ids.organization_id("00Doutboundlocal01")
+        assert ids.salesforce_id_problem(request.OrganizationId) is None
         sobject = request.Notification[0].sObject
         assert (sobject.Id, sobject.Subject, sobject.Amount, sobject.IsEscalated) == ("case-7", "Via zeep", 99.5, True)
         body = etree.fromstring(listener.requests[0].body).find(f"{{{SOAPENV}}}Body/{{{OUTBOUND}}}notifications")
@@ -348,7 +373,7 @@ def test_include_session_id_sends_an_identity_token_the_listener_can_verify(runt
     key = json.loads(runtime.client("ssm").get_parameter(Name="/outbound/local/session-token-key",
                                                          WithDecryption=True)["Parameter"]["Value"])["key"]
     claims = identity_token.verify(key.encode(), token, clock.now())
-    assert (claims["act"], claims["sub"], claims["iss"]) == (definition["id"], "erp-sync", "00Doutboundlocal01")
+    assert (claims["act"], claims["sub"], claims["iss"]) == (definition["id"], "erp-sync", ids.organization_id("00Doutboundlocal01"))
     # The reference listener checks the token: the genuine message is acked, a forged one is refused.
     status, _ = api.call("POST", "/reference-listener", raw=request.body, content_type="text/xml")
     assert status == 200

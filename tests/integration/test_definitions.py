@@ -83,8 +83,8 @@ def test_record_values_must_fit_their_field_types(api: Api) -> None:
     for fields, field in [({"Priority": "high"}, "fields.Priority"), ({"ClosedAt": "yesterday"}, "fields.ClosedAt"),
                           ({"Subject": 7}, "fields.Subject"), ({"Priority": 2**40}, "fields.Priority")]:
         status, answer = api.call("PUT", f"/records/{obj}/r1", {"fields": fields})
-        # the types are the object's declaration, another resource: a value that does not fit them is a 409
-        assert status == 409 and answer["fields"][0]["field"] == field, answer
+        # a value its field's type cannot hold is refused at the door, naming the field and the rule
+        assert status == 400 and answer["fields"][0]["field"] == field, answer
     assert api.call("PUT", f"/records/{obj}/r1", {"fields": {"Priority": 2, "ClosedAt": "2026-11-24T10:00:00Z"}})[0] == 200
 
 
@@ -100,5 +100,55 @@ def test_wsdl_route_serves_a_wsdl_zeep_can_use(api: Api, tmp_path: Path) -> None
     assert port.binding_options["address"] == "http://127.0.0.1:9/erp"
     sobject = client.get_type(f"{{urn:sobject.enterprise.soap.sforce.com}}{obj}")
     names = [name for name, _ in sobject.elements]
-    assert names == ["Id", "Priority", "ClosedAt"]
+    assert names == ["fieldsToNull", "Id", "ClosedAt", "Priority"]  # Salesforce's order: Id, then alphabetical
     assert api.call("GET", "/outbound-messages/04k000000000000AAA/wsdl")[0] == 404
+
+
+def test_record_values_salesforce_could_not_send_are_refused_naming_field_and_rule(api: Api) -> None:
+    obj = unique_object()
+    assert api.call("PUT", f"/objects/{obj}", {"fields": {"At": "dateTime", "On": "date", "Note": "string"}})[0] == 200
+    cases = [
+        ({"At": "2026-11-24T10:00:00+0200"}, "fields.At", "extended format"),  # ISO 8601 basic offset
+        ({"At": "20261124T100000"}, "fields.At", "extended format"),
+        ({"At": "2026-W48-2T10:00:00"}, "fields.At", "extended format"),
+        ({"At": "2026-11-24T10:00:00+15:00"}, "fields.At", "extended format"),
+        ({"On": "2026-W48-2"}, "fields.On", "YYYY-MM-DD"),
+        ({"On": "20261124"}, "fields.On", "YYYY-MM-DD"),
+        ({"Note": "bell \u0007"}, "fields.Note", "XML"),
+    ]
+    for fields, field, rule in cases:
+        status, answer = api.call("PUT", f"/records/{obj}/r1", {"fields": fields})
+        assert status == 400 and answer["fields"][0]["field"] == field and rule in answer["message"], (fields, answer)
+    lone = b'{"fields": {"Note": "half \\ud800 a pair"}}'
+    status, answer = api.call("PUT", f"/records/{obj}/r1", raw=lone)
+    assert status == 400 and "Note" in str(answer), answer
+    # A zone Salesforce would convert is converted once, at the door: stored and sent as UTC with milliseconds.
+    status, stored = api.call("PUT", f"/records/{obj}/r1", {"fields": {"At": "2026-11-24T10:00:00.25+02:00",
+                                                                       "On": "2026-11-24"}})
+    assert status == 200 and stored["fields"] == {"At": "2026-11-24T08:00:00.250Z", "On": "2026-11-24"}
+    assert api.call("GET", f"/records/{obj}/r1")[1]["fields"]["At"] == "2026-11-24T08:00:00.250Z"
+
+
+def test_an_object_with_salesforce_ids_refuses_other_ids_and_types_them_id(api: Api, tmp_path: Path) -> None:
+    obj = unique_object()
+    assert api.call("PUT", f"/objects/{obj}", {"fields": {"AccountId": "id", "Name": "string"},
+                                               "salesforce_ids": True})[1]["salesforce_ids"] is True
+    status, answer = api.call("PUT", f"/records/{obj}/a025700000OPgOj", {"fields": {"Name": "x"}})
+    assert status == 400 and answer["fields"][0]["field"] == "id" and "a025700000OPgOjAAL" in answer["message"]
+    status, answer = api.call("PUT", f"/records/{obj}/a025700000OPgOjAAA", {"fields": {"Name": "x"}})
+    assert status == 400 and answer["fields"][0]["field"] == "id" and "suffix" in answer["message"]
+    status, answer = api.call("PUT", f"/records/{obj}/a025700000OPgOjAAL", {"fields": {"AccountId": "acme-1"}})
+    assert status == 400 and answer["fields"][0]["field"] == "fields.AccountId"
+    assert api.call("PUT", f"/records/{obj}/a025700000OPgOjAAL", {"fields": {"AccountId": "001xx000003DGb2AAG"}}
+                    )[0] == 200
+    # Ids of an object without the flag stay free-form (1-64 characters), as before.
+    plain = setup_object(api)
+    assert api.call("PUT", f"/records/{plain}/case-42", {"fields": {"Subject": "x"}})[0] == 200
+
+    definition_id = api.call("POST", "/outbound-messages", definition(obj, fields=["Name", "AccountId"]))[1]["id"]
+    document = api.call("GET", f"/outbound-messages/{definition_id}/wsdl")[1]
+    path = tmp_path / "sf.wsdl"
+    path.write_bytes(document)
+    sobject = zeep.Client(str(path)).get_type(f"{{urn:sobject.enterprise.soap.sforce.com}}{obj}")
+    typed = {name: element.type.qname.localname for name, element in sobject.elements}
+    assert typed == {"fieldsToNull": "string", "Id": "ID", "AccountId": "ID", "Name": "string"}

@@ -35,6 +35,38 @@ def test_sf_ids_are_18_chars_and_deterministic() -> None:
     assert re.fullmatch(r"04k[a-zA-Z0-9]{15}", ids.random_sf_id("04k"))
 
 
+# Ids Salesforce minted, from public captured messages and WSDLs (tests/reference/salesforce/README.md).
+SALESFORCE_MINTED = ["00DD0000000muCUMAY", "04k57000000TOUIAA4", "04l570000176YSmAAM", "a025700000OPgOjAAL",
+                     "01t57000006qVLRAA2", "04kV0000000CaSPIA0", "04lV0000001ALshIAG", "001xx000003DGb2AAG"]
+
+
+@pytest.mark.parametrize("minted", SALESFORCE_MINTED)
+def test_the_case_safe_suffix_is_salesforces(minted: str) -> None:
+    assert ids.checksum(minted[:15]) == minted[15:] and ids.to_18(minted[:15]) == minted
+    assert ids.salesforce_id_problem(minted) is None
+    assert "18-character form of this id: " + minted in str(ids.salesforce_id_problem(minted[:15]))
+    wrong = minted[:15] + ("AAA" if minted[15:] != "AAA" else "AAB")
+    assert "suffix" in str(ids.salesforce_id_problem(wrong))
+
+
+@pytest.mark.parametrize("prefix", ["00D", "04k", "04l", "01Q"])
+def test_every_id_we_mint_has_its_prefix_and_a_valid_suffix(prefix: str) -> None:
+    for minted in [ids.sf_id(prefix, "a", str(n)) for n in range(200)] + [ids.random_sf_id(prefix)]:
+        assert minted.startswith(prefix) and ids.salesforce_id_problem(minted) is None, minted
+
+
+def test_configured_and_legacy_ids_map_to_valid_ones() -> None:
+    # A team moving from Salesforce keeps its org id, in either length.
+    assert ids.organization_id("00DD0000000muCUMAY") == "00DD0000000muCUMAY"
+    assert ids.organization_id("00DD0000000muCU") == "00DD0000000muCUMAY"
+    # Anything else (the shipped config's names, an id minted before ids carried a suffix) seeds a stable one.
+    for seed in ["00Doutboundlocal01", "my-company", "04kar8utLDKnuvkAYB"]:
+        derived = ids.salesforce_form(seed[:3] if seed[:3] in {"00D", "04k"} else "00D", seed)
+        assert ids.salesforce_id_problem(derived) is None and derived == ids.salesforce_form(derived[:3], seed)
+    for bad in ["", "short", "x" * 19, "a02570000-OPgOjAAL"]:
+        assert ids.salesforce_id_problem(bad) is not None
+
+
 @pytest.mark.parametrize(
     ("name", "rule"),
     [("Has space", "spaces"), ("9starts", "begin with a letter"), ("ends_", "end with an underscore"),

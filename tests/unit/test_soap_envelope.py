@@ -90,12 +90,29 @@ def test_hundred_notifications_fit() -> None:
         (False, FieldType.boolean, "false"),
         (7.0, FieldType.int, "7"),
         (2.5, FieldType.double, "2.5"),
-        (datetime(2026, 11, 24, 9, 30, tzinfo=UTC), FieldType.datetime, "2026-11-24T09:30:00Z"),
-        ("2026-11-24T09:30:00Z", FieldType.datetime, "2026-11-24T09:30:00Z"),
+        (419, FieldType.double, "419.0"),  # as Salesforce writes a double: <sf:Price__c>419.0</sf:Price__c>
+        # dateTimes as Salesforce writes them: UTC with milliseconds, whatever zone the record was given in
+        (datetime(2026, 11, 24, 9, 30, tzinfo=UTC), FieldType.datetime, "2026-11-24T09:30:00.000Z"),
+        ("2026-11-24T09:30:00Z", FieldType.datetime, "2026-11-24T09:30:00.000Z"),
+        ("2026-11-24T10:30:00.1234+01:00", FieldType.datetime, "2026-11-24T09:30:00.123Z"),
+        ("2026-11-24", FieldType.date, "2026-11-24"),
     ],
 )
 def test_typed_values(value: object, kind: FieldType, text: str) -> None:
     assert format_value(value, kind) == text
+
+
+ACK = (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+       b'<o:notificationsResponse xmlns:o="http://soap.sforce.com/2005/09/outbound"><o:Ack>%s</o:Ack>'
+       b"</o:notificationsResponse></s:Body></s:Envelope>")
+
+
+@pytest.mark.parametrize(("text", "acked"), [
+    (b"true", True), (b"1", True), (b" \n 1\t", True), (b"\ntrue ", True),  # xsd:boolean, whitespace collapsed
+    (b"false", False), (b"0", False), (b"TRUE", False), (b"yes", False), (b"", False),
+])
+def test_ack_is_an_xsd_boolean_under_any_prefix(text: bytes, acked: bool) -> None:
+    assert read_ack(ACK % text)[0] is acked
 
 
 def test_ack_reading() -> None:

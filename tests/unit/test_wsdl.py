@@ -94,7 +94,90 @@ def test_zeep_listener_generated_from_the_wsdl_reads_our_message_and_its_ack_is_
     (FieldType.boolean, False, True), (FieldType.boolean, 0, False),
     (FieldType.date, "2026-11-24", True), (FieldType.date, "2026-11-24T10:00:00", False),
     (FieldType.datetime, "2026-11-24T10:00:00Z", True), (FieldType.datetime, "2026-11-24", False),
+    (FieldType.datetime, "2026-11-24T10:00:00.123+02:00", True), (FieldType.datetime, "2026-11-24T10:00:00", True),
+    # what XML Schema's dateTime cannot hold, though ISO 8601 (and Python) would read it
+    (FieldType.datetime, "2026-11-24T10:00:00+0200", False), (FieldType.datetime, "20261124T100000", False),
+    (FieldType.datetime, "2026-W48-2T10:00:00", False), (FieldType.datetime, "2026-11-24 10:00:00Z", False),
+    (FieldType.datetime, "2026-11-24T10:00:00+15:00", False), (FieldType.datetime, "2026-11-24T10:00:00+02:75", False),
+    (FieldType.datetime, "2026-02-30T10:00:00Z", False), (FieldType.datetime, "2026-11-24T10:00Z", False),
+    (FieldType.date, "20261124", False), (FieldType.date, "2026-W48-2", False), (FieldType.date, "2026-328", False),
+    (FieldType.date, "2026-02-29", False), (FieldType.date, "2028-02-29", True),
+    (FieldType.double, float("nan"), False), (FieldType.double, float("inf"), False),
     (FieldType.string, "x", True), (FieldType.string, 1, False), (FieldType.string, None, True),
 ])
 def test_value_problem(kind: FieldType, value: Any, ok: bool) -> None:
     assert (value_problem(kind, value) is None) is ok
+
+
+@pytest.mark.parametrize("salesforce_ids", [True, False])
+def test_wide_definitions_in_any_order_reach_a_zeep_listener(salesforce_ids: bool, tmp_path: Path) -> None:
+    """300 fields of every type, selected in a random order: the WSDL's sequence and the envelope agree."""
+    import random
+
+    from chalicelib.core import ids
+    from chalicelib.models.definitions import OutboundMessageDefinition
+    from chalicelib.models.records import ObjectSchema
+    from chalicelib.soap.notifications import Pending, build_from
+
+    rng = random.Random(7)
+    kinds = list(FieldType)
+    declared = {f"{rng.choice('abcXYZ')}{n}_{rng.choice(['', '_c', 'Z'])}": kinds[n % len(kinds)] for n in range(300)}
+    picked = list(declared)
+    rng.shuffle(picked)
+    schema = ObjectSchema(name="Wide__c", fields=declared, salesforce_ids=salesforce_ids)
+    definition = OutboundMessageDefinition(id=ids.random_sf_id("04k"), object="Wide__c", name="w", unique_name="W",
+                                           endpoint_url="https://erp.example.com/w", fields=picked)
+    values = {FieldType.string: "s", FieldType.id: ids.sf_id("001", "x"), FieldType.boolean: True,
+              FieldType.int: 7, FieldType.double: 2.5, FieldType.date: "2026-01-31",
+              FieldType.datetime: "2026-01-31T23:59:59-05:00"}
+    record_id = ids.sf_id("a0W", "1") if salesforce_ids else "wide-1"
+    image = {"Id": record_id, **{name: values[kind] for name, kind in declared.items()}}
+    (message,) = build_from(definition, schema, [Pending(ids.sf_id("04l", "w"), record_id, image, "t")])
+    envelope = message.payload.envelope.encode()  # type: ignore[union-attr]
+    document = build_wsdl(object_type="Wide__c", field_types=definition.field_types(schema),
+                          endpoint_url=definition.endpoint_url, salesforce_ids=salesforce_ids)
+    assert schema_of(document).validate(notifications(envelope))
+    path = tmp_path / "wide.wsdl"
+    path.write_bytes(document)
+    operation = zeep.Client(str(path)).wsdl.services["NotificationService"].ports["Notification"].binding.get(
+        "notifications")
+    sobject = operation.input.deserialize(etree.fromstring(envelope)).Notification[0].sObject
+    assert sobject.Id == record_id
+    for name, kind in declared.items():
+        value = getattr(sobject, name)
+        if kind == FieldType.datetime:
+            assert value.isoformat() == "2026-02-01T04:59:59+00:00"
+        elif kind == FieldType.date:
+            assert str(value) == "2026-01-31"
+        else:
+            assert value == values[kind], name
+    xsd = "{http://www.w3.org/2001/XMLSchema}"
+    typed = {e.get("name"): e.get("type") for e in etree.fromstring(document).iter(f"{xsd}element")
+             if e.getparent().getparent().get("name") in {"sObject", None}}
+    assert typed["Id"] == ("ent:ID" if salesforce_ids else "xsd:string")
+    reference = next(name for name, kind in declared.items() if kind == FieldType.id)
+    assert typed[reference] == typed["Id"]
+
+
+def test_an_object_whose_ids_are_not_salesforce_form_cannot_claim_them() -> None:
+    """Ids of a plain object stay strings (any 1-64 characters); a Salesforce-form object's record with a bad
+    Id (written around the API) becomes a failed, retryable message of its own, not an invalid envelope."""
+    from chalicelib.core import ids
+    from chalicelib.models.definitions import OutboundMessageDefinition
+    from chalicelib.models.records import ObjectSchema
+    from chalicelib.soap.notifications import Pending, build_from
+
+    definition = OutboundMessageDefinition(id=ids.random_sf_id("04k"), object="Case", name="c", unique_name="C",
+                                           endpoint_url="https://erp.example.com/c", fields=["Ref"])
+    pending = [Pending(ids.sf_id("04l", n), n, {"Id": n, "Ref": "001xx000003DGb2"}, "t")
+               for n in ("case-1", ids.sf_id("500", "2"))]
+    plain = build_from(definition, ObjectSchema(name="Case", fields={"Ref": FieldType.id}), pending)
+    assert [m.state for m in plain] == ["queued"] and "001xx000003DGb2" in plain[0].payload.envelope  # type: ignore[union-attr]
+    strict = build_from(definition, ObjectSchema(name="Case", fields={"Ref": FieldType.id}, salesforce_ids=True),
+                        pending)
+    assert sorted(m.state for m in strict) == ["failed", "queued"]
+    failed = next(m for m in strict if m.state == "failed")
+    assert failed.error_code == "unbuildable" and "case-1" in (failed.last_error or "")
+    sent = next(m for m in strict if m.state == "queued")
+    # the 15-character reference is not an ID: the field is left out rather than failing the listener's schema
+    assert "001xx000003DGb2" not in sent.payload.envelope  # type: ignore[union-attr]
