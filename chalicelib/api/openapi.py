@@ -70,6 +70,10 @@ SEMANTIC_RULES: dict[str, list[str]] = {
     "create_schedule": ["as POST /sends for the contacts", "a cron range ascends (5-3 is refused) and fires "
                         "within five years", "at lies in the future"],
     "reference_listener": ["the body is a Salesforce notifications SOAP message"],
+    "put_record": ["each value fits its field's declared type: int an xsd:int, double finite, date yyyy-MM-dd, "
+                   "dateTime ISO 8601 extended format with Z, +hh:mm (up to 14:00) or no zone (UTC)",
+                   "when the object declares salesforce_ids, the record id and id-typed fields are 18-character "
+                   "Salesforce ids with a valid case-safe suffix"],
 }
 ERROR = {
     "type": "object",
