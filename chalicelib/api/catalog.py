@@ -6,7 +6,7 @@ from chalice import Response
 
 from chalicelib.api.http import parse, reply
 from chalicelib.core import ids
-from chalicelib.core.errors import invalid, mismatch, not_found, require, unknown
+from chalicelib.core.errors import ApiError, invalid, mismatch, not_found, require, unknown
 from chalicelib.core.rendering import RenderFailed, TemplateProblem, check_body, pick_body, render
 from chalicelib.core.texts import xml_problem
 from chalicelib.models.customer import (
@@ -28,7 +28,7 @@ from chalicelib.models.records import (
     value_problem,
 )
 from chalicelib.platform import aws
-from chalicelib.platform.dynamo_codec import from_item, to_item
+from chalicelib.platform.dynamo_codec import MAX_ITEM_BYTES, from_item, item_bytes, to_item
 from chalicelib.platform.settings import get_settings
 from chalicelib.stores import config as config_store
 
@@ -78,10 +78,12 @@ def put_record(object_type: str, record_id: str, raw: bytes | None) -> Response:
             if id_problem:
                 raise invalid(f"fields.{name}", f"{id_problem} ({object_type} ids are Salesforce-form)")
         fields[name] = canonical_value(kind, value)  # dateTimes stored as sent: UTC, milliseconds
-    item = {**fields, "object_type": object_type, "id": record_id}
-    aws.client("dynamodb").put_item(
-        TableName=get_settings().records_table, Item=to_item({k: v for k, v in item.items() if v is not None})
-    )
+    item = to_item({k: v for k, v in {**fields, "object_type": object_type, "id": record_id}.items() if v is not None})
+    size = item_bytes(item)
+    if size > MAX_ITEM_BYTES:
+        message = f"the record would weigh {size} bytes; a record holds at most {MAX_ITEM_BYTES} (DynamoDB's item size)"
+        raise ApiError(413, "too_large", f"fields: {message}", [{"field": "fields", "message": message}])
+    aws.client("dynamodb").put_item(TableName=get_settings().records_table, Item=item)
     return reply(200, {"object_type": object_type, "id": record_id, "fields": fields})
 
 

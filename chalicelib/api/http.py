@@ -30,6 +30,9 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
 def parse(model: type[M], raw_body: bytes | None) -> M:
     try:
         data = json.loads(raw_body or b"")
+    except RecursionError as exc:
+        raise ApiError(400, "validation_error", "body: nested too deeply",
+                       [{"field": "body", "message": "nested too deeply"}]) from exc
     except ValueError as exc:
         raise ApiError(
             400, "validation_error", f"body: not valid JSON ({exc})", [{"field": "body", "message": "not valid JSON"}]

@@ -123,6 +123,11 @@ class Group(BaseModel):
 
 
 FieldName = Annotated[str, Field(pattern=FIELD_NAME.pattern)]
+MAX_CRITERIA_DEPTH = 10  # each group is two DynamoDB nesting levels (map, list); the item adds two more
+
+
+def group_depth(group: Group) -> int:
+    return 1 + max((group_depth(c) for c in group.conditions if isinstance(c, Group)), default=0)
 
 
 class Recipients(BaseModel):
@@ -155,6 +160,15 @@ class RuleInput(BaseModel):
         default_factory=list, description="automated customer sends fired by this rule"
     )
     recipients: Recipients | None = Field(default=None, description="required with configuration_ids")
+
+
+    @field_validator("criteria")
+    @classmethod
+    def _bounded_depth(cls, value: Group | None) -> Group | None:
+        if value is not None and group_depth(value) > MAX_CRITERIA_DEPTH:
+            raise ValueError(f"groups nest at most {MAX_CRITERIA_DEPTH} deep (stored rules are DynamoDB documents, "
+                             "which stop at 32 levels)")
+        return value
 
 
 class Rule(RuleInput):

@@ -45,3 +45,29 @@ def to_value(value: Any) -> dict[str, Any]:
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _restore(_DES.deserialize(v)) for k, v in item.items()}
+
+
+MAX_ITEM_BYTES = 409_600  # DynamoDB's item size limit, attribute names included
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it (names and values, UTF-8; numbers about one byte per two digits),
+    rounded up, so an API can refuse with a 413 what PutItem would refuse with a ValidationException."""
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
+
+
+def _value_bytes(typed: dict[str, Any]) -> int:
+    (kind, value), = typed.items()
+    if kind == "S":
+        return len(str(value).encode("utf-8", "surrogatepass"))
+    if kind == "N":
+        return len(str(value).lstrip("-").replace(".", "")) // 2 + 2
+    if kind == "B":
+        return len(value)
+    if kind in {"BOOL", "NULL"}:
+        return 1
+    if kind == "L":
+        return 3 + sum(1 + _value_bytes(v) for v in value)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_bytes(v) for k, v in value.items())
+    return sum(len(str(v).encode()) for v in value)  # sets

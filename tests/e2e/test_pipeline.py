@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -124,6 +125,27 @@ def test_listener_failing_twice_gets_the_same_ids_three_times(runtime: Any, api:
     assert [h["state"] for h in record["history"]] == [
         "queued", "sending", "queued", "sending", "queued", "sending", "delivered"]
     assert "HTTP 500" in record["last_error"]
+
+
+def test_a_huge_listener_answer_is_stored_clipped_and_the_message_retried_not_poisoned(
+        runtime: Any, api: Api, log_lines: Any) -> None:
+    """A listener answering 900 KB inside <Ack>: the failed attempt is recorded (its text clipped to
+    MAX_OUTSIDE_TEXT, where storing it whole would exceed DynamoDB's item size) and retried, once per attempt."""
+    from chalicelib.core.texts import MAX_OUTSIDE_TEXT
+    from chalicelib.soap.envelope import OUTBOUND, SOAPENV
+
+    obj, definition_id = soap_setup(api, runtime.soap.url + "/huge")
+    answer = (f'<s:Envelope xmlns:s="{SOAPENV}"><s:Body><notificationsResponse xmlns="{OUTBOUND}"><Ack>'
+              + "no" * 450_000 + "</Ack></notificationsResponse></s:Body></s:Envelope>").encode()
+    runtime.soap.fail_next(1, 200, answer)
+    before = len(runtime.soap.requests)
+    api.call("PUT", f"/records/{obj}/500xx0000000000099", {"fields": {"Subject": "answered at length"}})
+    record = wait_for(lambda: api.call("GET", f"/messages?state=delivered&definition_id={definition_id}")[1][
+        "messages"], timeout=30, what="delivery on the second attempt")[0]
+    assert record["attempts"] == 2 and len(runtime.soap.requests) - before == 2
+    failure = next(h for h in record["history"] if h["state"] == "queued" and h.get("detail"))
+    assert "Ack was" in failure["detail"] and len(failure["detail"]) <= MAX_OUTSIDE_TEXT
+    assert all(len(json.dumps(line)) < 3 * MAX_OUTSIDE_TEXT for line in log_lines.lines)
 
 
 def queue_entries(api: Api, query: str) -> list[dict[str, Any]]:
@@ -282,6 +304,25 @@ def test_provider_down_loses_nothing(runtime: Any, api: Api) -> None:
     record = wait_state(api, send["message_ids"][0], "sent", timeout=30)
     assert record["attempts"] == 3
     assert "Twilio HTTP 503" in record["last_error"]
+
+
+def test_a_900_kb_provider_error_is_stored_clipped_and_the_send_retried_once(runtime: Any, api: Api) -> None:
+    """Stored whole, the error text would push the record past DynamoDB's 400 KB: the update would fail, and the
+    message be redelivered until parked as poison. Clipped to MAX_OUTSIDE_TEXT, it is one failed attempt."""
+    from chalicelib.core.texts import MAX_OUTSIDE_TEXT
+
+    configuration_id = sms_configuration(api)
+    huge = json.dumps({"code": 20500, "message": "overloaded " * 90_000, "status": 503}).encode()
+    runtime.twilio.fail_next(1, 503, huge, {"Content-Type": "application/json"})
+    before = len(runtime.twilio.requests)
+    status, send = api.call("POST", "/sends", {"configuration_id": configuration_id, "contacts": [
+        {"tocontactid": "+14155550151", "CustomerName": "E", "CaseName": "C", "contextitems": {"Status": "x"}}]})
+    assert status == 202
+    record = wait_state(api, send["message_ids"][0], "sent", timeout=30)
+    assert record["attempts"] == 2 and len(runtime.twilio.requests) - before == 2
+    assert record["last_error"].startswith("Twilio HTTP 503: overloaded") and len(record["last_error"]) <= (
+        MAX_OUTSIDE_TEXT)
+    assert all(len(h.get("detail") or "") <= MAX_OUTSIDE_TEXT for h in record["history"])
 
 
 def test_permanent_provider_error_fails_at_once_into_the_dlq(runtime: Any, api: Api) -> None:
