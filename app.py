@@ -55,6 +55,7 @@ definitions = LazyModule("chalicelib.api.definitions")
 delivery_queue = LazyModule("chalicelib.api.delivery_queue")
 messages = LazyModule("chalicelib.api.messages")
 sends = LazyModule("chalicelib.api.sends")
+schedules = LazyModule("chalicelib.api.schedules")
 webhooks = LazyModule("chalicelib.api.webhooks")
 activity = LazyModule("chalicelib.api.activity")
 stream_failures = LazyModule("chalicelib.api.stream_failures")
@@ -100,9 +101,17 @@ def on_stream_failure(event):  # type: ignore[no-untyped-def]
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def on_minute(event):  # type: ignore[no-untyped-def]
+    from chalicelib.triggers import sweep
+
+    return sweep.tick()
+
+
+@app.lambda_function(name="scheduled_send")
+def scheduled_send(event, context):  # type: ignore[no-untyped-def]
+    """The target of every EventBridge Scheduler schedule of sends, ours and operators' (README: Schedules)."""
     from chalicelib.triggers import scheduled
 
-    return scheduled.tick()
+    return scheduled.fire(event)
 
 
 def _sender(channel: str):  # type: ignore[no-untyped-def]
@@ -281,19 +290,43 @@ def create_send() -> Response:
 @route("/schedules", methods=["POST"])
 @endpoint
 def create_schedule() -> Response:
-    return sends.create_schedule(_body(), app.current_request.headers.get("idempotency-key"))
+    return schedules.create_schedule(_body(), app.current_request.headers.get("idempotency-key"))
+
+
+@route("/schedules", methods=["GET"])
+@endpoint
+def list_schedules() -> Response:
+    return schedules.list_schedules(app.current_request.query_params)
 
 
 @route("/schedules/{schedule_id}", methods=["GET"])
 @endpoint
 def get_schedule(schedule_id: str) -> Response:
-    return sends.get_schedule(schedule_id)
+    return schedules.get_schedule(schedule_id)
+
+
+@route("/schedules/{schedule_id}", methods=["PATCH"])
+@endpoint
+def patch_schedule(schedule_id: str) -> Response:
+    return schedules.patch_schedule(schedule_id, _body())
 
 
 @route("/schedules/{schedule_id}", methods=["DELETE"])
 @endpoint
-def cancel_schedule(schedule_id: str) -> Response:
-    return sends.cancel_schedule(schedule_id)
+def delete_schedule(schedule_id: str) -> Response:
+    return schedules.delete_schedule(schedule_id)
+
+
+@route("/schedule-failures", methods=["GET"])
+@endpoint
+def list_schedule_failures() -> Response:
+    return schedules.list_failures(app.current_request.query_params)
+
+
+@route("/schedule-failures/{failure_id}", methods=["DELETE"])
+@endpoint
+def delete_schedule_failure(failure_id: str) -> Response:
+    return schedules.delete_failure(failure_id)
 
 
 @route("/messages/{message_id}", methods=["GET"])

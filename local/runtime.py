@@ -29,6 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "local"
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's account
 SKIPPED_TYPES = ("AWS::Serverless::", "AWS::ApiGateway::", "AWS::Lambda::", "AWS::Scheduler::")
 
 
@@ -114,6 +115,15 @@ def gateway_errors() -> dict[int, bytes]:
 def stage_environment() -> dict[str, str]:
     config = chalice_config()
     return {**config.get("environment_variables", {}), **config["stages"][STAGE]["environment_variables"]}
+
+
+def scheduler_environment() -> dict[str, str]:
+    """What infra/template.yaml gives the API function in AWS (GetAtt of the function, role and queue)."""
+    return {
+        "SCHEDULED_SEND_ARN": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:outbound-{STAGE}-scheduled_send",
+        "SCHEDULER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/outbound-{STAGE}/scheduler",
+        "SCHEDULE_DLQ_ARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:outbound-{STAGE}-schedule-dlq",
+    }
 
 
 def use_environment(aws_endpoint: str, api_url: str, twilio_url: str, extra: dict[str, str] | None = None) -> None:
@@ -263,6 +273,7 @@ class LocalRuntime:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.moto: Any = None
+        self.scheduler: Any = None
         self.api_server: Any = None
         self.twilio: Any = None
         self.telesign: Any = None
@@ -303,13 +314,35 @@ class LocalRuntime:
         # One X account: the configuration's channel "outbound_local" sends with this user access token.
         self.x = FakeX({"local-x-user-token": "outbound_local"}, port=opts.x_port).start()
         self.x.users.update({"ana_example": "1600000000000000001", "bo_example": "1600000000000000002"})
-        extra = {"TELESIGN_BASE_URL": self.telesign.url, "X_BASE_URL": self.x.url, **opts.extra_env}
+        extra = {"TELESIGN_BASE_URL": self.telesign.url, "X_BASE_URL": self.x.url, **scheduler_environment(),
+                 **opts.extra_env}
         use_environment(self.aws_endpoint, self.api_url, self.twilio.url, extra)
         self._deploy_infra()
         self._load_app()
         self._start_api()
         self._start_event_sources()
+        self._start_scheduler()
         return self
+
+    def _start_scheduler(self) -> None:
+        """Scheduler's group (moto's CloudFormation skips AWS::Scheduler::*) and its clock (moto never fires)."""
+        from chalicelib.platform import aws
+        from local.scheduler import LocalScheduler
+
+        group = os.environ["SCHEDULE_GROUP"]
+        aws.client("scheduler").create_schedule_group(Name=group)
+        self.scheduler = LocalScheduler(lambda: aws.client("scheduler"), group, self._invoke_target)
+        self._spawn("scheduler", self._schedule_clock)
+
+    def _invoke_target(self, arn: str, event: dict[str, Any]) -> Any:
+        """A Scheduler target: the app's function named by the ARN (outbound-local-<name>)."""
+        name = arn.rsplit(":", 1)[-1].removeprefix(f"outbound-{STAGE}-")
+        return getattr(self.app_module, name)(event, LambdaLikeContext(name))
+
+    def _schedule_clock(self) -> None:
+        while not self._stop.is_set():
+            self.scheduler.tick()
+            self._stop.wait(self.options.tick_seconds)
 
     def client(self, service: str) -> Any:
         from chalicelib.platform import aws

@@ -138,7 +138,8 @@ def main() -> int:
         outputs = deploy.run(environment, work / "deploy.log")
         line("ok", "deploy (README block, as written)", f"API {outputs.get('API')}", time.monotonic() - step_start)
         world = World(api=Api(gateway, outputs["API"], api_key), twilio=twilio, telesign=telesign, x=x, soap=soap,
-                      aws=aws_client(emulator.url), stage=STAGE, notes={"x_account": x_account})
+                      aws=aws_client(emulator.url), stage=STAGE,
+                      notes={"x_account": x_account, "environment": environment, "work": work})
         for name, step in STEPS:
             step_start = time.monotonic()
             try:

@@ -1,4 +1,4 @@
-"""Starts ministack (run with the ministack venv's Python) after correcting two emulator errors.
+"""Starts ministack (run with the ministack venv's Python) after correcting four emulator errors.
 
 1. ministack's IAM check asks for `sqs:SendMessageBatch`, `sqs:DeleteMessageBatch` and
 `sqs:ChangeMessageVisibilityBatch`. AWS has no such IAM actions: the batch calls are authorised by
@@ -10,6 +10,18 @@ parameter arrives as the string "20" and its SQS poller then fails on every poll
 CloudFormation passes parameter values as strings and converts them to the property's type, Integer for
 `ScalingConfig.MaximumConcurrency`
 (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-scalingconfig.html).
+3. ministack's Scheduler delivers a schedule's `Input` as written, with its context attributes
+(`<aws.scheduler.scheduled-time>`, `<aws.scheduler.schedule-arn>`, `<aws.scheduler.execution-id>`,
+`<aws.scheduler.attempt-number>`) left in place. Scheduler replaces them before it invokes the target
+(https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html); our
+scheduled-send function derives its message ids from the scheduled time they carry.
+4. ministack's IAM check names every schedule `schedule/default/<name>`, whatever group the request gives. AWS
+authorises the schedule as `arn:aws:scheduler:<region>:<account>:schedule/<group>/<name>`
+(https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridgescheduler.html), which
+is what our policy scopes to the stage's group.
+5. ministack's Scheduler reads `at(...)` as UTC whatever the schedule's `ScheduleExpressionTimezone`. Scheduler
+evaluates a one-time schedule's date and time in its time zone
+(https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#one-time).
 The product follows AWS; the emulator is corrected here.
 """
 
@@ -33,6 +45,27 @@ def extract_iam_action(*args: Any, **kwargs: Any) -> Any:
 
 
 iam_actions.extract_iam_action = extract_iam_action
+_extract_resource = iam_actions.extract_resource_arn
+
+
+def extract_resource_arn(service: str, method: str, path: str, headers: Any, body: bytes, query_params: Any,
+                         region: str, account_id: str) -> Any:
+    arn = _extract_resource(service, method, path, headers, body, query_params, region, account_id)
+    if service == "scheduler" and isinstance(arn, str) and ":schedule/default/" in arn:
+        import json
+
+        try:
+            group = json.loads(body or b"{}").get("GroupName") if body else None
+        except ValueError:
+            group = None
+        values = (query_params or {}).get("groupName")
+        group = group or (values[0] if isinstance(values, list) else values)
+        if group:
+            arn = arn.replace(":schedule/default/", f":schedule/{group}/")
+    return arn
+
+
+iam_actions.extract_resource_arn = extract_resource_arn
 
 INTEGER_PROPERTIES = ("BatchSize", "MaximumBatchingWindowInSeconds", "MaximumRetryAttempts",
                       "MaximumRecordAgeInSeconds", "ParallelizationFactor")
@@ -70,6 +103,58 @@ def _patch_event_source_mappings() -> None:
 
 
 _patch_event_source_mappings()
+
+
+def _patch_scheduler_context_attributes() -> None:
+    import json
+    import uuid
+    from datetime import UTC, datetime
+
+    from ministack.services import eventbridge, scheduler
+
+    invoke = eventbridge._invoke_target
+
+    def invoke_target(target: Any, event: Any, rule: Any, view: Any = None) -> Any:
+        text = target.get("Input") if isinstance(target, dict) else None
+        if isinstance(event, dict) and event.get("Source") == "aws.scheduler" and isinstance(text, str):
+            at = scheduler._at_time_epoch(str(rule.get("ScheduleExpression", "")))
+            moment = datetime.fromtimestamp(at if at is not None else float(event.get("Time") or 0), UTC)
+            for name, value in {"scheduled-time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                "schedule-arn": str(rule.get("Arn", "")), "execution-id": str(uuid.uuid4()),
+                                "attempt-number": "1"}.items():
+                text = text.replace(f"<aws.scheduler.{name}>", json.dumps(value)[1:-1])
+            target = {**target, "Input": text}
+        return invoke(target, event, rule, view)
+
+    eventbridge._invoke_target = invoke_target
+
+
+_patch_scheduler_context_attributes()
+
+
+def _patch_scheduler_at_time_zone() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from ministack.services import scheduler
+
+    at_epoch = scheduler._at_time_epoch
+
+    def zoned_at_epoch(expression: str) -> Any:
+        epoch = at_epoch(expression)
+        if epoch is None:
+            return None
+        zones = {str(s.get("ScheduleExpressionTimezone") or "UTC") for s in list(scheduler._schedules._data.values())
+                 if s.get("ScheduleExpression") == expression}
+        if len(zones) != 1:
+            return epoch
+        wall = datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
+        return wall.replace(tzinfo=ZoneInfo(zones.pop())).timestamp()
+
+    scheduler._at_time_epoch = zoned_at_epoch
+
+
+_patch_scheduler_at_time_zone()
 
 if __name__ == "__main__":
     from ministack.app import main

@@ -129,11 +129,37 @@ def instant_sms(world: World) -> str:
 
 def scheduled_send(world: World) -> str:
     configuration_id = _sms_setup(world)
-    expect(world.api.call("POST", "/schedules", {"configuration_id": configuration_id, "delay_seconds": 5, "contacts": [
-        {"tocontactid": "+14155550102", "CustomerName": "Cy", "CaseName": "C-3"}]}), 201, "POST /schedules")
+    schedule = expect(world.api.call("POST", "/schedules", {
+        "configuration_id": configuration_id, "delay_seconds": 5, "timezone": "Europe/Paris",
+        "contacts": [{"tocontactid": "+14155550102", "CustomerName": "Cy", "CaseName": "C-3"}]}), 201,
+        "POST /schedules")
+    remote = world.aws("scheduler").get_schedule(Name=schedule["id"], GroupName=f"outbound-{world.stage}")
+    check(remote["ScheduleExpression"] == schedule["expression"] and remote["Target"]["Arn"].endswith(
+        "scheduled_send"), f"the Scheduler schedule is not the API's: {remote}")
     wait_for(lambda: any(m.get("To") == "+14155550102" for m in world.twilio.messages()),
-             "the scheduled SMS (the minute rule fires the schedule handler)", timeout=150)
-    return "fired by the EventBridge minute rule, sent through Twilio"
+             "the scheduled SMS (EventBridge Scheduler invokes the scheduled-send function)", timeout=90)
+    done = wait_for(lambda: (d := expect(world.api.call("GET", f"/schedules/{schedule['id']}"), 200,
+                                         "GET /schedules/{id}"))["state"] == "done" and d, "the schedule to be done")
+    return f"{schedule['expression']} Europe/Paris fired by EventBridge Scheduler at {done['last_scheduled_time']}"
+
+
+def operator_schedule(world: World) -> str:
+    """The README's `aws scheduler create-schedule` block, as written, with an at() a minute ahead."""
+    from datetime import UTC, datetime, timedelta
+
+    from rehearse import deploy
+
+    configuration_id = _sms_setup(world)
+    at = (datetime.now(UTC) + timedelta(seconds=20)).strftime("%Y-%m-%dT%H:%M:%S")
+    name = f"operator-{uuid.uuid4().hex[:8]}"
+    deploy.run({**world.notes["environment"], "CONFIGURATION_ID": configuration_id, "SCHEDULE_NAME": name,
+                "CONTACTS": '[{"tocontactid": "+14155550109", "CustomerName": "Op", "CaseName": "C-9"}]',
+                "SCHEDULE_EXPRESSION": f"at({at})", "SCHEDULE_TIMEZONE": "UTC"},
+               world.notes["work"] / "operator-schedule.log", deploy.OPERATOR_SCHEDULE)
+    sms = wait_for(lambda: [m for m in world.twilio.messages() if m.get("To") == "+14155550109"],
+                   "the operator schedule's SMS", timeout=90)
+    check(sms[0]["Body"] == "Hi Op, case C-9 is open.", f"unexpected body: {sms[0]}")
+    return f"the README's aws scheduler create-schedule (at({at}) UTC) sent '{sms[0]['Body']}'"
 
 
 def automated_send(world: World) -> str:
@@ -263,7 +289,8 @@ STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("management auth", management_auth),
     ("record change -> SOAP delivery with Ack", soap_record_change),
     ("instant SMS + Twilio status callback", instant_sms),
-    ("scheduled send", scheduled_send),
+    ("scheduled send (API schedule)", scheduled_send),
+    ("operator's own Scheduler schedule", operator_schedule),
     ("automated send to a related contact", automated_send),
     ("X DM", x_dm),
     ("operator retry", operator_retry),

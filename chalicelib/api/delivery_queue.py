@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.api.http import parse, reply
+from chalicelib.api.http import page_limit, parse, reply
 from chalicelib.core.errors import ApiError, invalid
 from chalicelib.models.messages import MessageRecord, MessageState, SoapPayload
 from chalicelib.operations import actions as operations
@@ -57,16 +57,6 @@ def entry(record: MessageRecord) -> QueueEntry:
     )
 
 
-def _limit(raw: str | None) -> int:
-    try:
-        limit = int(raw or "50")
-    except ValueError as exc:
-        raise invalid("limit", "must be an integer") from exc
-    if not 1 <= limit <= 100:
-        raise invalid("limit", "must be between 1 and 100")
-    return limit
-
-
 def list_queue(query: dict[str, str] | None) -> Response:
     query = query or {}
     unknown = set(query) - {"view", "limit", "cursor", "record_id", *FILTERS}
@@ -81,7 +71,7 @@ def list_queue(query: dict[str, str] | None) -> Response:
     contains = {"payload.record_ids": query["record_id"]} if "record_id" in query else None
     try:
         records, cursor = message_store.list_filtered(
-            VIEWS[view], _limit(query.get("limit")), query.get("cursor"), equals=equals, contains=contains
+            VIEWS[view], page_limit(query.get("limit")), query.get("cursor"), equals=equals, contains=contains
         )
     except message_store.BadCursor as exc:
         raise invalid("cursor", str(exc)) from exc

@@ -52,6 +52,19 @@ def validate(model: type[M], data: Any) -> M:
         raise ApiError(400, "validation_error", summary, fields) from exc
 
 
+def page_limit(raw: str | None, default: int = 50) -> int:
+    """A `limit` query parameter: 1 to 100."""
+    from chalicelib.core.errors import invalid
+
+    try:
+        limit = int(raw or default)
+    except ValueError as exc:
+        raise invalid("limit", "must be an integer") from exc
+    if not 1 <= limit <= 100:
+        raise invalid("limit", "must be between 1 and 100")
+    return limit
+
+
 def reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     payload = body.model_dump(mode="json") if hasattr(body, "model_dump") else body
     return Response(body=payload, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})

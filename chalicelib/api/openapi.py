@@ -15,13 +15,12 @@ from chalicelib.models.customer import (
     ConfigurationInput,
     InstantSendRequest,
     PreviewRequest,
-    Schedule,
-    ScheduleInput,
     TemplateInput,
 )
 from chalicelib.models.definitions import DefinitionInput, RuleInput, stage_secret_reference
 from chalicelib.models.messages import MessageRecord
 from chalicelib.models.records import OBJECT_NAME, RECORD_ID, ObjectSchema, ObjectSchemaInput, RecordInput
+from chalicelib.models.schedules import Schedule, ScheduleInput, SchedulePatch
 from chalicelib.platform.settings import CHANNELS
 
 # view name -> (request model, success status, response model or None)
@@ -43,7 +42,9 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
     "create_send": (InstantSendRequest, 202, None),
     "create_schedule": (ScheduleInput, 201, Schedule),
     "get_schedule": (None, 200, Schedule),
-    "cancel_schedule": (None, 200, Schedule),
+    "patch_schedule": (SchedulePatch, 200, Schedule),
+    "delete_schedule": (None, 204, None),
+    "delete_schedule_failure": (None, 204, None),
     "get_message": (None, 200, MessageRecord),
     "retry_message": (None, 202, MessageRecord),
     "delete_message": (None, 200, MessageRecord),
@@ -68,7 +69,9 @@ SEMANTIC_RULES: dict[str, list[str]] = {
                     "each contact must supply every value the template uses, and render within the channel's limit"],
     "preview_template": ["the contact must supply every value the template uses"],
     "create_schedule": ["as POST /sends for the contacts", "a cron range ascends (5-3 is refused) and fires "
-                        "within five years", "at lies in the future"],
+                        "within five years", "at lies in the future and exists in timezone (not in a DST gap)",
+                        "timezone is an IANA time zone"],
+    "patch_schedule": ["as POST /schedules for what it changes", "a one-time schedule that fired cannot change"],
     "reference_listener": ["the body is a Salesforce notifications SOAP message"],
     "put_record": ["each value fits its field's declared type: int an xsd:int, double finite, date yyyy-MM-dd, "
                    "dateTime ISO 8601 extended format with Z, +hh:mm (up to 14:00) or no zone (UTC)",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -126,70 +125,3 @@ class InstantSendRequest(BaseModel):
 
     configuration_id: Annotated[str, Field(min_length=1)]
     contacts: Annotated[list[Contact], Field(min_length=1, max_length=MAX_CONTACTS)]
-
-
-def _cron_field(value: str) -> str:
-    part = rf"(?:\*|{value}(?:-{value})?)(?:/[1-9][0-9]{{0,3}})?"
-    return rf"{part}(?:,{part})*"
-
-
-_MONTH = "(?:1[0-2]|[1-9]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)"
-_DAY = "(?:[1-7]|SUN|MON|TUE|WED|THU|FRI|SAT)"
-# EventBridge's cron as chalicelib/cron.py accepts it: six fields, one of day-of-month and day-of-week `?`.
-CRON = (
-    rf"^cron\({_cron_field('[1-5]?[0-9]')} {_cron_field('(?:2[0-3]|[01]?[0-9])')} "
-    rf"(?:{_cron_field('(?:3[01]|[12][0-9]|[1-9])')} {_cron_field(_MONTH)} \?"
-    rf"|\? {_cron_field(_MONTH)} {_cron_field(_DAY)}) {_cron_field('(?:19[7-9][0-9]|2[01][0-9][0-9])')}\)$"
-)
-TIMINGS = ("at", "delay_seconds", "rate_minutes", "cron")
-
-
-def _one_timing_schema(schema: dict[str, Any]) -> None:
-    """Exactly one timing, stated in the API document (the properties themselves are non-null there)."""
-    schema["oneOf"] = [{"required": [name]} for name in TIMINGS]
-    for name in TIMINGS:
-        variants = schema["properties"][name].get("anyOf", [])
-        concrete = [v for v in variants if v.get("type") != "null"]
-        if concrete:
-            schema["properties"][name] = {**concrete[0], **{k: v for k, v in schema["properties"][name].items()
-                                                              if k not in {"anyOf", "default"}}}
-
-
-class ScheduleInput(BaseModel):
-    """Exactly one of `at`, `delay_seconds`, `rate_minutes`, `cron` says when it fires."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_timing_schema)
-
-    configuration_id: Annotated[str, Field(min_length=1)]
-    contacts: Annotated[list[Contact], Field(min_length=1, max_length=MAX_CONTACTS)]
-    at: datetime | None = None
-    delay_seconds: Annotated[int, Field(ge=0, le=366 * 86400)] | None = None
-    rate_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] | None = None
-    cron: Annotated[str, Field(json_schema_extra={"pattern": CRON})] | None = Field(
-        default=None, description="EventBridge cron, UTC: cron(0 9 ? * MON-FRI *)"
-    )
-
-    @model_validator(mode="after")
-    def _one_timing(self) -> ScheduleInput:
-        timings = ("at", "delay_seconds", "rate_minutes", "cron")
-        given = [name for name in timings if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of at, delay_seconds, rate_minutes, cron")
-        if self.at is not None and self.at.tzinfo is None:
-            raise ValueError("at must carry a timezone, e.g. 2026-12-01T09:00:00Z")
-        return self
-
-
-class Schedule(BaseModel):
-    id: str
-    configuration_id: str
-    contacts: list[Contact]
-    next_run_at: datetime | None
-    rate_minutes: int | None = None
-    cron: str | None = None
-    status: Literal["active", "done", "cancelled", "failed"] = "active"
-    runs: int = 0
-    created_at: datetime
-    failures: int = Field(default=0, description="firings that failed in a row (reset by a good one)")
-    last_error: str | None = None
-    last_failed_at: datetime | None = None

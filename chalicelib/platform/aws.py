@@ -49,6 +49,11 @@ def reset() -> None:
         _session = None
 
 
-def is_conditional_failure(exc: Exception) -> bool:
+def error_code(exc: Exception) -> str | None:
+    """The AWS error code of a botocore ClientError, None for anything else."""
     code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
-    return code in {"ConditionalCheckFailedException", "TransactionCanceledException"}
+    return str(code) if code else None
+
+
+def is_conditional_failure(exc: Exception) -> bool:
+    return error_code(exc) in {"ConditionalCheckFailedException", "TransactionCanceledException"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -71,3 +73,24 @@ def _value_bytes(typed: dict[str, Any]) -> int:
     if kind == "M":
         return 3 + sum(1 + len(k.encode()) + _value_bytes(v) for k, v in value.items())
     return sum(len(str(v).encode()) for v in value)  # sets
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def cursor_out(key: dict[str, Any] | None) -> str | None:
+    """A page's LastEvaluatedKey as an opaque cursor for the API."""
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
+
+
+def cursor_in(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as exc:
+        raise BadCursor("not a cursor this API returned") from exc
+    if not isinstance(key, dict):
+        raise BadCursor("not a cursor this API returned")
+    return key

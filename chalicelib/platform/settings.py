@@ -64,6 +64,10 @@ class Settings(BaseModel):
         default=60.0, description="an unanswered Idempotency-Key is taken over after this (the API function's timeout)"
     )
     reference_listener: bool = False
+    schedule_group: str = Field(default="outbound-local", description="the EventBridge Scheduler group of schedules")
+    scheduled_send_arn: str = Field(default="", description="the scheduled-send function, the schedules' target")
+    scheduler_role_arn: str = Field(default="", description="the role Scheduler assumes to invoke it")
+    schedule_dlq_arn: str = Field(default="", description="where Scheduler parks a firing it could not deliver")
 
     @field_validator("org_id")
     @classmethod
@@ -121,6 +125,10 @@ def get_settings() -> Settings:
         lease_margin_seconds=float(env.get("LEASE_MARGIN_SECONDS", defaults.lease_margin_seconds)),
         settle_retry_seconds=float(env.get("SETTLE_RETRY_SECONDS", defaults.settle_retry_seconds)),
         idempotency_lease_seconds=float(env.get("IDEMPOTENCY_LEASE_SECONDS", defaults.idempotency_lease_seconds)),
+        schedule_group=env.get("SCHEDULE_GROUP", defaults.schedule_group),
+        scheduled_send_arn=env.get("SCHEDULED_SEND_ARN", defaults.scheduled_send_arn),
+        scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN", defaults.scheduler_role_arn),
+        schedule_dlq_arn=env.get("SCHEDULE_DLQ_ARN", defaults.schedule_dlq_arn),
         reference_listener=_env_bool(env.get("ENABLE_REFERENCE_LISTENER")),
     )
 

@@ -3,8 +3,6 @@ triggers and duplicate queue messages cannot move a record twice (at least once 
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +18,9 @@ from chalicelib.models.messages import (
     StateChange,
 )
 from chalicelib.platform import aws
-from chalicelib.platform.dynamo_codec import from_item, to_item, to_value
+from chalicelib.platform.dynamo_codec import BadCursor, from_item, to_item, to_value
+from chalicelib.platform.dynamo_codec import cursor_in as _cursor_in
+from chalicelib.platform.dynamo_codec import cursor_out as _cursor_out
 from chalicelib.platform.settings import get_settings
 
 STATE_INDEX = "by_state"
@@ -263,26 +263,6 @@ def last_to_contact(contact_key: str, states: frozenset[MessageState]) -> Messag
             return None
         kwargs["ExclusiveStartKey"] = found["LastEvaluatedKey"]
     return None
-
-
-def _cursor_out(key: dict[str, Any] | None) -> str | None:
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
-
-
-class BadCursor(ValueError):
-    pass
-
-
-def _cursor_in(cursor: str | None) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as exc:
-        raise BadCursor("not a cursor this API returned") from exc
-    if not isinstance(key, dict):
-        raise BadCursor("not a cursor this API returned")
-    return key
 
 
 def list_by_state(

@@ -1,175 +1,276 @@
-"""Scheduled sends (one-time, delayed, recurring) and the minute tick that fires them.
+"""Scheduled sends: the API's schedules (EventBridge Scheduler schedules, with our copy for listing) and the
+scheduled-send function every schedule invokes - ours, and operators' own.
 
-The tick also sweeps: a queued record whose time is long past, or a sending record whose lease ran out, lost
-its queue message (a crash between the write and the enqueue); it is enqueued again. Duplicates are harmless:
-the sender's conditional claim lets exactly one copy through.
+A firing is idempotent: its message ids derive from the schedule and the firing's scheduled time, which Scheduler
+keeps across its retries of one invocation, so a retried firing finds its messages already written and sends
+nothing twice. An event that cannot send (malformed, a configuration gone, a contact that cannot be rendered) is
+a log line and a failure record (GET /schedule-failures), never an exception: Scheduler would retry it in vain.
+Anything else (AWS not answering) raises, and Scheduler retries, then parks the event on the schedule DLQ.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
 
 from chalicelib.core import clock, ids
-from chalicelib.core.cron import Cron, CronError
-from chalicelib.core.errors import ApiError, invalid, require
-from chalicelib.models.customer import Schedule, ScheduleInput
-from chalicelib.models.messages import MessageSource, MessageState, QueueBody
+from chalicelib.core import schedule_expressions as expressions
+from chalicelib.core.errors import ApiError, invalid, mismatch, require
+from chalicelib.core.texts import clip
+from chalicelib.models.customer import Contact
+from chalicelib.models.messages import MessageSource
+from chalicelib.models.schedules import (
+    Firing,
+    FiringFailure,
+    OperatorSend,
+    Schedule,
+    ScheduleInput,
+    SchedulePatch,
+    Timing,
+)
 from chalicelib.platform.logs import log
-from chalicelib.platform.settings import get_settings
-from chalicelib.stores import config as config_store
-from chalicelib.stores import messages as message_store
-from chalicelib.stores import queues
+from chalicelib.stores import scheduler
+from chalicelib.stores import schedules as schedule_store
 from chalicelib.triggers.customer import build_records, load_configuration
 from chalicelib.triggers.dispatch import dispatch
 
+MAX_FAILURES = 5  # failed firings in a row before our copy says `failed` (Scheduler keeps firing: pause or fix it)
+
+
+def _zone(name: str) -> Any:
+    try:
+        return expressions.zone(name)
+    except expressions.ExpressionError as exc:
+        raise invalid("timezone", str(exc)) from exc
+
+
+def expression_for(timing: Timing, tz_name: str, now: datetime) -> tuple[str, datetime]:
+    """(Scheduler's expression, the first firing or a rate's start) for one timing, or a 400 naming it."""
+    tz = _zone(tz_name)
+    if timing.at is not None or timing.delay_seconds is not None:
+        field = "at" if timing.at is not None else "delay_seconds"
+        if timing.at is not None:
+            wall = timing.at.astimezone(tz).replace(tzinfo=None) if timing.at.tzinfo else timing.at
+        else:
+            moment = now + timedelta(seconds=timing.delay_seconds or 0)
+            wall = moment.astimezone(tz).replace(tzinfo=None)
+        wall = wall.replace(microsecond=0)
+        first = expressions.wall_to_utc(wall, tz)
+        if first is None:
+            raise invalid(field, f"{wall.isoformat()} does not exist in {tz_name} (a daylight saving time change)")
+        if first < now.replace(microsecond=0):
+            raise invalid(field, "must lie in the future")
+        return f"at({wall.isoformat(timespec='seconds')})", first
+    cron = timing.cron.strip() if timing.cron else None
+    if cron and not cron.startswith("cron("):
+        cron = f"cron({cron})"  # the six fields alone, as EventBridge rules' console shows them
+    text = cron or timing.rate or f"rate({timing.rate_minutes} minutes)"
+    field = "cron" if timing.cron else ("rate" if timing.rate else "rate_minutes")
+    try:
+        parsed = expressions.parse(text)
+    except expressions.ExpressionError as exc:
+        raise invalid(field, str(exc)) from exc
+    start = now + parsed.period if parsed.period else now
+    first = expressions.next_fire(parsed, tz, now, start)
+    if first is None:
+        raise invalid(field, "never fires in the next five years")
+    return parsed.text, (start if parsed.period else first)
+
+
+def _with_next(schedule: Schedule, now: datetime, count: int = 5) -> Schedule:
+    if schedule.state != "active":
+        return schedule.model_copy(update={"next_fire_times": []})
+    parsed = expressions.parse(schedule.expression)
+    after = max(now, schedule.last_scheduled_time or now)
+    upcoming = expressions.upcoming(parsed, expressions.zone(schedule.timezone), after, schedule.start_at, count)
+    return schedule.model_copy(update={"next_fire_times": upcoming})
+
+
+def _check_contacts(configuration_id: str, contacts: list[Contact], now: datetime) -> None:
+    """Refused now, not when it fires: every contact is checked and rendered as a firing would (a 400 naming it)."""
+    configuration, template = load_configuration(configuration_id)
+    build_records(configuration, template, contacts, MessageSource(kind="scheduled", ref="check"), now,
+                  lambda index: f"check_{index}")
+
 
 def create(request: ScheduleInput, seed: str | None = None) -> Schedule:
-    if request.cron is not None:
-        try:
-            request = request.model_copy(update={"cron": Cron(request.cron).expression})
-        except CronError as exc:
-            raise invalid("cron", str(exc)) from exc
-    configuration, template = load_configuration(request.configuration_id)
     now = clock.now()
-    # Refused now, not when it fires: every contact is checked and rendered as a firing would (a 400 naming it).
-    build_records(configuration, template, request.contacts, MessageSource(kind="scheduled", ref="check"), now,
-                  lambda index: f"check_{index}")
-    if request.at is not None:
-        first = request.at
-    elif request.delay_seconds is not None:
-        first = now + timedelta(seconds=request.delay_seconds)
-    elif request.cron is not None:
-        found = Cron(request.cron).next_after(now)
-        if found is None:
-            raise invalid("cron", "never fires in the next five years")
-        first = found
-    else:
-        first = now + timedelta(minutes=request.rate_minutes or 0)
+    expression, start = expression_for(request, request.timezone, now)
+    _check_contacts(request.configuration_id, request.contacts, now)
     schedule = Schedule(
         id=f"sch_{seed}" if seed else ids.random_id("sch"),
         configuration_id=request.configuration_id,
         contacts=request.contacts,
-        next_run_at=first,
-        rate_minutes=request.rate_minutes,
-        cron=request.cron,
+        expression=expression,
+        timezone=request.timezone,
+        flexible_window_minutes=request.flexible_window_minutes,
+        start_at=start,
         created_at=now,
     )
-    config_store.put_schedule(schedule.id, schedule, clock.iso(first), None)
-    return schedule
+    schedule_store.put(schedule, new=True)
+    try:
+        scheduler.create(schedule)
+    except Exception:
+        schedule_store.delete(schedule.id)  # no copy of a schedule Scheduler does not have
+        raise
+    log("schedule.created", schedule_id=schedule.id, expression=expression, timezone=schedule.timezone)
+    return _with_next(schedule, now)
 
 
 def get(schedule_id: str) -> Schedule:
-    return require(config_store.get(config_store.SCHEDULE, schedule_id, Schedule), "schedule", schedule_id)
+    found = require(schedule_store.get(schedule_id), "schedule", schedule_id)
+    return _with_next(found, clock.now())
 
 
-def cancel(schedule_id: str) -> Schedule:
-    schedule = get(schedule_id).model_copy(update={"status": "cancelled", "next_run_at": None})
-    config_store.put_schedule(schedule_id, schedule, None, None)
-    return schedule
-
-
-def _following(schedule: Schedule, now: datetime) -> datetime | None:
-    if schedule.cron is not None:  # missed runs are skipped here too: the next one after now
-        return Cron(schedule.cron).next_after(max(now, schedule.next_run_at or now))
-    if schedule.rate_minutes is None or schedule.next_run_at is None:
-        return None
-    step = timedelta(minutes=schedule.rate_minutes)
-    nxt = schedule.next_run_at + step
-    if nxt <= now:  # missed runs (an outage) are skipped, not replayed in a burst
-        nxt += step * ((now - nxt) // step + 1)
-    return nxt
-
-
-def fire(schedule: Schedule, now: datetime) -> list[str]:
-    configuration, template = load_configuration(schedule.configuration_id)
-    run = schedule.runs
-    records = build_records(
-        configuration,
-        template,
-        schedule.contacts,
-        MessageSource(kind="scheduled", ref=f"{schedule.id}#{run}"),
-        now,
-        lambda index: ids.deterministic_id("scheduled", schedule.id, str(run), str(index)),
-    )
-    message_ids = dispatch(records)
-    following = _following(schedule, now)
-    updated = schedule.model_copy(
-        update={
-            "runs": run + 1,
-            "next_run_at": following,
-            "status": "active" if following else "done",
-            "failures": 0,
-        }
-    )
-    if not config_store.put_schedule(schedule.id, updated, clock.iso(following) if following else None, run):
-        log("schedule.already_advanced", schedule_id=schedule.id, run=run)
-    return message_ids
-
-
-def sweep(now: datetime, grace: timedelta) -> int:
-    """Re-enqueue records whose queue message was lost; returns how many."""
-    count = 0
-    for state, behind in ((MessageState.queued, 0), (MessageState.sending, 1)):
-        cursor = None
-        while True:
-            stuck, cursor = message_store.list_by_state(state, 100, cursor, due_before=now - grace)
-            for record in stuck:
-                queues.enqueue(
-                    record.channel, [QueueBody(message_id=record.message_id, attempt=record.attempts - behind)]
-                )
-                log("message.swept", logging.WARNING, message_id=record.message_id, state=state.value)
-                count += 1
-            if cursor is None:
-                break
-    return count
-
-
-MAX_FAILURES = 5  # firings in a row before a schedule is set to `failed` (an operator fixes and recreates it)
-TICK_PAGES = 20  # pages of 100 due schedules one tick may fire
-
-
-def record_failure(schedule: Schedule, error: str, permanent: bool, now: datetime) -> Schedule:
-    """The failure, on the schedule where GET /schedules/{id} shows it; the schedule's next try moves back
-    (1, 2, 4 ... minutes) so a broken one never sits at the head of the due list, and after MAX_FAILURES in
-    a row, or at once when retrying cannot help (the configuration is gone, a contact cannot be rendered),
-    it is `failed` and leaves the due list."""
-    failures = schedule.failures + 1
-    give_up = permanent or failures >= MAX_FAILURES
-    retry_at = now + timedelta(minutes=min(2 ** (failures - 1), 60))
-    updated = schedule.model_copy(
-        update={
-            "failures": failures,
-            "last_error": error[:1000],
-            "last_failed_at": now,
-            "status": "failed" if give_up else schedule.status,
-            "next_run_at": None if give_up else retry_at,
-        }
-    )
-    config_store.put_schedule(schedule.id, updated, None if give_up else clock.iso(retry_at), None)
-    log("schedule.failed", logging.ERROR, schedule_id=schedule.id, failures=failures, gave_up=give_up, error=error)
-    return updated
-
-
-def tick() -> dict[str, int]:
+def page(limit: int, cursor: str | None, configuration_id: str | None, state: str | None
+         ) -> tuple[list[Schedule], str | None]:
+    found, following = schedule_store.page(limit, cursor, configuration_id, state)
     now = clock.now()
-    fired = failed = 0
-    seen: set[str] = set()
-    for _ in range(TICK_PAGES):
-        due = [i for i in config_store.due_schedule_ids(clock.iso(now)) if i not in seen]
-        if not due:
-            break
-        for schedule_id in due:
-            seen.add(schedule_id)
-            schedule = config_store.get(config_store.SCHEDULE, schedule_id, Schedule)
-            if schedule is None or schedule.status != "active":
-                continue
-            try:
-                fired += len(fire(schedule, now))
-            except Exception as exc:  # noqa: BLE001 - one broken schedule must not stop the others
-                failed += 1
-                permanent = isinstance(exc, ApiError) and 400 <= exc.status < 500
-                reason = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
-                record_failure(schedule, reason, permanent, now)
-    grace = timedelta(seconds=get_settings().sweep_grace_seconds)
-    return {"messages": fired, "failed": failed, "swept": sweep(now, grace)}
+    return [_with_next(s, now, count=1) for s in found], following
+
+
+def patch(schedule_id: str, change: SchedulePatch) -> Schedule:
+    schedule = require(schedule_store.get(schedule_id), "schedule", schedule_id)
+    if schedule.state == "done":
+        raise mismatch("state", "this one-time schedule has fired; create a new one")
+    now = clock.now()
+    update: dict[str, Any] = {"updated_at": now}
+    timezone = change.timezone or schedule.timezone
+    if change.timings() or change.timezone is not None:
+        timing = change if change.timings() else _timing_of(schedule)
+        expression, start = expression_for(timing, timezone, now)
+        update |= {"expression": expression, "start_at": start, "timezone": timezone}
+    if change.contacts is not None:
+        _check_contacts(schedule.configuration_id, change.contacts, now)
+        update["contacts"] = change.contacts
+    if change.flexible_window_minutes is not None:
+        update["flexible_window_minutes"] = change.flexible_window_minutes
+    if change.state is not None:
+        update |= {"state": change.state, "failures": 0}
+    changed = schedule.model_copy(update=update)
+    scheduler.update(changed)
+    schedule_store.put(changed)
+    log("schedule.changed", schedule_id=schedule_id, state=changed.state, expression=changed.expression)
+    return _with_next(changed, now)
+
+
+def _timing_of(schedule: Schedule) -> Timing:
+    """A schedule's own timing, to evaluate again in a new time zone."""
+    if schedule.expression.startswith("at("):
+        return Timing(at=datetime.fromisoformat(schedule.expression[3:-1]))
+    if schedule.expression.startswith("rate("):
+        return Timing(rate=schedule.expression)
+    return Timing(cron=schedule.expression)
+
+
+def delete(schedule_id: str) -> None:
+    require(schedule_store.get(schedule_id), "schedule", schedule_id)
+    scheduler.delete(schedule_id)
+    schedule_store.delete(schedule_id)
+    log("schedule.deleted", schedule_id=schedule_id)
+
+
+# --- the scheduled-send function --------------------------------------------------------------------------------
+
+def _utc(moment: datetime) -> datetime:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _failed(event: Any, reason: str, *, schedule_id: str | None = None, schedule_arn: str | None = None,
+            scheduled_time: str | None = None) -> dict[str, Any]:
+    now = clock.now()
+    text = clip(json.dumps(event, default=str) if not isinstance(event, str) else event) or ""
+    digest = hashlib.sha256(f"{text}\x1f{scheduled_time}".encode()).hexdigest()[:16]
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")  # ids sort by time and stay URL-safe
+    failure = FiringFailure(id=f"sf_{stamp}_{digest}", at=now, reason=clip(reason) or "", event=text,
+                            schedule_id=schedule_id, schedule_arn=schedule_arn, scheduled_time=scheduled_time)
+    schedule_store.add_failure(failure)
+    log("schedule.firing_failed", logging.ERROR, schedule_id=schedule_id, schedule_arn=schedule_arn,
+        scheduled_time=scheduled_time, reason=failure.reason)
+    return {"sent": 0, "failure": failure.id, "reason": failure.reason}
+
+
+def _send(configuration_id: str, contacts: list[Contact], key: str, scheduled_time: datetime) -> list[str]:
+    configuration, template = load_configuration(configuration_id)
+    moment = clock.iso(scheduled_time)
+    records = build_records(
+        configuration, template, contacts, MessageSource(kind="scheduled", ref=f"{key}@{moment}"), clock.now(),
+        lambda index: ids.deterministic_id("scheduled", key, moment, str(index)),
+    )
+    return dispatch(records)
+
+
+def _record_schedule_failure(schedule: Schedule, reason: str, permanent: bool) -> None:
+    failures = schedule.failures + 1
+    state = "failed" if permanent or failures >= MAX_FAILURES else schedule.state
+    changed = schedule.model_copy(update={"failures": failures, "last_error": clip(reason),
+                                          "last_failed_at": clock.now(), "state": state})
+    schedule_store.put(changed)
+
+
+def fire(event: Any) -> dict[str, Any]:
+    """The scheduled-send function's work for one invocation (its event is the schedule's input, as is)."""
+    if not isinstance(event, dict):
+        return _failed(event, "the event is not a JSON object")
+    if "schedule_id" in event:
+        try:
+            firing = Firing.model_validate(event)
+        except ValidationError as exc:
+            return _failed(event, _reasons(exc), schedule_id=str(event.get("schedule_id"))[:100])
+        return _fire_schedule(event, firing)
+    try:
+        send = OperatorSend.model_validate(event)
+    except ValidationError as exc:
+        return _failed(event, _reasons(exc) + _CONTRACT, schedule_arn=str(event.get("schedule_arn") or "")[:512]
+                       or None)
+    key = send.schedule_arn or hashlib.sha256(
+        json.dumps({"c": send.configuration_id, "k": [c.model_dump(mode="json") for c in send.contacts]},
+                   sort_keys=True).encode()).hexdigest()[:32]
+    when = _utc(send.scheduled_time)
+    try:
+        sent = _send(send.configuration_id, send.contacts, key, when)
+    except ApiError as exc:
+        if exc.status >= 500:
+            raise
+        return _failed(event, exc.message, schedule_arn=send.schedule_arn, scheduled_time=clock.iso(when))
+    log("schedule.fired", schedule_arn=send.schedule_arn, scheduled_time=clock.iso(when), messages=len(sent))
+    return {"sent": len(sent), "message_ids": sent}
+
+
+_CONTRACT = (' (expected {"configuration_id": ..., "contacts": [...], "scheduled_time": '
+             '"<aws.scheduler.scheduled-time>"} or {"schedule_id": ..., "scheduled_time": ...})')
+
+
+def _reasons(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors())
+
+
+def _fire_schedule(event: dict[str, Any], firing: Firing) -> dict[str, Any]:
+    when = _utc(firing.scheduled_time)
+    schedule = schedule_store.get(firing.schedule_id)
+    if schedule is None:
+        return _failed(event, f"schedule {firing.schedule_id} does not exist (deleted while a firing was under way?)",
+                       schedule_id=firing.schedule_id, scheduled_time=clock.iso(when))
+    if schedule.state == "paused":
+        log("schedule.skipped_paused", schedule_id=schedule.id, scheduled_time=clock.iso(when))
+        return {"sent": 0, "skipped": "paused"}
+    try:
+        sent = _send(schedule.configuration_id, schedule.contacts, schedule.id, when)
+    except ApiError as exc:
+        if exc.status >= 500:
+            raise
+        _record_schedule_failure(schedule, exc.message, permanent=True)
+        return _failed(event, exc.message, schedule_id=schedule.id, scheduled_time=clock.iso(when))
+    except Exception as exc:
+        _record_schedule_failure(schedule, f"{type(exc).__name__}: {exc}", permanent=False)
+        raise  # Scheduler retries the invocation, then parks it on the schedule DLQ
+    state = "done" if schedule.expression.startswith("at(") else schedule.state
+    if not schedule_store.record_firing(schedule.id, when, state if state != "failed" else "active"):
+        log("schedule.firing_repeated", schedule_id=schedule.id, scheduled_time=clock.iso(when))
+    log("schedule.fired", schedule_id=schedule.id, scheduled_time=clock.iso(when), messages=len(sent))
+    return {"sent": len(sent), "message_ids": sent}

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib.core import clock
-from chalicelib.models.customer import Contact, Schedule
 from chalicelib.stores import config as config_store
 from tests.conftest import FAULT_SUMMARY, Api, unique_object, wait_for
 from tests.e2e.test_pipeline import message, sms_configuration, soap_setup, wait_state
@@ -172,25 +170,27 @@ def test_broken_schedules_are_refused_or_recorded_and_never_starve_the_others(ru
     status, answer = api.call("POST", "/schedules", {"configuration_id": configuration_id, "delay_seconds": 0,
                                                      "contacts": [{"tocontactid": "+14155553300"}]})
     assert status == 400 and answer["fields"][0]["field"] == "contacts.0", answer
-    # 101 broken schedules due before a good one (their configuration is gone: written around the API).
-    now = clock.now()
-    broken = []
-    for i in range(101):
-        schedule = Schedule(id=f"sch_broken_{uuid.uuid4().hex[:8]}_{i}", configuration_id="cfg_deleted",
-                            contacts=[Contact(tocontactid="+14155553301")], next_run_at=now, created_at=now)
-        config_store.put_schedule(schedule.id, schedule, clock.iso(now.replace(year=2025)), None)
-        broken.append(schedule.id)
-    status, good = api.call("POST", "/schedules", {"configuration_id": configuration_id, "delay_seconds": 0,
+    # 30 schedules whose configuration is deleted (around the API) after they were created, due with a good one.
+    doomed = sms_configuration(api)
+    contact = {"tocontactid": "+14155553301", "CustomerName": "B", "CaseName": "C", "contextitems": {"Status": "x"}}
+    broken = [api.call("POST", "/schedules", {"configuration_id": doomed, "delay_seconds": 2,
+                                              "contacts": [contact]})[1]["id"] for _ in range(30)]
+    config_store.delete(config_store.CONFIGURATION, doomed)
+    status, good = api.call("POST", "/schedules", {"configuration_id": configuration_id, "delay_seconds": 2,
                                                    "contacts": [{"tocontactid": "+14155553302", "CustomerName": "Cy",
                                                                  "CaseName": "C-9",
                                                                  "contextitems": {"Status": "due"}}]})
     assert status == 201, good
     wait_for(lambda: [m for m in runtime.twilio.messages() if m["To"] == "+14155553302"], 30,
-             "the good schedule's SMS behind 101 broken schedules")
-    shown = api.call("GET", f"/schedules/{broken[0]}")[1]
-    assert shown["status"] == "failed" and "cfg_deleted" in shown["last_error"] and shown["failures"] == 1
-    FAULT_SUMMARY.append(f"{'101 broken schedules ahead of a good one':38} good_fired=1 broken_recorded="
-                         f"{sum(1 for b in broken if api.call('GET', f'/schedules/{b}')[1]['status'] == 'failed')}"
+             "the good schedule's SMS beside 30 broken schedules")
+    shown = wait_for(lambda: (b := api.call("GET", f"/schedules/{broken[0]}")[1])["state"] == "failed" and b, 30,
+                     "the broken schedule's failure on its record")
+    assert doomed in shown["last_error"] and shown["failures"] == 1
+    failures = api.call("GET", "/schedule-failures?limit=100")[1]["failures"]
+    assert {f["schedule_id"] for f in failures} >= set(broken[:1])
+    recorded = wait_for(lambda: (n := sum(1 for b in broken if api.call("GET", f"/schedules/{b}")[1]["state"]
+                                          == "failed")) == len(broken) and n, 30, "every broken schedule recorded")
+    FAULT_SUMMARY.append(f"{'30 broken schedules beside a good one':38} good_fired=1 broken_recorded={recorded}"
                          " lost=0")
 
 

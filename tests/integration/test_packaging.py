@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,7 +102,7 @@ def test_brakes_alarms_and_log_retention(resources: dict[str, Any]) -> None:
     settings = resources["RestAPI"]["Properties"]["MethodSettings"][0]
     assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}
     functions = [name for name, spec in resources.items() if spec.get("Type") == "AWS::Serverless::Function"]
-    assert len(functions) == 9  # api, authorizer, stream, stream failures, tick, four senders
+    assert len(functions) == 10  # api, authorizer, stream, stream failures, tick, scheduled send, four senders
     for name in functions:
         group = resources[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
@@ -112,7 +113,8 @@ def test_brakes_alarms_and_log_retention(resources: dict[str, Any]) -> None:
         if spec.get("Type") == "AWS::CloudWatch::Alarm" and spec["Properties"]["Namespace"] == "AWS/SQS"
     }
     dead_letter = {f"{c}DeadLetterQueue" for c in CHANNELS}
-    assert dead_letter | {"StreamFailureQueue", "TickFailureQueue"} | {f"{c}Queue" for c in CHANNELS} <= alarmed_queues
+    assert dead_letter | {"StreamFailureQueue", "TickFailureQueue", "ScheduleDeadLetterQueue"} | {
+        f"{c}Queue" for c in CHANNELS} <= alarmed_queues
     tick = resources["OnMinute"]["Properties"]["EventInvokeConfig"]
     assert tick["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["TickFailureQueue", "Arn"]}
 
@@ -121,7 +123,7 @@ def test_public_url_comes_from_the_stack_not_a_placeholder(resources: dict[str, 
     """The first deploy works unedited: the API derives its URL per request (Globals' PUBLIC_API_URL is the
     empty override), the functions that build callbacks outside a request get the stack's own URL."""
     assert "PUBLIC_API_URL" not in resources["APIHandler"]["Properties"]["Environment"]["Variables"]
-    for name in ("OnMinute", "OnRecordChange", "OnStreamFailure"):
+    for name in ("OnMinute", "OnRecordChange", "OnStreamFailure", "ScheduledSend"):
         value = resources[name]["Properties"]["Environment"]["Variables"]["PUBLIC_API_URL"]
         assert "${RestAPI}.execute-api" in json.dumps(value)
     for variables in (resources[name]["Properties"]["Environment"]["Variables"] for name in SENDERS):
@@ -145,3 +147,72 @@ def test_api_gateways_own_answers_have_the_apis_error_shape(resources: dict[str,
     for response in shapes.values():
         template = response["ResponseTemplates"]["application/json"]
         assert '"error":' in template and '"message":' in template
+
+
+def test_scheduler_wiring(resources: dict[str, Any]) -> None:
+    """Chalice has no decorator for EventBridge Scheduler: the group, the role Scheduler assumes (it may invoke
+    the scheduled-send function and write the schedule DLQ, nothing else) and what the API needs to create
+    schedules come from infra/template.yaml."""
+    assert resources["ScheduledSend"]["Type"] == "AWS::Serverless::Function"
+    assert resources["ScheduleGroup"]["Properties"]["Name"] == {"Fn::Sub": "outbound-${Stage}"}
+    role = resources["SchedulerRole"]["Properties"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    granted = [(st["Action"], st["Resource"]) for p in role["Policies"] for st in p["PolicyDocument"]["Statement"]]
+    function_arn = {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+                               "outbound-${Stage}-scheduled_send"}
+    assert resources["ScheduledSend"]["Properties"]["FunctionName"] == {"Fn::Sub": "outbound-${Stage}-scheduled_send"}
+    assert granted == [("lambda:InvokeFunction", function_arn),
+                       ("sqs:SendMessage", {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]})]
+    assert role["Path"] == {"Fn::Sub": "/outbound-${Stage}/"}  # what the API's iam:PassRole is scoped to
+    api = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert api["SCHEDULED_SEND_ARN"] == function_arn  # by name: a GetAtt would close a cycle through RestAPI
+    assert api["SCHEDULER_ROLE_ARN"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    assert api["SCHEDULE_DLQ_ARN"] == {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}
+    assert api["SCHEDULE_GROUP"] == "outbound-dev"
+
+
+def _refs(node: Any, names: set[str]) -> set[str]:
+    """The resources a property value depends on: Ref, Fn::GetAtt, and ${Name} / ${Name.Attr} in Fn::Sub."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text))}
+                if isinstance(value, list):
+                    found |= _refs(value[1], names)
+            else:
+                found |= _refs(value, names)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _refs(item, names)
+    return found & names
+
+
+def test_the_packaged_resources_have_no_dependency_cycle(resources: dict[str, Any]) -> None:
+    """CloudFormation refuses a stack whose resources depend on each other in a circle (the deploy rehearsal
+    found one: the API needed the scheduled-send function's ARN, which needed the API's URL); cfn-lint did not."""
+    names = set(resources)
+    edges = {name: _refs(spec.get("Properties", {}), names) | set(
+        [spec["DependsOn"]] if isinstance(spec.get("DependsOn"), str) else spec.get("DependsOn", []))
+        for name, spec in resources.items()}
+    # SAM's implicit resources: a function's event sources and permissions depend on it, not the other way.
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        assert state.get(name) != 1, "cycle: " + " -> ".join([*path[path.index(name):], name])
+        state[name] = 1
+        for target in sorted(edges.get(name, ())):
+            visit(target, [*path, name])
+        state[name] = 2
+
+    for name in sorted(names):
+        visit(name, [])

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from chalicelib.core import backoff, ids
 from chalicelib.core.rendering import TemplateProblem, check_body, render
 from chalicelib.core.url_policy import EndpointRefused, check_url
-from chalicelib.models.customer import Contact, InstantSendRequest, MessageTemplate, ScheduleInput
+from chalicelib.models.customer import Contact, InstantSendRequest, MessageTemplate
 from chalicelib.models.definitions import DefinitionInput, check_unique_name
 from chalicelib.models.messages import (
     ENTERED_FROM,
@@ -21,6 +21,7 @@ from chalicelib.models.messages import (
     SmsPayload,
     transition,
 )
+from chalicelib.models.schedules import ScheduleInput
 from chalicelib.senders import twilio
 from chalicelib.senders.outcomes import Accepted, Permanent, Transient
 

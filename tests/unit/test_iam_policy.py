@@ -68,6 +68,8 @@ def resource_for(service: str, operation: str, stage: str) -> str:
         return f"arn:aws:sqs:{REGION}:{ACCOUNT}:outbound-{stage}-sms"
     if service == "ssm":
         return f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/outbound/{stage}/twilio"
+    if service == "scheduler":
+        return f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/outbound-{stage}/sch_0123"
     if service == "secretsmanager":
         return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:outbound/{stage}/erp-client-cert-AbCdEf"
     raise AssertionError(f"no representative resource for {service}")
@@ -127,3 +129,15 @@ def test_stage_policies_differ_only_in_the_stage_name() -> None:
     policies = stage_policies()
     assert set(policies) == {"dev", "prod"}
     assert json.dumps(policies["dev"]).replace("dev", "STAGE") == json.dumps(policies["prod"]).replace("prod", "STAGE")
+
+
+@pytest.mark.parametrize("stage", sorted(stage_policies()))
+def test_the_api_may_pass_only_its_stages_scheduler_role(stage: str) -> None:
+    """CreateSchedule/UpdateSchedule hand Scheduler a role to assume: iam:PassRole on infra's SchedulerRole
+    (path /outbound-<stage>/), and on no other stage's role."""
+    policy = stage_policies()[stage]
+    assert ("scheduler", "CreateSchedule") in operations()
+    assert allows(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/outbound-{stage}/outbound-{stage}-Sched-X1")
+    for other in {"dev", "prod"} - {stage}:
+        assert not allows(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/outbound-{other}/x")
+    assert not allows(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin")

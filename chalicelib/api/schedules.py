@@ -1,0 +1,71 @@
+"""Schedules: EventBridge Scheduler schedules of sends, and the firings that could not send."""
+
+from __future__ import annotations
+
+from chalice import Response
+
+from chalicelib.api.http import page_limit, parse, reply
+from chalicelib.core.errors import invalid, require
+from chalicelib.models.schedules import ScheduleInput, SchedulePatch
+from chalicelib.platform.dynamo_codec import BadCursor
+from chalicelib.stores import idempotency
+from chalicelib.stores import schedules as schedule_store
+from chalicelib.triggers import scheduled
+
+STATES = ("active", "paused", "done", "failed")
+
+
+def create_schedule(raw: bytes | None, idempotency_key: str | None = None) -> Response:
+    return idempotency.run(
+        "schedules",
+        idempotency_key,
+        raw,
+        lambda seed: reply(201, scheduled.create(parse(ScheduleInput, raw), seed)),
+    )
+
+
+def list_schedules(query: dict[str, str] | None) -> Response:
+    query = query or {}
+    unknown = set(query) - {"configuration_id", "state", "limit", "cursor"}
+    if unknown:
+        raise invalid(sorted(unknown)[0], "unknown parameter; use configuration_id, state, limit, cursor")
+    state = query.get("state")
+    if state is not None and state not in STATES:
+        raise invalid("state", f"one of {', '.join(STATES)}")
+    try:
+        found, cursor = scheduled.page(page_limit(query.get("limit")), query.get("cursor"),
+                                       query.get("configuration_id"), state)
+    except BadCursor as exc:
+        raise invalid("cursor", str(exc)) from exc
+    return reply(200, {"schedules": [s.model_dump(mode="json") for s in found], "cursor": cursor})
+
+
+def get_schedule(schedule_id: str) -> Response:
+    return reply(200, scheduled.get(schedule_id))
+
+
+def patch_schedule(schedule_id: str, raw: bytes | None) -> Response:
+    return reply(200, scheduled.patch(schedule_id, parse(SchedulePatch, raw)))
+
+
+def delete_schedule(schedule_id: str) -> Response:
+    scheduled.delete(schedule_id)
+    return Response(body="", status_code=204)
+
+
+def list_failures(query: dict[str, str] | None) -> Response:
+    query = query or {}
+    unknown = set(query) - {"limit", "cursor"}
+    if unknown:
+        raise invalid(sorted(unknown)[0], "unknown parameter; use limit, cursor")
+    try:
+        found, cursor = schedule_store.failures(page_limit(query.get("limit")), query.get("cursor"))
+    except BadCursor as exc:
+        raise invalid("cursor", str(exc)) from exc
+    return reply(200, {"failures": [f.model_dump(mode="json") for f in found], "cursor": cursor})
+
+
+def delete_failure(failure_id: str) -> Response:
+    require(schedule_store.get_failure(failure_id), "schedule failure", failure_id)
+    schedule_store.delete_failure(failure_id)
+    return Response(body="", status_code=204)
