@@ -17,7 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench import cold_start, render_cost, throughput
+from bench import cold_start, render_cost, schedules, throughput
 from bench.stage import Stage, start
 from local.runtime import ROOT
 
@@ -118,6 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sms-sizes", default="1000,3000", help="SMS message counts, comma separated")
     parser.add_argument("--soap-sizes", default="1000,10000,100000", help="SOAP notification counts")
+    parser.add_argument("--schedules", type=int, default=10_000, help="schedules to create and list")
     parser.add_argument("--skip-package", action="store_true", help="skip `chalice package` (needs PyPI)")
     args = parser.parse_args()
     sms_sizes = [int(s) for s in args.sms_sizes.split(",") if s]
@@ -154,6 +155,8 @@ def main() -> None:
             f"{render['sms_raw'] * 1e6:.1f} µs: **{render['sms_ours'] / render['sms_raw']:.2f}×** |"
         )
         memory_rows(stage, lines)
+        print("10,000 schedules...", file=sys.stderr, flush=True)
+        lines += schedules.rows(schedules.run(stage, args.schedules))
     finally:
         stage.stop()
     if not args.skip_package:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.providers import ACCOUNT_SID, AUTH_TOKEN
-from local.runtime import ROOT, deploy_infra, free_port, use_environment
+from local.runtime import ROOT, deploy_infra, free_port, scheduler_environment, use_environment
 
 
 @dataclass
@@ -76,7 +76,8 @@ def start() -> Stage:
     if not ready or ready[0] != "ready":
         raise RuntimeError(f"providers did not start: {ready}")
     stage = Stage(moto, providers, moto_url, ready[1], ready[2])
-    use_environment(moto_url, "http://127.0.0.1:8000", stage.twilio_url, {"ALLOW_INSECURE_ENDPOINTS": "true"})
+    use_environment(moto_url, "http://127.0.0.1:8000", stage.twilio_url, {"ALLOW_INSECURE_ENDPOINTS": "true",
+                                                                              **scheduler_environment()})
     _count_calls(stage.calls, stage.call_seconds)
     credentials = {"TWILIO_CREDENTIALS_PARAM": {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}}
     os.environ["RECORDS_STREAM_ARN"] = deploy_infra(credentials, visibility_timeout=300)
