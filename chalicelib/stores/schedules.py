@@ -55,11 +55,11 @@ def record_firing(schedule_id: str, scheduled_time: datetime, state: str) -> boo
             UpdateExpression="SET #d.runs = #d.runs + :one, #d.last_scheduled_time = :t, #d.failures = :zero, "
                              "#d.#state = :state, due_sk = :due",
             ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#d.last_scheduled_time) "
-                                "OR #d.last_scheduled_time = :null OR #d.last_scheduled_time < :t)",
+                                "OR attribute_type(#d.last_scheduled_time, :null) OR #d.last_scheduled_time < :t)",
             ExpressionAttributeNames={"#d": "data", "#state": "state"},
             ExpressionAttributeValues={
                 ":one": to_value(1), ":zero": to_value(0), ":t": to_value(moment), ":state": to_value(state),
-                ":due": to_value(f"{state}#{schedule_id}"), ":null": {"NULL": True},
+                ":due": to_value(f"{state}#{schedule_id}"), ":null": to_value("NULL"),
             },
         )
     except Exception as exc:
@@ -71,7 +71,7 @@ def record_firing(schedule_id: str, scheduled_time: datetime, state: str) -> boo
 
 def page(limit: int, cursor: str | None, configuration_id: str | None = None, state: str | None = None
          ) -> tuple[list[Schedule], str | None]:
-    """One page of schedules (newest id order is not kept: ids sort), by configuration and state."""
+    """One page of schedules in id order, all of them or one configuration's, optionally in one state."""
     client = aws.client("dynamodb")
     kwargs: dict[str, Any] = {"TableName": _table(), "Limit": limit}
     start = cursor_in(cursor)

@@ -255,20 +255,24 @@ def test_soap_notifications_are_acked_once_despite_listener_faults(runtime: Any,
     assert set(acked) == expected and duplicates == 0
 
 
-def test_logs_never_carry_a_full_number_or_a_secret(runtime: Any, api: Api, log_lines: Any) -> None:
-    """Twilio's error text names the number; the record keeps it for the operator, the log line masks it."""
+@pytest.mark.parametrize("form", ["e164", "formatted", "digits"])
+def test_logs_never_carry_a_full_number_or_a_secret(runtime: Any, api: Api, log_lines: Any, form: str) -> None:
+    """Twilio's error text names the number; the record keeps it for the operator, the log line masks it, in
+    whatever form the provider wrote it (Twilio `+1 (415) 555-0142`, TeleSign digits only)."""
     [number] = fresh_numbers(1)
-    refused = twilio_error(400, 21211, f"The 'To' number {number} is not a valid phone number.")
+    written = {"e164": number, "formatted": f"+1 ({number[2:5]}) {number[5:8]}-{number[8:]}",
+               "digits": number[1:]}[form]
+    refused = twilio_error(400, 21211, f"The 'To' number {written} is not a valid phone number.")
     runtime.twilio.fail_next(1, refused.status, refused.body, refused.headers)
     status, send = api.call("POST", "/sends", send_body(sms_configuration(api), [number]))
     assert status == 202, send
     [message_id] = send["message_ids"]
     record = wait_for(lambda: (m := message(api, message_id))["state"] == "failed" and m, what="the refusal")
-    assert number in record["last_error"]
+    assert written in record["last_error"]
     # The sender logs the failure just after recording it: wait for the line, not only for the record.
     failed = wait_for(lambda: [line for line in log_lines.lines if line.get("message_id") == message_id
                                and line["event"] == "message.failed"], what="the failure's log line")
-    assert failed and number[:3] in failed[0]["reason"] and number[-2:] in failed[0]["reason"]
+    assert failed and written[-2:] in failed[0]["reason"] and "*" in failed[0]["reason"]
     text = "\n".join(json.dumps(line) for line in log_lines.lines)
-    assert number not in text
+    assert number not in text and written not in text and number[1:] not in text
     assert runtime.twilio.auth_token not in text and runtime.api_key not in text
