@@ -167,6 +167,28 @@ def _update(
     return _record(answer["Attributes"])
 
 
+def mark_swept(record: MessageRecord, now: datetime) -> bool:
+    """Move a stuck record's due time to now, once: True for the one sweep (of two racing) that gets to
+    re-enqueue it; the record then looks stuck again only after another grace period."""
+    try:
+        aws.client("dynamodb").update_item(
+            TableName=_table(),
+            Key=to_item({"message_id": record.message_id}),
+            UpdateExpression="SET due_at = :now, due_key = :now",
+            ConditionExpression="due_key = :old AND #state = :state AND attempts = :attempts",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":now": to_value(iso(now)), ":old": to_value(iso(record.due_at)),
+                ":state": to_value(record.state.value), ":attempts": to_value(record.attempts),
+            },
+        )
+    except Exception as exc:
+        if aws.is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
 def claim(message_id: str, attempt: int, now: datetime, lease_until: datetime) -> MessageRecord:
     """queued -> sending for the attempt the queue message names, or take over a crashed sender's lease."""
     condition = (

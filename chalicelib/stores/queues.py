@@ -50,6 +50,13 @@ def enqueue(channel: str, bodies: Sequence[QueueBody], delay: int = 0) -> None:
         _send_batch(url, texts[start : start + BATCH], delay)
 
 
+def waiting(channel: str) -> int:
+    """Messages visible on the channel's queue and not yet received (SQS's approximate count)."""
+    url = queue_url(get_settings().queue_name(channel))
+    answer = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(answer["Attributes"].get("ApproximateNumberOfMessages", "0"))
+
+
 def dead_letter(channel: str, body: QueueBody, reason: str) -> None:
     """Park a dead message on its channel's DLQ, with why, for a later redrive."""
     url = queue_url(get_settings().dlq_name(channel))
