@@ -14,7 +14,8 @@ def main() -> None:
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--moto-port", type=int, default=5055)
     parser.add_argument("--twilio-port", type=int, default=8010)
-    parser.add_argument("--tick-seconds", type=float, default=5.0, help="how often the schedule handler runs")
+    parser.add_argument("--tick-seconds", type=float, default=5.0,
+                        help="how often the minute tick (sweep) and the Scheduler clock run")
     args = parser.parse_args()
     runtime = LocalRuntime(
         Options(
@@ -36,7 +37,8 @@ Outbound is running (stage local).
   TeleSign (loopback) {runtime.telesign.url}
   X API (loopback)    {runtime.x.url}   (account "outbound_local"; users @ana_example, @bo_example)
   SOAP listener       {runtime.api_url}/reference-listener   (received: GET /reference-listener/received)
-  Event sources       stream poller, SQS pollers (soap, sms, whatsapp, twitter), schedule every {args.tick_seconds}s
+  Event sources       stream poller, SQS pollers (soap, sms, whatsapp, twitter), sweep every {args.tick_seconds}s
+  Scheduler (moto)    group outbound-local, fired every {args.tick_seconds}s by the runtime's Scheduler clock
 Logs below are the handlers' JSON lines. Ctrl-C stops everything.
 """,
         flush=True,
