@@ -40,7 +40,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _references(node: Any) -> set[str]:
+def references(node: Any) -> set[str]:
     """Logical ids a template fragment points at (Ref, Fn::GetAtt, and ${Name} inside Fn::Sub)."""
     found: set[str] = set()
     if isinstance(node, dict):
@@ -53,12 +53,12 @@ def _references(node: Any) -> set[str]:
                 text = value[0] if isinstance(value, list) else value
                 found.update(name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", str(text)))
                 if isinstance(value, list):
-                    found.update(_references(value[1]))
+                    found.update(references(value[1]))
             else:
-                found.update(_references(value))
+                found.update(references(value))
     elif isinstance(node, list):
         for item in node:
-            found.update(_references(item))
+            found.update(references(item))
     return found
 
 
@@ -74,15 +74,15 @@ def plain_resources(template_path: Path = ROOT / "infra" / "template.yaml") -> d
     while True:  # drop what refers to a resource that is not kept, until nothing more goes
         known = set(resources) | set(template.get("Parameters", {})) | {"AWS::Region", "AWS::AccountId",
                                                                         "AWS::URLSuffix", "AWS::Partition"}
-        dropped = [name for name, spec in resources.items() if not _references(spec) <= known]
+        dropped = [name for name, spec in resources.items() if not references(spec) <= known]
         if not dropped:
             break
         for name in dropped:
             del resources[name]
-    used = _references(resources)
+    used = references(resources)
     conditions = {name: spec for name, spec in template.get("Conditions", {}).items()
                   if any(r.get("Condition") == name for r in resources.values())}
-    used |= _references(conditions)
+    used |= references(conditions)
     parameters = {name: spec for name, spec in template.get("Parameters", {}).items() if name in used}
     # Globals (SAM only) and Outputs (they may reference Chalice's resources) are left out.
     plain: dict[str, Any] = {"AWSTemplateFormatVersion": template["AWSTemplateFormatVersion"],

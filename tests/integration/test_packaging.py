@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -173,36 +172,15 @@ def test_scheduler_wiring(resources: dict[str, Any]) -> None:
     assert api["SCHEDULE_GROUP"] == "outbound-dev"
 
 
-def _refs(node: Any, names: set[str]) -> set[str]:
-    """The resources a property value depends on: Ref, Fn::GetAtt, and ${Name} / ${Name.Attr} in Fn::Sub."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                found.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
-            elif key == "Fn::Sub":
-                text = value[0] if isinstance(value, list) else value
-                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text))}
-                if isinstance(value, list):
-                    found |= _refs(value[1], names)
-            else:
-                found |= _refs(value, names)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _refs(item, names)
-    return found & names
-
-
 def test_the_packaged_resources_have_no_dependency_cycle(resources: dict[str, Any]) -> None:
     """CloudFormation refuses a stack whose resources depend on each other in a circle (the deploy rehearsal
     found one: the API needed the scheduled-send function's ARN, which needed the API's URL); cfn-lint did not."""
+    from local.runtime import references
+
     names = set(resources)
-    edges = {name: _refs(spec.get("Properties", {}), names) | set(
+    edges = {name: (references(spec.get("Properties", {})) & names) | set(
         [spec["DependsOn"]] if isinstance(spec.get("DependsOn"), str) else spec.get("DependsOn", []))
         for name, spec in resources.items()}
-    # SAM's implicit resources: a function's event sources and permissions depend on it, not the other way.
     state: dict[str, int] = {}
 
     def visit(name: str, path: list[str]) -> None:
