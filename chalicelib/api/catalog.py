@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Response
 
 from chalicelib.api.http import parse, reply
-from chalicelib.core import ids
+from chalicelib.core import ids, sms_segments
 from chalicelib.core.errors import ApiError, invalid, mismatch, not_found, require, unknown
 from chalicelib.core.rendering import RenderFailed, TemplateProblem, check_body, pick_body, render
 from chalicelib.core.texts import xml_problem
@@ -105,7 +105,10 @@ def create_template(raw: bytes | None) -> Response:
             check_body(locale, body)
         except TemplateProblem as exc:
             raise invalid(f"bodies.{locale}", f"line {exc.line}: {exc.reason}") from exc
-    template = MessageTemplate(id=ids.random_id("tpl"), **data.model_dump())
+    warnings: dict[str, str] = {}
+    if data.channel_type == "sms":
+        warnings = {locale: w for locale, body in data.bodies.items() if (w := sms_segments.template_warning(body))}
+    template = MessageTemplate(id=ids.random_id("tpl"), warnings=warnings, **data.model_dump())
     config_store.put(config_store.TEMPLATE, template.id, template, new=True)
     return reply(201, template)
 
@@ -129,7 +132,10 @@ def preview_template(template_id: str, raw: bytes | None) -> Response:
         text = render(template, locale, request.contact.template_values(), MAX_BODY[template.channel_type])
     except RenderFailed as exc:
         raise invalid("contact", f"template cannot be filled: {exc}") from exc
-    return reply(200, {"template_id": template_id, "locale": chosen, "body": text, "characters": len(text)})
+    answer: dict[str, object] = {"template_id": template_id, "locale": chosen, "body": text, "characters": len(text)}
+    if template.channel_type == "sms":  # what the SMS costs: its encoding and segments
+        answer |= sms_segments.analyze(text).as_dict()
+    return reply(200, answer)
 
 
 def create_configuration(raw: bytes | None) -> Response:

@@ -51,6 +51,10 @@ class LimitExceeded(RenderFailed):
     """A bound of this module was hit (work, size, time): the same whatever the contact's values."""
 
 
+class TooLong(LimitExceeded):
+    """The rendered text is longer than the channel takes (Twilio's 1,600 characters for SMS)."""
+
+
 class TemplateProblem(ValueError):
     def __init__(self, locale: str, line: int | None, reason: str) -> None:
         super().__init__(f"bodies.{locale}: line {line}: {reason}" if line else f"bodies.{locale}: {reason}")
@@ -291,7 +295,7 @@ def render_body(body: str, values: dict[str, Any], max_output: int = MAX_OUTPUT)
         for chunk in compiled.generate(**{**values, "range": _range(budget)}):
             produced += len(chunk)
             if produced > max_output:
-                raise LimitExceeded(f"renders to more than {max_output} characters")
+                raise TooLong(f"renders to more than {max_output} characters")
             parts.append(chunk)
             budget.tick(0)
     except RenderFailed:

@@ -36,6 +36,9 @@ class TemplateInput(BaseModel):
 
 class MessageTemplate(TemplateInput):
     id: str
+    warnings: dict[str, str] = Field(
+        default_factory=dict, description="per locale: what the operator should know (an SMS body always UCS-2)"
+    )
 
 
 def _provider_per_channel(schema: dict[str, Any]) -> None:

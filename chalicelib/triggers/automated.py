@@ -15,6 +15,7 @@ from typing import Any
 
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import ApiError
+from chalicelib.core.rendering import TooLong
 from chalicelib.models.customer import Contact, MessageTemplate, OutboundConfiguration
 from chalicelib.models.definitions import Recipients
 from chalicelib.models.messages import (
@@ -71,6 +72,7 @@ def _failed(
     source: MessageSource,
     now: datetime,
     reason: str,
+    code: str = "invalid_contact",
 ) -> MessageRecord:
     from chalicelib.stores.messages import new_record
 
@@ -81,7 +83,7 @@ def _failed(
         payload = SmsPayload(to=address or "-", sender=configuration.channel, body="")
     record = new_record(message_id, configuration.channel_type, payload, source, now, configuration_id=configuration.id)
     failed = transition(record, MessageState.failed, now, reason)
-    return failed.model_copy(update={"last_error": reason, "error_code": "invalid_contact"})
+    return failed.model_copy(update={"last_error": reason, "error_code": code})
 
 
 def _constant(message_id: str) -> Callable[[int], str]:
@@ -117,7 +119,8 @@ def build(
                 detail = str(exc) if isinstance(exc, ApiError | ValueError) else f"{type(exc).__name__}: {exc}"
                 reason = f"{recipients.contact_object} {contact_id}: {detail}"
                 address = str(related.get(recipients.address_field) or "")
-                records.append(_failed(configuration, message_id, address, source, now, reason))
+                code = "too_long" if isinstance(exc.__cause__, TooLong) else "invalid_contact"
+                records.append(_failed(configuration, message_id, address, source, now, reason, code))
                 continue
             records.extend(built)
         records[first:] = [r.model_copy(update={"timeline_entity": entity}) for r in records[first:]]

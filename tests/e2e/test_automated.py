@@ -89,3 +89,21 @@ def test_recurring_cron_schedule_is_planned_for_its_next_run(api: Api) -> None:
     planned = datetime.fromisoformat(schedule["next_fire_times"][0].replace("Z", "+00:00"))
     assert planned == se.next_fire(se.parse(schedule["expression"]), se.zone("UTC"), before, before)
     assert api.call("DELETE", f"/schedules/{schedule['id']}")[0] == 204
+
+
+def test_an_automated_sms_over_the_providers_limit_fails_as_too_long(runtime: Any, api: Api) -> None:
+    """An instant send refuses it with a 400 naming the contact; an automated one records `failed`, code
+    `too_long`, and sends nothing."""
+    case, configuration_id = setup(api)
+    long_subject, long_status = "S" * 990, "T" * 700  # each within a contact value's 1,000; together over 1,600
+    status, _ = api.call("PUT", f"/records/{case}/500LONG1", {"fields": {
+        "Subject": long_subject, "Status": long_status, "ContactId": "003A"}})
+    assert status == 200
+
+    def failed() -> dict[str, Any] | None:
+        listed = api.call("GET", f"/messages?state=failed&configuration_id={configuration_id}")[1]["messages"]
+        return next((m for m in listed if m["error_code"] == "too_long"), None)
+
+    record = wait_for(failed, what="the too-long automated message")
+    assert "renders to more than 1600 characters" in record["last_error"]
+    assert not any(m["To"] == "+14155552700" and long_subject in m["Body"] for m in runtime.twilio.messages())

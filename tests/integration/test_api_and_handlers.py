@@ -219,3 +219,16 @@ def test_a_sender_out_of_time_starts_no_delivery_and_hands_the_batch_back(runtim
         runtime.resume(queue)
     for record in made:
         wait_for(lambda r=record: message_store.get(r.message_id).state == "sent", what="the batch sent later")
+
+
+def test_sms_templates_warn_of_ucs2_and_previews_count_segments(api: Api) -> None:
+    status, template = api.call("POST", "/templates", {
+        "name": "t", "channel_type": "sms", "default_locale": "en-US",
+        "bodies": {"en-US": "Hi {{ CustomerName }}, case {{ CaseName }} is open.",
+                   "fr-FR": "Bonjour {{ CustomerName }} 👋, ça avance : {{ CaseName }}."}})
+    assert status == 201 and set(template["warnings"]) == {"fr-FR"} and "UCS-2" in template["warnings"]["fr-FR"]
+    contact = {"tocontactid": "+14155550100", "CustomerName": "Ana", "CaseName": "C" * 150}
+    status, gsm = api.call("POST", f"/templates/{template['id']}/preview", {"contact": contact})
+    assert status == 200 and (gsm["encoding"], gsm["segments"]) == ("GSM-7", 2) and gsm["characters"] == 172
+    status, ucs = api.call("POST", f"/templates/{template['id']}/preview", {"contact": contact, "locale": "fr-FR"})
+    assert status == 200 and ucs["encoding"] == "UCS-2" and ucs["segments"] == 3
