@@ -387,7 +387,8 @@ def twilio_status() -> Response:
 @app.route("/webhooks/twilio/inbound", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
 @endpoint
 def twilio_inbound() -> Response:
-    return webhooks.twilio_inbound(app.current_request.headers, _body(), _public_url())
+    request = app.current_request
+    return webhooks.twilio_inbound(request.query_params, request.headers, _body(), _public_url())
 
 
 @route("/entities/{entity_type}/{entity_id}/timeline", methods=["GET"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode
 
 from chalice import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +39,25 @@ class TwilioInbound(BaseModel):
     Body: str = ""
 
 
+def _urls(base_url: str, path: str, query: Mapping[str, str] | None) -> list[str]:
+    """The URLs Twilio may have signed for this request. Twilio signs the webhook URL exactly as configured,
+    query string included, but API Gateway hands us the query decoded, as a map: the spellings a configured
+    URL can have (a space as + or %20, / and : escaped or not; the parameters in the order received or sorted)
+    are each checked. A forger still needs the auth token for any of them."""
+    root = base_url.rstrip("/") + path
+    if not query:
+        return [root]
+    items = list(query.items())
+    found: list[str] = []
+    for ordered in (items, sorted(items)):
+        for quote_via in (quote_plus, quote):
+            for safe in ("", "/:@,"):
+                url = f"{root}?{urlencode(ordered, quote_via=quote_via, safe=safe)}"
+                if url not in found:
+                    found.append(url)
+    return found
+
+
 def _verified(
     path: str, query: Mapping[str, str] | None, headers: Mapping[str, str], raw: bytes | None, base_url: str
 ) -> dict[str, str]:
@@ -46,9 +65,9 @@ def _verified(
     `base_url`: where the request reached us (api/public_url.py), so the URL checked is the one Twilio called."""
     params = parse_qsl((raw or b"").decode("utf-8", "replace"), keep_blank_values=True)
     settings = get_settings()
-    url = base_url.rstrip("/") + path + (f"?{urlencode(dict(query))}" if query else "")
     token = str(json_parameter(settings.twilio_credentials_param).get("auth_token", ""))
-    if not twilio_signature.valid(token, url, params, headers.get("x-twilio-signature")):
+    signature = headers.get("x-twilio-signature")
+    if not any(twilio_signature.valid(token, url, params, signature) for url in _urls(base_url, path, query)):
         log("webhook.bad_signature", path=path)
         raise ApiError(403, "forbidden", "X-Twilio-Signature is missing or does not match")
     return dict(params)
@@ -70,8 +89,10 @@ def twilio_status(
     return reply(200, {"message_id": message_id, "result": result})
 
 
-def twilio_inbound(headers: Mapping[str, str], raw: bytes | None, base_url: str) -> Response:
-    form = validate(TwilioInbound, _verified(INBOUND_PATH, None, headers, raw, base_url))
+def twilio_inbound(
+    query: Mapping[str, str] | None, headers: Mapping[str, str], raw: bytes | None, base_url: str
+) -> Response:
+    form = validate(TwilioInbound, _verified(INBOUND_PATH, query, headers, raw, base_url))
     replies.record_twilio_reply(form.MessageSid, form.From, form.To, form.Body)
     # An empty TwiML answer: no automatic reply.
     return Response(body=EMPTY_TWIML, status_code=200, headers={"Content-Type": "text/xml; charset=utf-8"})

@@ -113,6 +113,24 @@ def test_reply_is_stored_in_a_conversation_linked_to_the_last_message(runtime: A
     assert conversation["entries"][1]["in_reply_to"] == last
 
 
+@pytest.mark.parametrize("query", ["tenant=acme%20eu&next=/cases", "tenant=acme+eu&next=%2Fcases", "z=1&a=2"])
+def test_a_webhook_configured_with_a_query_string_validates_as_twilio_signs_it(
+        runtime: Any, api: Api, query: str) -> None:
+    """Twilio signs the URL exactly as configured, query string included; API Gateway hands us the query decoded.
+    The SDK-signed request is accepted; the same signature over another URL is not."""
+    number = f"+1415555{2680 + len(query) % 10}"
+    send_one(api, number)
+    inbound = f"{runtime.api_url}/webhooks/twilio/inbound?{query}"
+    status, body = runtime.twilio.send_inbound(inbound, number, "+15005550006", "via a configured query")
+    assert status == 200 and b"<Response>" in body
+    params = {"MessageSid": "SM" + "d" * 32, "From": number, "To": "+15005550006", "Body": "replayed elsewhere"}
+    from twilio.request_validator import RequestValidator
+
+    signature = RequestValidator(runtime.twilio.auth_token).compute_signature(inbound, params)
+    assert post_form(inbound, params, signature) == 200
+    assert post_form(f"{runtime.api_url}/webhooks/twilio/inbound?tenant=other", params, signature) == 403
+
+
 def test_forged_reply_is_refused_and_stores_nothing(runtime: Any, api: Api) -> None:
     url = f"{runtime.api_url}/webhooks/twilio/inbound"
     params = {"MessageSid": "SM" + "c" * 32, "From": "+14155552675", "To": "+15005550006", "Body": "spoof"}
