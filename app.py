@@ -384,6 +384,12 @@ def twilio_status() -> Response:
     return webhooks.twilio_status(request.query_params, request.headers, _body(), _public_url())
 
 
+@app.route("/webhooks/telesign/status", methods=["POST"], content_types=["application/json"])
+@endpoint
+def telesign_status() -> Response:
+    return webhooks.telesign_status(app.current_request.headers, _body())
+
+
 @app.route("/webhooks/twilio/inbound", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
 @endpoint
 def twilio_inbound() -> Response:

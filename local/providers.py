@@ -312,6 +312,7 @@ class FakeTeleSign(LoopbackServer):
     def __init__(self, customer_id: str, api_key: str, port: int = 0) -> None:
         super().__init__(port)
         self.customer_id, self.api_key = customer_id, api_key
+        self.sent: dict[str, tuple[str, str]] = {}  # external_id -> (reference_id, callback_url)
 
     @staticmethod
     def status(http: int, code: int, description: str, reference: str | None = None) -> Scripted:
@@ -336,10 +337,33 @@ class FakeTeleSign(LoopbackServer):
             return self.status(400, 11000, "Invalid value for parameter phone_number")
         if form["message_type"] not in {"OTP", "ARN", "MKT"} or len(form["message"]) > 1600:
             return self.status(400, 12010, "Invalid value for parameter message_type or message")
-        return self.status(200, 290, "Message in progress", secrets.token_hex(16).upper())
+        reference = secrets.token_hex(16).upper()
+        if form.get("external_id"):
+            self.sent[form["external_id"]] = (reference, form.get("callback_url", ""))
+        return self.status(200, 290, "Message in progress", reference)
 
     def messages(self) -> list[dict[str, str]]:
         return [r.form() for r in self.requests if r.path == "/v1/messaging"]
+
+    def report(self, external_id: str, code: int, description: str, signature: str | None = None
+               ) -> tuple[int, bytes]:
+        """TeleSign's delivery report for a message it was sent, POSTed to that message's callback_url as TeleSign
+        does: a JSON body, signed in the Authorization header with HMAC-SHA256 of the base64-decoded API key."""
+        from chalicelib.core import telesign_signature
+
+        reference, url = self.sent[external_id]
+        body = json.dumps({"reference_id": reference, "external_id": external_id,
+                           "submit_timestamp": "2026-11-25T09:00:00.000000Z",
+                           "status": {"code": code, "description": description,
+                                      "updated_on": "2026-11-25T09:00:02.000000Z"}}).encode()
+        headers = {"Content-Type": "application/json",
+                   "Authorization": signature or telesign_signature.compute(self.api_key, body)}
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return int(answer.status), answer.read()
+        except urllib.error.HTTPError as error:
+            return int(error.code), error.read()
 
 
 X_DM = re.compile(r"^/2/dm_conversations/with/(?P<participant>[0-9]+)/messages$")

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from chalicelib.api.delivery_queue import RetryAll
 from chalicelib.api.messages import RedriveRequest
-from chalicelib.api.webhooks import TwilioInbound, TwilioStatus
+from chalicelib.api.webhooks import TeleSignReport, TwilioInbound, TwilioStatus
 from chalicelib.models.customer import (
     ConfigurationInput,
     InstantSendRequest,
@@ -50,6 +50,7 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
     "delete_message": (None, 200, MessageRecord),
     "redrive_dlq": (RedriveRequest, 200, None),
     "twilio_status": (TwilioStatus, 200, None),
+    "telesign_status": (TeleSignReport, 200, None),
     "twilio_inbound": (TwilioInbound, 200, None),
 }
 XML_ONLY = {"reference_listener"}
@@ -160,6 +161,8 @@ def document(routes: dict[str, dict[str, Any]], server_url: str = "/", stage: st
                 operation["responses"]["415"] = _error("a body of another content type")
             if entry.view_name.startswith("twilio_"):
                 operation["responses"]["403"] = _error("X-Twilio-Signature missing or wrong")
+            if entry.view_name.startswith("telesign_"):
+                operation["responses"]["403"] = _error("Authorization is not TeleSign's signature of the body")
             if entry.view_name in XML_ONLY:  # answers every outcome with a SOAP document
                 for answer in operation["responses"].values():
                     answer["content"] = {"text/xml": {"schema": {"type": "string"}}}

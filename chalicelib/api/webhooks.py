@@ -1,4 +1,5 @@
-"""Provider webhooks: Twilio's status callbacks and inbound messages, verified by X-Twilio-Signature first."""
+"""Provider webhooks: Twilio's status callbacks and inbound messages (X-Twilio-Signature) and TeleSign's delivery
+reports (its Authorization HMAC), each verified before anything is read."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlencode
 from chalice import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.api.http import reply, validate
-from chalicelib.core import twilio_signature
+from chalicelib.api.http import parse, reply, validate
+from chalicelib.core import telesign_signature, twilio_signature
 from chalicelib.core.errors import ApiError
 from chalicelib.operations import provider_status, replies
 from chalicelib.platform.logs import log
@@ -96,3 +97,34 @@ def twilio_inbound(
     replies.record_twilio_reply(form.MessageSid, form.From, form.To, form.Body)
     # An empty TwiML answer: no automatic reply.
     return Response(body=EMPTY_TWIML, status_code=200, headers={"Content-Type": "text/xml; charset=utf-8"})
+
+
+class TeleSignStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")  # TeleSign sends more (submit_timestamp, errors, ...)
+
+    code: int
+    description: str = ""
+
+
+class TeleSignReport(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    reference_id: str = Field(min_length=1, max_length=64)
+    external_id: str | None = Field(default=None, max_length=64, description="our message id, sent with the SMS")
+    status: TeleSignStatus
+
+
+def telesign_status(headers: Mapping[str, str], raw: bytes | None) -> Response:
+    """A TeleSign delivery report for an SMS we sent with `callback_url` and `external_id` = our message id."""
+    body = raw or b""
+    api_key = str(json_parameter(get_settings().telesign_credentials_param).get("api_key", ""))
+    if not telesign_signature.valid(api_key, body, headers.get("authorization")):
+        log("webhook.bad_signature", path="/webhooks/telesign/status")
+        raise ApiError(403, "forbidden", "Authorization is missing or is not TeleSign's signature of this body")
+    report = parse(TeleSignReport, body)
+    if not report.external_id:
+        raise ApiError(400, "validation_error", "external_id: missing (not an SMS this service sent)",
+                       [{"field": "external_id", "message": "missing"}])
+    result = provider_status.apply_telesign(report.external_id, report.reference_id, report.status.code,
+                                            report.status.description)
+    return reply(200, {"message_id": report.external_id, "result": result})

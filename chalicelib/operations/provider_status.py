@@ -1,4 +1,4 @@
-"""What a provider's delivery report does to a message record (Twilio status callbacks)."""
+"""What a provider's delivery report does to a message record (Twilio status callbacks, TeleSign callbacks)."""
 
 from __future__ import annotations
 
@@ -20,25 +20,40 @@ TWILIO_FINAL = {
     "failed": MessageState.failed,
 }
 FROM = frozenset({MessageState.sent, MessageState.sending})
+# TeleSign delivery codes (its "Transaction Status Codes"): 200 delivered to the handset; 203 delivered to the
+# gateway (no final word: noted); failures and blocks are final. Others (290 in progress, 291-295 queued or
+# sent) change nothing.
+TELESIGN_FINAL = {200: MessageState.delivered, **dict.fromkeys((207, 210, 211, 220, 221), MessageState.failed),
+                  **dict.fromkeys((229, 230, 237, 238), MessageState.failed)}
 
 
 def apply_twilio(message_id: str, sid: str, status: str, error_code: str | None) -> str:
     """Returns what happened: "updated", "noted" (no state change), "duplicate" or "ignored"."""
+    reason = f"Twilio reported {status}" + (f" (ErrorCode {error_code})" if error_code else "")
+    return _apply(message_id, "MessageSid", sid, status, TWILIO_FINAL.get(status), reason, error_code or status)
+
+
+def apply_telesign(message_id: str, reference_id: str, code: int, description: str) -> str:
+    """A TeleSign delivery report; the same answers as apply_twilio."""
+    reason = f"TeleSign reported {code} {description}".strip()
+    return _apply(message_id, "reference_id", reference_id, str(code), TELESIGN_FINAL.get(code), reason, str(code))
+
+
+def _apply(message_id: str, id_name: str, provider_id: str, status: str, target: MessageState | None, reason: str,
+           error_code: str) -> str:
     record = message_store.get(message_id)
     if record is None:
         raise not_found("message", message_id)
-    if record.provider_message_id and record.provider_message_id != sid:
-        raise ApiError(409, "conflict", f"MessageSid {sid} is not the message {message_id} was sent as")
-    target = TWILIO_FINAL.get(status)
+    if record.provider_message_id and record.provider_message_id != provider_id:
+        raise ApiError(409, "conflict", f"{id_name} {provider_id} is not the message {message_id} was sent as")
     if target is None:
         if record.state in FROM:
             message_store.set_fields(message_id, provider_status=status)
         log("message.provider_status", message_id=message_id, status=status, state=record.state.value)
         return "noted"
-    reason = f"Twilio reported {status}" + (f" (ErrorCode {error_code})" if error_code else "")
     fields: dict[str, str] = {"provider_status": status}
     if target != MessageState.delivered:
-        fields.update(last_error=reason, error_code=error_code or status)
+        fields.update(last_error=reason, error_code=error_code)
     now = clock.now()
     try:
         updated = message_store.move(message_id, target, now, now, reason, sources=FROM, **fields)

@@ -34,6 +34,8 @@ def build_request(
     }
     if payload.sender:
         fields["sender_id"] = payload.sender
+    if payload.status_callback:
+        fields["callback_url"] = payload.status_callback  # delivery reports: POST /webhooks/telesign/status
     return f"{base}/v1/messaging", urlencode(fields).encode("utf-8"), provider_call.form_headers(customer_id, api_key)
 
 

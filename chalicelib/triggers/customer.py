@@ -93,6 +93,8 @@ def build_records(
             if configuration.provider == "twilio" and public_api_url:
                 # message_id in the URL: the callback finds its record even before the sender stored Twilio's sid
                 callback = f"{public_api_url}/webhooks/twilio/status?message_id={message_id}"
+            elif configuration.provider == "telesign" and public_api_url:
+                callback = f"{public_api_url}/webhooks/telesign/status"  # the report names our external_id
             provider = "telesign" if configuration.provider == "telesign" else "twilio"
             payload = SmsPayload(
                 to=address, sender=configuration.channel, body=body, status_callback=callback, provider=provider

@@ -48,9 +48,36 @@ def test_telesign_receives_the_exact_request_and_the_message_is_sent(runtime: An
     assert request.headers["authorization"] == f"Basic {expected_auth}"
     assert request.headers["content-type"] == "application/x-www-form-urlencoded; charset=utf-8"
     assert request.form() == {"phone_number": "14155552680", "message": "Hallo Jörg, Fall C-7 ist offen – grüße!",
-                              "message_type": "ARN", "external_id": message_id, "sender_id": "OUTBOUND"}
+                              "message_type": "ARN", "external_id": message_id, "sender_id": "OUTBOUND",
+                              "callback_url": f"{runtime.api_url}/webhooks/telesign/status"}
     assert "ist+offen+%E2%80%93+gr%C3%BC%C3%9Fe" in request.body.decode()  # UTF-8, form-encoded
     assert len(record["provider_message_id"]) == 32
+
+
+def test_telesign_delivery_reports_move_the_record(runtime: Any, api: Api) -> None:
+    """TeleSign's callbacks, signed as its official SDK verifies them, move a record to delivered or failed;
+    a forged one is refused and changes nothing."""
+    from telesign.util import verify_telesign_callback_signature
+
+    from chalicelib.core import telesign_signature
+
+    body = b'{"reference_id": "X", "status": {"code": 200}}'
+    signed = telesign_signature.compute(runtime.telesign.api_key, body)
+    assert verify_telesign_callback_signature(runtime.telesign.api_key, signed, body.decode())  # the reference
+    cfg = configuration(api, "sms", "OUTBOUND", provider="telesign")
+    delivered, failed = send(api, cfg, contact("+1 415 555 2690"), contact("+1 415 555 2691"))
+    wait_state(api, delivered, "sent")
+    wait_state(api, failed, "sent")
+    assert runtime.telesign.report(delivered, 200, "Delivered to handset", signature="bm90IGl0")[0] == 403
+    assert message(api, delivered)["state"] == "sent"
+    status, answer = runtime.telesign.report(delivered, 200, "Delivered to handset")
+    assert status == 200 and json.loads(answer)["result"] == "updated"
+    assert wait_state(api, delivered, "delivered")["provider_status"] == "200"
+    assert runtime.telesign.report(failed, 290, "Message in progress")[0] == 200  # not final: noted
+    assert message(api, failed)["state"] == "sent"
+    assert runtime.telesign.report(failed, 237, "Blocked: carrier")[0] == 200
+    record = wait_state(api, failed, "failed")
+    assert record["error_code"] == "237" and "Blocked" in record["last_error"]
 
 
 def test_telesign_status_code_decides_not_http(runtime: Any, api: Api) -> None:

@@ -93,7 +93,8 @@ def test_the_lambda_authorizer_guards_the_management_routes(resources: dict[str,
     paths = body["paths"]
     assert paths["/sends"]["post"]["security"] == [{"bearer_key": []}]
     assert paths["/messages"]["get"]["security"] == [{"bearer_key": []}]
-    for open_route in (("/webhooks/twilio/status", "post"), ("/health", "get"), ("/openapi.json", "get")):
+    for open_route in (("/webhooks/twilio/status", "post"), ("/webhooks/telesign/status", "post"), ("/health", "get"),
+                       ("/openapi.json", "get")):
         assert "security" not in paths[open_route[0]][open_route[1]]
 
 
