@@ -386,8 +386,48 @@ class FakeX(LoopbackServer):
         self.closed_dms: set[str] = set()
         self.dm_limit: int | None = None
         self.sent_per_token: dict[str, int] = {}
+        self.clients: dict[str, str] = {}  # OAuth 2.0 confidential clients: client_id -> client_secret
+        self.refresh_tokens: dict[str, str] = {}  # single-use refresh token -> user id
+        self.refreshes: list[Recorded] = []
+
+    def authorize(self, client_id: str, client_secret: str, user_id: str) -> str:
+        """A user authorised our app (offline.access): the refresh token the authorisation gave."""
+        self.clients[client_id] = client_secret
+        token = secrets.token_urlsafe(32)
+        self.refresh_tokens[token] = user_id
+        return token
+
+    def expire(self, access_token: str) -> None:
+        """The 2-hour access token ran out (or was revoked): X answers 401 from now on."""
+        self.tokens.pop(access_token, None)
+
+    def _token(self, request: Recorded) -> Scripted:
+        """POST /2/oauth2/token, grant_type=refresh_token: a new access token and a new refresh token; the old
+        refresh token is spent (single use, as developers report X's are)."""
+        self.refreshes.append(request)
+        basic = (request.headers.get("authorization") or "").removeprefix("Basic ")
+        try:
+            client_id, _, secret = base64.b64decode(basic).decode().partition(":")
+        except ValueError:
+            client_id, secret = "", ""
+        if not client_id or self.clients.get(client_id) != secret:
+            return _json_answer(401, {"error": "unauthorized_client",
+                                      "error_description": "Missing valid authorization header"})
+        form = request.form()
+        user = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+        if form.get("grant_type") != "refresh_token" or user is None:
+            return _json_answer(400, {"error": "invalid_request",
+                                      "error_description": "Value passed for the token was invalid."})
+        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        self.tokens[access] = user
+        self.refresh_tokens[refresh] = user
+        return _json_answer(200, {"token_type": "bearer", "expires_in": 7200, "access_token": access,
+                                  "scope": "tweet.read users.read dm.read dm.write offline.access",
+                                  "refresh_token": refresh})
 
     def answer(self, request: Recorded) -> Scripted:
+        if request.method == "POST" and request.path == "/2/oauth2/token":
+            return self._token(request)
         token = (request.headers.get("authorization") or "").removeprefix("Bearer ")
         if token not in self.tokens:
             return x_problem(401, "Unauthorized", "Unauthorized", "not-authorized-for-resource")

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 from chalicelib.models.messages import DirectMessagePayload
 from chalicelib.platform.http_client import HttpResponse, TransportError, request
-from chalicelib.platform.secrets import json_parameter
 from chalicelib.platform.settings import get_settings
+from chalicelib.senders import x_auth
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
 from chalicelib.senders.provider_call import PROVIDER_TIMEOUT_SECONDS, json_object
 
@@ -65,25 +65,34 @@ def _call(method: str, url: str, token: str, body: dict[str, Any] | None = None)
 
 
 def deliver(payload: DirectMessagePayload) -> Outcome:
-    settings = get_settings()
-    base = settings.x_base_url.rstrip("/")
-    token = json_parameter(settings.x_credentials_param).get(payload.account)
-    if not token:
-        return Permanent(reason=f"no X access token for account {payload.account}", code="credentials")
     try:
-        participant = payload.recipient
-        if not participant.isdigit():
-            found = _call("GET", f"{base}/2/users/by/username/{quote(participant.lstrip('@'))}", str(token))
-            user = json_object(found.body).get("data")
-            if found.status != 200 or not isinstance(user, dict) or not user.get("id"):
-                if found.status == 429 or found.status >= 500:
-                    return interpret(found)
-                code, reason = problem(found)
-                return Permanent(reason=f"cannot resolve {participant}: {reason}", code="unknown_user")
-            participant = str(user["id"])
-        answer = _call(
-            "POST", f"{base}/2/dm_conversations/with/{participant}/messages", str(token), {"text": payload.text}
-        )
+        token = x_auth.access_token(payload.account)
+        outcome, refused = _send(payload, token)
+        if refused:  # 401: the token expired or was revoked early: refresh once and try again
+            outcome, _ = _send(payload, x_auth.access_token(payload.account, failed=token))
+    except x_auth.Unavailable as exc:
+        if exc.permanent:
+            return Permanent(reason=exc.reason, code="x_token_refresh" if "refresh" in exc.reason else "credentials")
+        return Transient(reason=exc.reason, code="x_token_refresh")
     except TransportError as exc:
         return Transient(reason=str(exc), code="transport")
-    return interpret(answer)
+    return outcome
+
+
+def _send(payload: DirectMessagePayload, token: str) -> tuple[Outcome, bool]:
+    """(outcome, whether X refused the token)."""
+    base = get_settings().x_base_url.rstrip("/")
+    participant = payload.recipient
+    if not participant.isdigit():
+        found = _call("GET", f"{base}/2/users/by/username/{quote(participant.lstrip('@'))}", token)
+        if found.status == 401:
+            return interpret(found), True
+        user = json_object(found.body).get("data")
+        if found.status != 200 or not isinstance(user, dict) or not user.get("id"):
+            if found.status == 429 or found.status >= 500:
+                return interpret(found), False
+            code, reason = problem(found)
+            return Permanent(reason=f"cannot resolve {participant}: {reason}", code="unknown_user"), False
+        participant = str(user["id"])
+    answer = _call("POST", f"{base}/2/dm_conversations/with/{participant}/messages", token, {"text": payload.text})
+    return interpret(answer), answer.status == 401

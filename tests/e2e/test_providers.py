@@ -192,3 +192,102 @@ def test_timeline_shows_each_message_with_its_current_state(runtime: Any, api: A
     mine = {a["message_id"]: (a["state"], a["body"]) for a in timeline["activities"]}
     assert mine[first] == ("sent", "Case C-1 update") and mine[second] == ("opted_out", "Case C-2 update")
     assert api.call("GET", "/entities/contact/%2B10000000000/timeline")[1]["activities"] == []
+
+
+# --- X OAuth 2.0 refresh ------------------------------------------------------------------------------------
+
+
+def oauth_account(runtime: Any) -> tuple[str, str]:
+    """A new sending account whose credentials are a confidential client and a refresh token (offline.access)."""
+    import uuid
+
+    from chalicelib.platform import secrets as secret_store
+    from chalicelib.platform.settings import get_settings
+
+    account = f"oauth_{uuid.uuid4().hex[:8]}"
+    refresh = runtime.x.authorize(f"client-{account}", f"secret-{account}", "1600000000000000777")
+    ssm, name = runtime.client("ssm"), get_settings().x_credentials_param
+    current = json.loads(ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
+    current[account] = {"client_id": f"client-{account}", "client_secret": f"secret-{account}",
+                        "refresh_token": refresh}
+    ssm.put_parameter(Name=name, Value=json.dumps(current), Type="SecureString", Overwrite=True)
+    secret_store.reset()
+    return account, refresh
+
+
+def test_x_tokens_are_refreshed_rotated_and_renewed_after_a_401(runtime: Any, api: Api) -> None:
+    from chalicelib.stores import x_tokens
+
+    account, first_refresh = oauth_account(runtime)
+    cfg = configuration(api, "twitter", account)
+    before = len(runtime.x.refreshes)
+    (first,) = send(api, cfg, contact("@ana_example"))
+    wait_state(api, first, "sent")
+    assert len(runtime.x.refreshes) == before + 1  # no access token yet: one refresh, then the DM
+    state = x_tokens.get(account)
+    assert state.refresh_token and state.refresh_token != first_refresh  # rotated, and the new one kept
+    assert first_refresh not in runtime.x.refresh_tokens  # spent: X's refresh tokens are single use
+    (second,) = send(api, cfg, contact("@ana_example"))
+    wait_state(api, second, "sent")
+    assert len(runtime.x.refreshes) == before + 1  # still valid: no refresh
+    runtime.x.expire(str(state.access_token))  # revoked early: X answers 401
+    (third,) = send(api, cfg, contact("@ana_example"))
+    wait_state(api, third, "sent")
+    assert len(runtime.x.refreshes) == before + 2 and x_tokens.get(account).access_token != state.access_token
+
+
+def test_concurrent_senders_refresh_once(runtime: Any, api: Api) -> None:
+    import threading
+
+    from chalicelib.senders import x_auth
+
+    account, _ = oauth_account(runtime)
+    before = len(runtime.x.refreshes)
+    tokens: list[str] = []
+    barrier = threading.Barrier(5)
+
+    def sender() -> None:
+        barrier.wait()
+        tokens.append(x_auth.access_token(account))
+
+    threads = [threading.Thread(target=sender) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(runtime.x.refreshes) == before + 1 and len(set(tokens)) == 1 and len(tokens) == 5
+
+
+def test_the_refresh_request_is_tweepys(runtime: Any) -> None:
+    """What tweepy's OAuth2UserHandler (requests-oauthlib) sends for a confidential client: ours is the same
+    request, without the optional scope."""
+    import os
+
+    from tweepy import OAuth2UserHandler
+
+    from chalicelib.senders import x_auth
+
+    account, _ = oauth_account(runtime)
+    x_auth.access_token(account)
+    ours = runtime.x.refreshes[-1]
+    client_id, secret = f"client-{account}", f"secret-{account}"
+    handler = OAuth2UserHandler(client_id=client_id, redirect_uri="https://example.com/callback",
+                                scope=["dm.write", "users.read", "offline.access"], client_secret=secret)
+    os.environ.update(OAUTHLIB_INSECURE_TRANSPORT="1", OAUTHLIB_RELAX_TOKEN_SCOPE="1")  # loopback is http
+    refresh = runtime.x.authorize(client_id, secret, "1600000000000000777")
+    handler.refresh_token(f"{runtime.x.url}/2/oauth2/token", refresh_token=refresh, auth=handler.auth)
+    theirs = runtime.x.refreshes[-1]
+    assert (ours.method, ours.path) == (theirs.method, theirs.path) == ("POST", "/2/oauth2/token")
+    for header in ("authorization", "content-type"):
+        assert ours.headers[header] == theirs.headers[header]
+    assert {k: v for k, v in theirs.form().items() if k != "scope"}.keys() == ours.form().keys()
+    assert ours.form()["grant_type"] == theirs.form()["grant_type"] == "refresh_token"
+
+
+def test_a_refresh_x_refuses_fails_the_message_visibly(runtime: Any, api: Api) -> None:
+    account, refresh = oauth_account(runtime)
+    runtime.x.refresh_tokens.pop(refresh)  # the user revoked our app
+    cfg = configuration(api, "twitter", account)
+    (message_id,) = send(api, cfg, contact("@ana_example"))
+    record = wait_state(api, message_id, "failed")
+    assert record["error_code"] == "x_token_refresh" and "invalid" in record["last_error"]
