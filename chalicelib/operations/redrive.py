@@ -27,6 +27,7 @@ class RedriveReport:
     redriven: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # already retried, delivered or deleted
     kept: list[str] = field(default_factory=list)  # unreadable entries, left on the DLQ for a person to look at
+    failed_again: list[str] = field(default_factory=list)  # redriven and dead again within this run: left parked
     more: bool = False
 
 
@@ -39,6 +40,7 @@ def redrive(channel: str, limit: int) -> RedriveReport:
         redriven=len(report.redriven),
         dropped=len(report.dropped),
         kept=len(report.kept),
+        failed_again=len(report.failed_again),
         more=report.more,
     )
     return report
@@ -49,6 +51,7 @@ def _redrive(channel: str, limit: int) -> RedriveReport:
     url = queues.queue_url(get_settings().dlq_name(channel))
     report = RedriveReport()
     handled = 0
+    redriven: set[str] = set()
     while handled < limit:
         page = sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=min(10, limit - handled), VisibilityTimeout=120, WaitTimeSeconds=0
@@ -56,6 +59,7 @@ def _redrive(channel: str, limit: int) -> RedriveReport:
         if not page:
             return report
         done = []
+        repeats = 0
         for message in page:
             handled += 1
             try:
@@ -63,6 +67,13 @@ def _redrive(channel: str, limit: int) -> RedriveReport:
             except ValueError:
                 report.kept.append(message["MessageId"])
                 continue
+            if body.message_id in redriven:
+                # Redriven by this run and dead again already (a permanent error): it stays parked (invisible for
+                # the receive's visibility timeout) instead of being retried over and over until the limit.
+                report.failed_again.append(body.message_id)
+                repeats += 1
+                continue
+            redriven.add(body.message_id)
             record = message_store.get(body.message_id)
             if record is not None and record.state in DEAD:
                 try:
@@ -77,5 +88,7 @@ def _redrive(channel: str, limit: int) -> RedriveReport:
             sqs.delete_message_batch(
                 QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
             )
+        if repeats == len(page):
+            return report  # only what this run already redrove is left
     report.more = True
     return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from local.providers import twilio_error
@@ -60,3 +61,26 @@ def test_dlq_redrive_sends_dead_messages_again_and_drops_stale_entries(runtime: 
     assert redriven_id not in again["redriven"] + again["dropped"]
     assert api.call("POST", "/dlq/fax/redrive")[0] == 400
     assert api.call("POST", "/dlq/sms/redrive", {"limit": 0})[0] == 400
+
+
+def test_a_redrive_retries_each_dead_message_once_even_if_it_dies_again_at_once(runtime: Any, api: Api) -> None:
+    """A permanent error brings a redriven message straight back to the DLQ; the same run must not pick it up
+    and retry it again until its limit (it did: messages were sent dozens of times by one redrive)."""
+    refused = twilio_error(400, 21614, "To number is not a mobile number")
+    runtime.twilio.fail_next(40, refused.status, refused.body, refused.headers)
+    numbers = [f"+1415555{2750 + i}" for i in range(40)]
+    status, send = api.call("POST", "/sends", {"configuration_id": sms_configuration(api),
+                                               "contacts": [contact(n) for n in numbers]})
+    assert status == 202
+    ids = send["message_ids"]
+    for message_id in ids:
+        wait_state(api, message_id, "failed")
+    runtime.twilio.fail_next(400, refused.status, refused.body, refused.headers)
+    try:
+        status, report = api.call("POST", "/dlq/sms/redrive", {"limit": 500})
+        assert status == 200, report
+        assert all(report["redriven"].count(message_id) == 1 for message_id in ids), report["redriven"]
+        time.sleep(2)  # every redriven message has failed again by now
+        assert sorted({message(api, m)["attempts"] for m in ids}) == [2]
+    finally:
+        runtime.twilio.script.clear()
