@@ -1,7 +1,7 @@
 """Configuration items (schemas, definitions, rules, templates, configurations, schedules) in one table.
 
-Keys: pk = kind, sk = id. Config is small and read often, so one partition per kind is plenty; due schedules
-are found through the `due` GSI (due_pk = "SCHEDULE#active", due_sk = next run time).
+Keys: pk = kind, sk = id. Config is small and read often, so one partition per kind is plenty; the `due` GSI
+(named for its first use) lists a configuration's schedules (stores/schedules.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ SCHEMA, DEFINITION, RULE, TEMPLATE, CONFIGURATION, SCHEDULE = (
     "SCHEDULE",
 )
 DUE_INDEX = "due"
-ACTIVE_SCHEDULES = "SCHEDULE#active"
 
 
 class AlreadyExists(Exception):
@@ -115,33 +114,3 @@ def list_all(kind: str, model: type[M]) -> Iterator[M]:
     for page in pages:
         for item in page.get("Items", []):
             yield model.model_validate(from_item(item)["data"])
-
-
-def due_schedule_ids(before_iso: str, limit: int = 100) -> list[str]:
-    found = aws.client("dynamodb").query(
-        TableName=_table(),
-        IndexName=DUE_INDEX,
-        KeyConditionExpression="due_pk = :pk AND due_sk <= :before",
-        ExpressionAttributeValues={":pk": to_value(ACTIVE_SCHEDULES), ":before": to_value(before_iso)},
-        Limit=limit,
-    )
-    return [from_item(item)["sk"] for item in found.get("Items", [])]
-
-
-def put_schedule(key: str, model: BaseModel, next_run_iso: str | None, expected_runs: int | None) -> bool:
-    """Save a schedule; with expected_runs, only if no other run got there first (idempotent firing)."""
-    item: dict[str, Any] = {"pk": SCHEDULE, "sk": key, "data": model.model_dump(mode="json")}
-    if next_run_iso is not None:
-        item |= {"due_pk": ACTIVE_SCHEDULES, "due_sk": next_run_iso}
-    kwargs: dict[str, Any] = {"TableName": _table(), "Item": to_item(item)}
-    if expected_runs is not None:
-        kwargs["ConditionExpression"] = "#d.#runs = :runs AND #d.#status = :active"
-        kwargs["ExpressionAttributeNames"] = {"#d": "data", "#runs": "runs", "#status": "status"}
-        kwargs["ExpressionAttributeValues"] = {":runs": to_value(expected_runs), ":active": to_value("active")}
-    try:
-        aws.client("dynamodb").put_item(**kwargs)
-    except Exception as exc:
-        if aws.is_conditional_failure(exc):
-            return False
-        raise
-    return True
