@@ -53,12 +53,12 @@ def put_record(object_type: str, record_id: str, raw: bytes | None) -> Response:
         raise invalid("object_type", "must start with a letter and hold letters, digits, underscores (at most 80)")
     if not record_id or len(record_id) > 64:
         raise invalid("id", "must be 1 to 64 characters")
-    if xml_problem(record_id):
-        raise invalid("id", str(xml_problem(record_id)))
+    if problem := xml_problem(record_id):
+        raise invalid("id", problem)
     record = parse(RecordInput, raw)
     schema = get_schema(object_type)
-    if schema.salesforce_ids and ids.salesforce_id_problem(record_id):
-        raise invalid("id", f"{ids.salesforce_id_problem(record_id)} ({object_type} ids are Salesforce-form)")
+    if schema.salesforce_ids and (id_problem := ids.salesforce_id_problem(record_id)):
+        raise invalid("id", f"{id_problem} ({object_type} ids are Salesforce-form)")
     fields: dict[str, object] = {}
     for name in record.fields:
         if not FIELD_NAME.match(name) or name in {"Id", "id", "object_type"}:

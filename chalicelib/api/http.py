@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice import Response
 
-from chalicelib.core.errors import ApiError
+from chalicelib.core.errors import ApiError, invalid
 from chalicelib.platform.logs import log
 
 if TYPE_CHECKING:  # pydantic is imported on first use: app.py imports this module for `endpoint`
@@ -54,8 +54,6 @@ def validate(model: type[M], data: Any) -> M:
 
 def page_limit(raw: str | None, default: int = 50) -> int:
     """A `limit` query parameter: 1 to 100."""
-    from chalicelib.core.errors import invalid
-
     try:
         limit = int(raw or default)
     except ValueError as exc:

@@ -77,8 +77,8 @@ def unsendable(note: Notification, types: dict[str, FieldType], salesforce_ids: 
     """(why this notification can never be sent, or None; its size bound). Pure, checked per record, so one
     such record becomes its own failed message instead of failing every record grouped with it."""
     record_id = str(note.fields.get("Id", ""))
-    if salesforce_ids and ids.salesforce_id_problem(record_id):
-        return f"its Id {ids.salesforce_id_problem(record_id)} (the object's ids are Salesforce-form)", 0
+    if salesforce_ids and (id_problem := ids.salesforce_id_problem(record_id)):
+        return f"its Id {id_problem} (the object's ids are Salesforce-form)", 0
     for name, value in note.fields.items():
         if isinstance(value, str):
             problem = xml_problem(value)
@@ -176,7 +176,7 @@ def build_from(
     sized: list[tuple[Notification, int]] = []
     by_note: dict[str, Pending] = {}
     for item in pending:
-        fields = sendable(types, item.record_id, {**item.image, "Id": item.record_id}, salesforce_ids)
+        fields = sendable(types, item.record_id, item.image, salesforce_ids)  # the image holds its Id
         note = Notification(id=item.notification_id, fields=fields)
         reason, size = unsendable(note, types, salesforce_ids)
         if reason:
