@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlencode
 
+from chalicelib.core import clock
 from chalicelib.soap.envelope import build_ack, parse_notifications
 
 INSPECT_PATH = "/_received"
@@ -49,6 +50,8 @@ class Recorded:
     body: bytes
     peer_subject: str | None = None  # the client certificate's subject CN, on TLS servers that ask for one
     answered: int | None = None  # the status sent back (None: the connection was dropped)
+    # when it arrived, on the shiftable clock the tests move (pacing is judged on it)
+    received_at: float = field(default_factory=lambda: clock.now().timestamp())
 
     def form(self) -> dict[str, str]:
         return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8"), keep_blank_values=True).items()}

@@ -296,12 +296,13 @@ class LocalRuntime:
     def start(self) -> LocalRuntime:
         from moto.server import ThreadedMotoServer
 
-        from local import atomic_dynamodb
+        from local import atomic_dynamodb, clocked_sqs
         from local.providers import FakeTeleSign, FakeTwilio, FakeX
 
         opts = self.options
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         atomic_dynamodb.serialise()
+        clocked_sqs.follow_clock()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=opts.moto_port, verbose=False)
         self.moto.start()
         self.twilio = FakeTwilio(

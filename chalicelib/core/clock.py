@@ -16,6 +16,11 @@ def advance(seconds: float) -> None:
     _offset += timedelta(seconds=seconds)
 
 
+def offset_seconds() -> float:
+    """How far the shiftable clock runs ahead of the wall clock (the local runtime's SQS delays follow it)."""
+    return _offset.total_seconds()
+
+
 def reset() -> None:
     global _offset
     _offset = timedelta(0)

@@ -52,6 +52,15 @@ def _provider_per_channel(schema: dict[str, Any]) -> None:
     ]
 
 
+class Pace(BaseModel):
+    """A sending number's or account's throughput, e.g. 1 per second for a US long code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: Annotated[float, Field(gt=0, le=1000, description="sustained sends per second")]
+    burst: Annotated[int, Field(ge=1, le=10_000, description="sends that may go at once after a pause")] = 1
+
+
 class ConfigurationInput(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_provider_per_channel)
 
@@ -64,6 +73,11 @@ class ConfigurationInput(BaseModel):
         default=None,
         validate_default=True,
         description="sms: twilio (default) or telesign; whatsapp: twilio; twitter: x",
+    )
+    pace: Pace | None = Field(
+        default=None,
+        description="throughput of the sending number or account, shared by every configuration that uses it; "
+        "X's documented DM limits apply to twitter without it",
     )
 
     @field_validator("provider")

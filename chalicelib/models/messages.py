@@ -92,6 +92,14 @@ class DirectMessagePayload(BaseModel):
 Payload = Annotated[SmsPayload | SoapPayload | DirectMessagePayload, Field(discriminator="kind")]
 
 
+class PaceBucket(BaseModel):
+    """One sender budget a message takes a slot in before its provider call (core/pacing.py)."""
+
+    key: Annotated[str, Field(min_length=1, max_length=200)]
+    per_second: Annotated[float, Field(gt=0, le=1000)]
+    burst: Annotated[int, Field(ge=1, le=10_000)] = 1
+
+
 class MessageSource(BaseModel):
     """What caused the message: a stream event, an instant send, a schedule firing."""
 
@@ -123,6 +131,10 @@ class MessageRecord(BaseModel):
     last_error: str | None = None
     error_code: str | None = None
     history: list[StateChange] = Field(default_factory=list)
+    # The sender budgets this message waits its turn in, fixed when it is rendered; `paced_for` is the attempt
+    # whose slot is already reserved (a paced message comes back for that attempt without taking another).
+    pace: list[PaceBucket] = Field(default_factory=list)
+    paced_for: int | None = None
 
 
 class QueueBody(BaseModel):

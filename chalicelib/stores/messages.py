@@ -63,6 +63,8 @@ def _table() -> str:
 def _item(record: MessageRecord) -> dict[str, Any]:
     data = record.model_dump(mode="json", exclude_none=True)
     data["due_key"] = iso(record.due_at)
+    if not record.pace:
+        data.pop("pace", None)
     if record.contact_key:
         data["contact_sk"] = iso(record.created_at)
     return to_item(data)
@@ -207,7 +209,7 @@ def claim(message_id: str, attempt: int, now: datetime, lease_until: datetime) -
 
 def finish(
     message_id: str,
-    attempts: int,
+    claimed: int,
     target: MessageState,
     now: datetime,
     due_at: datetime,
@@ -218,7 +220,7 @@ def finish(
     return _update(
         message_id,
         "#state = :sending AND attempts = :n",
-        {":sending": "sending", ":n": attempts},
+        {":sending": "sending", ":n": claimed},
         {"due_at": due_at, **fields},
         StateChange(state=target, at=now, detail=detail),
     )

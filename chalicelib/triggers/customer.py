@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from chalicelib.core import phone_numbers
+from chalicelib.core import pacing, phone_numbers
 from chalicelib.core.errors import invalid, require
 from chalicelib.core.rendering import RenderFailed, render
 from chalicelib.models.customer import MAX_BODY, Contact, MessageTemplate, OutboundConfiguration
@@ -78,6 +78,9 @@ def build_records(
     `public_url`: the API's URL for status callbacks (default: the PUBLIC_API_URL setting; none if unknown)."""
     addresses = check_contacts(configuration, contacts)
     public_api_url = (public_url or get_settings().public_api_url).rstrip("/")
+    pace = configuration.pace
+    buckets = pacing.buckets(configuration.channel_type, configuration.provider or "", configuration.channel,
+                             pace.per_second if pace else None, pace.burst if pace else 1)
     records = []
     for index, (contact, address) in enumerate(zip(contacts, addresses, strict=True)):
         try:
@@ -104,6 +107,7 @@ def build_records(
         ).model_copy(
             update={
                 "contact_key": f"{configuration.channel_type}#{address}",
+                "pace": buckets,
                 "timeline_entity": f"{contact.entityrelationshipname}#{address}"
                 if configuration.show_in_timeline
                 else None,
