@@ -225,6 +225,8 @@ class FakeTwilio(LoopbackServer):
         self.callback_delay = 0.2
         self.callbacks: list[tuple[str, dict[str, str], int]] = []  # url, parameters, the answer's status
         self.route: Route | None = None
+        self.inbound: dict[tuple[str, str], float] = {}  # (contact, our number) -> when the contact last wrote
+        self.outside_window: list[dict[str, str]] = []  # free-text WhatsApp messages WhatsApp would fail (63016)
 
     def _report(self, url: str, sid: str, form: dict[str, str]) -> None:
         time.sleep(self.callback_delay)
@@ -263,6 +265,9 @@ class FakeTwilio(LoopbackServer):
             "SmsStatus": "received",
             "To": recipient,
         }
+        with self._lock:
+            pair = (sender.removeprefix("whatsapp:"), recipient.removeprefix("whatsapp:"))
+            self.inbound[pair] = clock.now().timestamp()
         return _signed_post(url, self.auth_token, params, self.route)
 
     def answer(self, request: Recorded) -> Scripted:
@@ -281,6 +286,16 @@ class FakeTwilio(LoopbackServer):
         number = to.removeprefix("whatsapp:")
         if not E164.match(number):
             return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if form.get("ContentSid") is not None and not CONTENT_SID.match(form["ContentSid"]):
+            return twilio_error(400, 21655, "The ContentSid is Invalid.")
+        if "ContentVariables" in form and not _string_map(form["ContentVariables"]):
+            return twilio_error(400, 21656, "The ContentVariables Parameter is invalid.")
+        if to.startswith("whatsapp:") and not form.get("ContentSid"):
+            wrote = self.inbound.get((number, sender.removeprefix("whatsapp:")))
+            if wrote is None or clock.now().timestamp() >= wrote + 24 * 3600:
+                # Twilio accepts it, then WhatsApp fails it with 63016 (reported by status callback).
+                with self._lock:
+                    self.outside_window.append(form)
         sid = "SM" + secrets.token_hex(16)
         if self.status_callbacks and form.get("StatusCallback"):
             threading.Thread(target=self._report, args=(form["StatusCallback"], sid, form), daemon=True).start()
@@ -303,6 +318,18 @@ class FakeTwilio(LoopbackServer):
 
     def messages(self) -> list[dict[str, str]]:
         return [r.form() for r in self.requests if TWILIO_MESSAGES.match(r.path)]
+
+
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+
+
+def _string_map(text: str) -> bool:
+    """ContentVariables as Twilio takes it: a JSON object of string values."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and all(isinstance(v, str) for v in data.values())
 
 
 def _json_answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Scripted:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Response
 
 from chalicelib.api.http import parse, reply
-from chalicelib.core import ids, sms_segments
+from chalicelib.core import clock, ids, sms_segments, whatsapp
 from chalicelib.core.errors import ApiError, invalid, mismatch, not_found, require, unknown
 from chalicelib.core.rendering import RenderFailed, TemplateProblem, check_body, pick_body, render
 from chalicelib.core.texts import xml_problem
@@ -31,6 +31,8 @@ from chalicelib.platform import aws
 from chalicelib.platform.dynamo_codec import MAX_ITEM_BYTES, from_item, item_bytes, to_item
 from chalicelib.platform.settings import get_settings
 from chalicelib.stores import config as config_store
+from chalicelib.stores import contact_windows
+from chalicelib.triggers.customer import contact_address, content_for
 
 
 def put_schema(name: str, raw: bytes | None) -> Response:
@@ -105,6 +107,14 @@ def create_template(raw: bytes | None) -> Response:
             check_body(locale, body)
         except TemplateProblem as exc:
             raise invalid(f"bodies.{locale}", f"line {exc.line}: {exc.reason}") from exc
+    if data.content and data.channel_type != "whatsapp":
+        raise invalid("content", "content templates are for whatsapp templates only")
+    for locale, content in data.content.items():
+        for key, expression in content.variables.items():
+            try:
+                check_body(locale, expression)
+            except TemplateProblem as exc:
+                raise invalid(f"content.{locale}.variables.{key}", exc.reason) from exc
     warnings: dict[str, str] = {}
     if data.channel_type == "sms":
         warnings = {locale: w for locale, body in data.bodies.items() if (w := sms_segments.template_warning(body))}
@@ -135,7 +145,30 @@ def preview_template(template_id: str, raw: bytes | None) -> Response:
     answer: dict[str, object] = {"template_id": template_id, "locale": chosen, "body": text, "characters": len(text)}
     if template.channel_type == "sms":  # what the SMS costs: its encoding and segments
         answer |= sms_segments.analyze(text).as_dict()
+    if template.channel_type == "whatsapp":
+        answer |= _whatsapp_preview(template, request)
     return reply(200, answer)
+
+
+def _whatsapp_preview(template: MessageTemplate, request: PreviewRequest) -> dict[str, object]:
+    """Which form the contact would get: free text in the 24-hour window, the content template outside it.
+    The window is known only for a sending number (`channel`); without one both cases are answered."""
+    contact = request.contact.model_copy(update={"locale": request.locale or request.contact.locale})
+    sid, variables = content_for(template, contact, 0)
+    forced = bool(contact.sendastemplate)
+    answer: dict[str, object] = {
+        "content_sid": sid,
+        "content_variables": variables,
+        "form_inside_window": whatsapp.form(clock.now(), clock.now(), sid is not None, forced),
+        "form_outside_window": whatsapp.form(None, clock.now(), sid is not None, forced),
+    }
+    if request.channel:
+        address = contact_address("whatsapp", contact.tocontactid, 0)
+        last = contact_windows.last_inbound("whatsapp", request.channel, address)
+        answer |= {"window_open": whatsapp.window_open(last, clock.now()),
+                   "last_inbound": last.isoformat() if last else None,
+                   "form": whatsapp.form(last, clock.now(), sid is not None, forced)}
+    return answer
 
 
 def create_configuration(raw: bytes | None) -> Response:

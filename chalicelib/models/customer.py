@@ -16,6 +16,23 @@ PROVIDERS: dict[str, tuple[Provider, ...]] = {"sms": ("twilio", "telesign"), "wh
 MAX_BODY: dict[str, int] = {"sms": 1600, "whatsapp": 1600, "twitter": 10_000}
 
 
+CONTENT_SID = r"^HX[0-9a-fA-F]{32}$"
+VARIABLE_KEY = r"^[A-Za-z0-9_]{1,64}$"
+
+
+class ContentTemplate(BaseModel):
+    """A Twilio Content template approved for WhatsApp (one language each), and how its variables are filled:
+    each is a small template over the contact's values, e.g. {"1": "{{ CustomerName }}"}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content_sid: Annotated[str, Field(pattern=CONTENT_SID, description="HX followed by 32 hex digits")]
+    variables: Annotated[
+        dict[Annotated[str, Field(pattern=VARIABLE_KEY)], Annotated[str, Field(min_length=1, max_length=1000)]],
+        Field(max_length=100),
+    ] = Field(default_factory=dict)
+
+
 class TemplateInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -26,6 +43,11 @@ class TemplateInput(BaseModel):
         dict[Annotated[str, Field(pattern=LOCALE)], Annotated[str, Field(min_length=1, max_length=1600)]],
         Field(min_length=1, max_length=50, description="one body per locale; must include default_locale"),
     ]
+    content: Annotated[
+        dict[Annotated[str, Field(pattern=LOCALE)], ContentTemplate],
+        Field(max_length=50, description="whatsapp only: the approved content template per locale, sent outside "
+                                         "the 24-hour customer-service window (the body is sent inside it)"),
+    ] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _default_present(self) -> TemplateInput:
@@ -119,6 +141,14 @@ class Contact(BaseModel):
     entityrelationshipname: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     CustomerName: Annotated[str, Field(max_length=MAX_VALUE)] | None = None
     CaseName: Annotated[str, Field(max_length=MAX_VALUE)] | None = None
+    # WhatsApp (Dynamics' names): true sends the content template even inside the 24-hour window; the parameters
+    # fill its variables by key ("1", "2", ... or a list for 1..n), over the template's own bindings.
+    sendastemplate: bool | None = None
+    templateparameters: (
+        Annotated[dict[Annotated[str, Field(pattern=VARIABLE_KEY)], ContextValue], Field(max_length=100)]
+        | Annotated[list[ContextValue], Field(max_length=100)]
+        | None
+    ) = None
 
     def template_values(self) -> dict[str, Any]:
         values: dict[str, Any] = dict(self.contextitems)
@@ -135,6 +165,9 @@ class PreviewRequest(BaseModel):
 
     contact: Contact
     locale: Annotated[str, Field(pattern=LOCALE)] | None = None
+    channel: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="whatsapp: the sending number, to tell whether the contact's window is open"
+    )
 
 
 class InstantSendRequest(BaseModel):

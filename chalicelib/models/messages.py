@@ -68,6 +68,10 @@ class SmsPayload(BaseModel):
     sender: str
     body: str
     status_callback: str | None = None
+    # WhatsApp: the approved content template for outside the 24-hour window, its variables already filled
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
+    template_only: bool = False  # the contact asked for the template even inside the window (sendastemplate)
 
 
 class SoapPayload(BaseModel):

@@ -6,7 +6,7 @@ from chalicelib.core import clock, ids
 from chalicelib.models.conversations import ConversationEntry
 from chalicelib.models.messages import MessageState, SmsPayload
 from chalicelib.platform.logs import log, mask_address
-from chalicelib.stores import conversations
+from chalicelib.stores import contact_windows, conversations
 from chalicelib.stores import messages as message_store
 
 REPLIED_TO = frozenset({MessageState.sending, MessageState.sent, MessageState.delivered})
@@ -48,6 +48,8 @@ def record_twilio_reply(sid: str, sender: str, recipient: str, body: str) -> Con
         in_reply_to=last.message_id if last else None,
     )
     stored = conversations.add(entry)
+    if stored:  # a webhook redelivered hours later must not reopen the window; missing one only errs to a template
+        contact_windows.note_inbound(channel, ours, contact, entry.at)
     log(
         "reply.received" if stored else "reply.duplicate",
         conversation_id=conversation_id,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
+from chalicelib.core import clock, whatsapp
 from chalicelib.models.messages import SmsPayload
 from chalicelib.platform.secrets import json_parameter
 from chalicelib.platform.settings import get_settings
 from chalicelib.senders import provider_call
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient, parse_retry_after
+from chalicelib.stores import contact_windows
 
 # Twilio error codes that no retry can fix; 21610 means the recipient sent STOP.
 PERMANENT_CODES = {21211, 21614, 21610, 21608, 21635, 63016, 21408, 21612}
@@ -20,11 +23,18 @@ def _address(channel: str, number: str) -> str:
 
 
 def build_request(
-    channel: str, payload: SmsPayload, account_sid: str, auth_token: str
+    channel: str, payload: SmsPayload, account_sid: str, auth_token: str, as_template: bool = False
 ) -> tuple[str, bytes, dict[str, str]]:
+    """Twilio's form; `as_template`: the WhatsApp content template (ContentSid + ContentVariables, no Body)."""
     base = get_settings().twilio_base_url.rstrip("/")
     url = f"{base}/2010-04-01/Accounts/{account_sid}/Messages.json"
-    fields = {"To": _address(channel, payload.to), "From": _address(channel, payload.sender), "Body": payload.body}
+    fields = {"To": _address(channel, payload.to), "From": _address(channel, payload.sender)}
+    if as_template and payload.content_sid:
+        fields["ContentSid"] = payload.content_sid
+        if payload.content_variables:
+            fields["ContentVariables"] = json.dumps(payload.content_variables, ensure_ascii=False)
+    else:
+        fields["Body"] = payload.body
     if payload.status_callback:
         fields["StatusCallback"] = payload.status_callback
     return url, urlencode(fields).encode("utf-8"), provider_call.form_headers(account_sid, auth_token)
@@ -45,8 +55,27 @@ def interpret(status: int, body: bytes, retry_after: str | None) -> Outcome:
     return Transient(reason=reason, code=str(code or status))
 
 
+def whatsapp_form(payload: SmsPayload) -> whatsapp.Form:
+    """Free text inside the contact's 24-hour window, the content template outside it (decided at send time:
+    the window may have opened or closed while the message waited)."""
+    last = contact_windows.last_inbound("whatsapp", payload.sender, payload.to)
+    return whatsapp.form(last, clock.now(), payload.content_sid is not None, payload.template_only)
+
+
 def deliver(channel: str, payload: SmsPayload) -> Outcome:
     settings = get_settings()
+    as_template = False
+    if channel == "whatsapp":
+        form = whatsapp_form(payload)
+        if form == "template_required":
+            return Permanent(
+                reason="outside the contact's 24-hour WhatsApp window, and the template has no content template "
+                "for this contact's locale (WhatsApp would refuse free text: 63016)",
+                code="template_required",
+            )
+        as_template = form == "template"
     credentials = json_parameter(settings.twilio_credentials_param)
-    url, body, headers = build_request(channel, payload, credentials["account_sid"], credentials["auth_token"])
+    url, body, headers = build_request(
+        channel, payload, credentials["account_sid"], credentials["auth_token"], as_template
+    )
     return provider_call.call(url, body, headers, interpret)

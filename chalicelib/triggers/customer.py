@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from chalicelib.core import pacing, phone_numbers
+from chalicelib.core import pacing, phone_numbers, whatsapp
 from chalicelib.core.errors import invalid, require
-from chalicelib.core.rendering import RenderFailed, render
+from chalicelib.core.rendering import RenderFailed, render, render_body
 from chalicelib.models.customer import MAX_BODY, Contact, MessageTemplate, OutboundConfiguration
 from chalicelib.models.messages import (
     DirectMessagePayload,
@@ -48,7 +48,35 @@ def check_contacts(configuration: OutboundConfiguration, contacts: Sequence[Cont
             raise invalid(
                 f"contacts.{index}.entityrelationshipname", "required when the configuration shows in timeline"
             )
+        if configuration.channel_type != "whatsapp":
+            for name in ("sendastemplate", "templateparameters"):
+                if getattr(contact, name) is not None:
+                    raise invalid(f"contacts.{index}.{name}", "applies to whatsapp configurations only")
     return addresses
+
+
+def content_for(template: MessageTemplate, contact: Contact, index: int) -> tuple[str | None, dict[str, str] | None]:
+    """The WhatsApp content template for this contact and its variables filled, or (None, None) without one.
+    A variable that renders empty or in a form WhatsApp refuses is this contact's 400 (or failed record)."""
+    picked = whatsapp.pick_content(template, contact.locale)
+    if picked is None:
+        if contact.sendastemplate:
+            raise invalid(f"contacts.{index}.sendastemplate",
+                          f"template {template.id} has no content template for {contact.locale or 'its locale'}")
+        return None, None
+    _, content = picked
+    values = contact.template_values()
+    filled: dict[str, str] = {}
+    for key, expression in content.variables.items():
+        try:
+            filled[key] = render_body(expression, values, 1024)
+        except RenderFailed as exc:
+            raise invalid(f"contacts.{index}", f"content variable {key} cannot be filled: {exc}") from exc
+    filled.update(whatsapp.parameters(contact.templateparameters))
+    for key, value in filled.items():
+        if problem := whatsapp.parameter_problem(value):
+            raise invalid(f"contacts.{index}", f"content variable {key} {problem}")
+    return content.content_sid, filled
 
 
 def load_configuration(configuration_id: str) -> tuple[OutboundConfiguration, MessageTemplate]:
@@ -99,8 +127,12 @@ def build_records(
             elif configuration.provider == "telesign" and public_api_url:
                 callback = f"{public_api_url}/webhooks/telesign/status"  # the report names our external_id
             provider = "telesign" if configuration.provider == "telesign" else "twilio"
+            content_sid, variables = (
+                content_for(template, contact, index) if configuration.channel_type == "whatsapp" else (None, None)
+            )
             payload = SmsPayload(
-                to=address, sender=configuration.channel, body=body, status_callback=callback, provider=provider
+                to=address, sender=configuration.channel, body=body, status_callback=callback, provider=provider,
+                content_sid=content_sid, content_variables=variables, template_only=bool(contact.sendastemplate),
             )
         record = new_record(
             message_id, configuration.channel_type, payload, source, now, configuration_id=configuration.id
