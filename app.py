@@ -106,6 +106,15 @@ def on_minute(event):  # type: ignore[no-untyped-def]
     return sweep.tick()
 
 
+# End User Messaging SMS sends its delivery events to the account's default event bus (operations/eum_events.py).
+@app.on_cw_event({"source": ["aws.sms-voice"], "detail-type": ["Text Message Delivery Status Updated"]},
+                 name="on_sms_event")
+def on_sms_event(event):  # type: ignore[no-untyped-def]
+    from chalicelib.operations import eum_events
+
+    return eum_events.handle(event.detail)
+
+
 @app.lambda_function(name="scheduled_send")
 def scheduled_send(event, context):  # type: ignore[no-untyped-def]
     """The target of every EventBridge Scheduler schedule of sends, ours and operators' (README: Schedules)."""

@@ -36,6 +36,7 @@ Outbound is running (stage local).
   Twilio (loopback)   {runtime.twilio.url}   (calls back /webhooks/twilio/status: sent, then delivered)
   TeleSign (loopback) {runtime.telesign.url}
   X API (loopback)    {runtime.x.url}   (account "outbound_local"; users @ana_example, @bo_example)
+  End User Messaging  {runtime.eum.url}   (SendTextMessage; delivery events to the app's EventBridge rule)
   SOAP listener       {runtime.api_url}/reference-listener   (received: GET /reference-listener/received)
   Event sources       stream poller, SQS pollers (soap, sms, whatsapp, twitter), sweep every {args.tick_seconds}s
   Scheduler (moto)    group outbound-local, fired every {args.tick_seconds}s by the runtime's Scheduler clock

@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -398,6 +399,98 @@ class FakeTeleSign(LoopbackServer):
 
 X_DM = re.compile(r"^/2/dm_conversations/with/(?P<participant>[0-9]+)/messages$")
 X_USER = re.compile(r"^/2/users/by/username/(?P<handle>[A-Za-z0-9_]{1,15})$")
+
+
+def aws_json_error(status: int, kind: str, message: str, reason: str | None = None) -> Scripted:
+    """An AWS JSON 1.0 protocol error, as botocore parses it (`__type`, then the shape's members)."""
+    body: dict[str, Any] = {"__type": kind, "Message": message}
+    if reason:
+        body["Reason"] = reason
+    return Scripted(status, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.0",
+                                                         "x-amzn-ErrorType": kind})
+
+
+class FakeEndUserMessaging(LoopbackServer):
+    """AWS End User Messaging SMS's `SendTextMessage` (service pinpoint-sms-voice-v2, AWS JSON 1.0: POST / with
+    X-Amz-Target PinpointSMSVoiceV2.SendTextMessage, SigV4-signed), as boto3 pointed at it with `endpoint_url`
+    reaches it. moto has no such service. With `emit` set, each accepted message's events follow on the account's
+    default bus, shaped as AWS documents them: TEXT_SUCCESSFUL, then `final_event` (default TEXT_DELIVERED)."""
+
+    TARGET = "PinpointSMSVoiceV2.SendTextMessage"
+
+    def __init__(self, port: int = 0, emit: Callable[[dict[str, Any]], Any] | None = None) -> None:
+        super().__init__(port)
+        self.emit = emit
+        self.final_event = "TEXT_DELIVERED"
+        self.opted_out: set[str] = set()
+        self.event_delay = 0.2
+
+    def answer(self, request: Recorded) -> Scripted:
+        if request.method != "POST" or request.path != "/" or request.headers.get("x-amz-target") != self.TARGET:
+            return aws_json_error(400, "UnknownOperationException", "unknown operation")
+        if not request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential=") or \
+                "/sms-voice/aws4_request" not in request.headers.get("authorization", ""):
+            return aws_json_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        try:
+            params = json.loads(request.body or b"{}")
+        except ValueError:
+            return aws_json_error(400, "SerializationException", "body is not JSON")
+        problem = self._problem(params)
+        if problem:
+            return aws_json_error(400, "ValidationException", problem, "FIELD_VALIDATION_FAILED")
+        if params["DestinationPhoneNumber"] in self.opted_out:
+            return aws_json_error(400, "ConflictException", "The destination phone number is opted out.",
+                                  "DESTINATION_PHONE_NUMBER_OPTED_OUT")
+        message_id = str(uuid.uuid4())
+        if self.emit is not None:
+            threading.Thread(target=self._events, args=(message_id, params), daemon=True).start()
+        return Scripted(200, json.dumps({"MessageId": message_id}).encode(),
+                        {"Content-Type": "application/x-amz-json-1.0"})
+
+    @staticmethod
+    def _problem(params: dict[str, Any]) -> str | None:
+        if not E164.match(str(params.get("DestinationPhoneNumber", ""))):
+            return "DestinationPhoneNumber must be an E.164 phone number"
+        if not params.get("OriginationIdentity") or not params.get("MessageBody"):
+            return "OriginationIdentity and MessageBody are required"
+        if len(params["MessageBody"]) > 1600:
+            return "MessageBody is longer than 1600 characters"
+        if params.get("MessageType") not in (None, "TRANSACTIONAL", "PROMOTIONAL"):
+            return "MessageType must be TRANSACTIONAL or PROMOTIONAL"
+        ttl = params.get("TimeToLive")
+        if ttl is not None and not (isinstance(ttl, int) and 5 <= ttl <= 259_200):
+            return "TimeToLive must be 5 to 259200"
+        context = params.get("Context") or {}
+        if len(context) > 5 or any(not k or not v or len(v) > 800 for k, v in context.items()):
+            return "Context holds at most 5 non-empty entries"
+        if "MaxPrice" in params and not re.fullmatch(r"[0-9]{0,2}\.[0-9]{1,5}", str(params["MaxPrice"])):
+            return "MaxPrice must look like 0.05"
+        return None
+
+    def _events(self, message_id: str, params: dict[str, Any]) -> None:
+        for event_type, status in (("TEXT_SUCCESSFUL", "SUCCESSFUL"), (self.final_event, "")):
+            time.sleep(self.event_delay)
+            now = int(clock.now().timestamp() * 1000)
+            detail = {
+                "eventType": event_type, "eventVersion": "1.0", "eventTimestamp": now,
+                "isFinal": event_type != "TEXT_SUCCESSFUL", "originationPhoneNumber": params["OriginationIdentity"],
+                "destinationPhoneNumber": params["DestinationPhoneNumber"], "isInternationalSend": False,
+                "messageId": message_id, "messageRequestTimestamp": now, "messageEncoding": "GSM",
+                "messageType": params.get("MessageType", "TRANSACTIONAL"),
+                "messageStatus": status or event_type.removeprefix("TEXT_"),
+                "messageStatusDescription": f"{event_type} (loopback)",
+                "context": params.get("Context") or {}, "totalMessageParts": 1, "totalMessagePrice": 0.00581,
+                "totalCarrierFee": 0.0,
+            }
+            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Text Message Delivery Status Updated",
+                     "source": "aws.sms-voice", "account": "123456789012",
+                     "time": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "region": "us-east-1", "resources": [],
+                     "detail": detail}
+            assert self.emit is not None
+            self.emit(event)
+
+    def sent(self) -> list[dict[str, Any]]:
+        return [json.loads(r.body) for r in self.requests if r.headers.get("x-amz-target") == self.TARGET]
 
 
 def x_problem(status: int, title: str, detail: str, kind: str, headers: dict[str, str] | None = None) -> Scripted:

@@ -189,6 +189,7 @@ class Options:
     twilio_port: int = 8010
     telesign_port: int = 8011
     x_port: int = 8012
+    eum_port: int = 8013
     tick_seconds: float = 2.0
     sqs_wait_seconds: int = 1
     local_visibility_timeout: int = 20
@@ -278,6 +279,8 @@ class LocalRuntime:
         self.twilio: Any = None
         self.telesign: Any = None
         self.x: Any = None
+        self.eum: Any = None
+        self.event_rules: list[tuple[dict[str, Any], Any, str]] = []  # EventBridge rules: pattern, handler, name
         self.app_module: Any = None
         self.api_key = secrets.token_urlsafe(24)  # for the management API when API_AUTH is on
         self.activity: dict[str, int] = {"stream_batches": 0, "sqs_batches": 0, "ticks": 0}
@@ -297,7 +300,7 @@ class LocalRuntime:
         from moto.server import ThreadedMotoServer
 
         from local import atomic_dynamodb, clocked_sqs
-        from local.providers import FakeTeleSign, FakeTwilio, FakeX
+        from local.providers import FakeEndUserMessaging, FakeTeleSign, FakeTwilio, FakeX
 
         opts = self.options
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -315,7 +318,10 @@ class LocalRuntime:
         # One X account: the configuration's channel "outbound_local" sends with this user access token.
         self.x = FakeX({"local-x-user-token": "outbound_local"}, port=opts.x_port).start()
         self.x.users.update({"ana_example": "1600000000000000001", "bo_example": "1600000000000000002"})
-        extra = {"TELESIGN_BASE_URL": self.telesign.url, "X_BASE_URL": self.x.url, **scheduler_environment(),
+        self.eum = FakeEndUserMessaging(port=opts.eum_port, emit=self.put_event).start()
+        # botocore's service-specific endpoint variable: only End User Messaging goes to the loopback server
+        extra = {"TELESIGN_BASE_URL": self.telesign.url, "X_BASE_URL": self.x.url,
+                 "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2": self.eum.url, **scheduler_environment(),
                  **opts.extra_env}
         use_environment(self.aws_endpoint, self.api_url, self.twilio.url, extra)
         self._deploy_infra()
@@ -416,7 +422,7 @@ class LocalRuntime:
         return getattr(self.app_module, handler_string.split(".")[-1])
 
     def _start_event_sources(self) -> None:
-        from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfig
+        from chalice.app import CloudWatchEventConfig, DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfig
 
         for source in self.app_module.app.event_sources:
             handler = self._handler(source.handler_string)
@@ -429,6 +435,22 @@ class LocalRuntime:
                 )
             elif isinstance(source, ScheduledEventConfig):
                 self._spawn(f"schedule:{source.name}", self._tick, handler)
+            elif isinstance(source, CloudWatchEventConfig):
+                self.event_rules.append((source.event_pattern, handler, source.name))
+
+    def put_event(self, event: dict[str, Any]) -> int:
+        """An event on the account's default bus (e.g. from the loopback End User Messaging): each of the app's
+        rules whose pattern matches it (exact values per top-level field, as the app's patterns are written)
+        invokes its function, as EventBridge would; returns how many did."""
+        matched = 0
+        for pattern, handler, name in self.event_rules:
+            if all(event.get(field) in values for field, values in pattern.items()):
+                matched += 1
+                try:
+                    handler(event, LambdaLikeContext(name))
+                except Exception as exc:  # noqa: BLE001 - EventBridge would retry; here the test sees it
+                    self.errors.append(f"event:{name}: {type(exc).__name__}: {exc}")
+        return matched
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=self._guard, args=(name, target, *args), name=name, daemon=True)
@@ -592,7 +614,7 @@ class LocalRuntime:
             self.api_server.server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
-        for provider in (self.twilio, self.telesign, self.x):
+        for provider in (self.twilio, self.telesign, self.x, self.eum):
             if provider is not None:
                 provider.stop()
         if self.moto is not None:

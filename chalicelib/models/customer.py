@@ -9,8 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 ChannelType = Literal["sms", "whatsapp", "twitter"]
 LOCALE = r"^[a-z]{2,3}(-[A-Z]{2})?$"
 MAX_CONTACTS = 100
-Provider = Literal["twilio", "telesign", "x"]
-PROVIDERS: dict[str, tuple[Provider, ...]] = {"sms": ("twilio", "telesign"), "whatsapp": ("twilio",), "twitter": ("x",)}
+Provider = Literal["twilio", "telesign", "eum", "x"]
+PROVIDERS: dict[str, tuple[Provider, ...]] = {
+    "sms": ("twilio", "telesign", "eum"),  # eum: AWS End User Messaging SMS (pinpoint-sms-voice-v2)
+    "whatsapp": ("twilio",),
+    "twitter": ("x",),
+}
 # The longest text each channel's provider takes: Twilio refuses bodies over 1,600 characters (SMS and
 # WhatsApp; TeleSign's limit is the same), X a direct message over 10,000.
 MAX_BODY: dict[str, int] = {"sms": 1600, "whatsapp": 1600, "twitter": 10_000}
@@ -94,7 +98,7 @@ class ConfigurationInput(BaseModel):
     provider: Provider | None = Field(
         default=None,
         validate_default=True,
-        description="sms: twilio (default) or telesign; whatsapp: twilio; twitter: x",
+        description="sms: twilio (default), telesign or eum; whatsapp: twilio; twitter: x",
     )
     pace: Pace | None = Field(
         default=None,

@@ -63,7 +63,7 @@ class SmsPayload(BaseModel):
     """SMS and WhatsApp text (Twilio or TeleSign)."""
 
     kind: Literal["sms"] = "sms"
-    provider: Literal["twilio", "telesign"] = "twilio"
+    provider: Literal["twilio", "telesign", "eum"] = "twilio"
     to: str
     sender: str
     body: str

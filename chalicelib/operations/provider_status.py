@@ -27,6 +27,24 @@ TELESIGN_FINAL = {200: MessageState.delivered, **dict.fromkeys((207, 210, 211, 2
                   **dict.fromkeys((229, 230, 237, 238), MessageState.failed)}
 
 
+# End User Messaging SMS event types (its "Text Message Delivery Status Updated" events): delivered, or a final
+# failure; TEXT_SUCCESSFUL (the carrier took it), the pending/queued ones and TEXT_UNKNOWN (no receipt within 72
+# hours) are noted only.
+EUM_FINAL = {
+    "TEXT_DELIVERED": MessageState.delivered,
+    **dict.fromkeys(("TEXT_INVALID", "TEXT_INVALID_MESSAGE", "TEXT_UNREACHABLE", "TEXT_CARRIER_UNREACHABLE",
+                     "TEXT_BLOCKED", "TEXT_CARRIER_BLOCKED", "TEXT_SPAM", "TEXT_TTL_EXPIRED", "TEXT_PROTECT_BLOCKED"),
+                    MessageState.failed),
+}
+
+
+def apply_eum(message_id: str, provider_message_id: str, event_type: str, description: str) -> str:
+    """An End User Messaging delivery event; the same answers as apply_twilio."""
+    reason = f"End User Messaging reported {event_type}" + (f": {description}" if description else "")
+    return _apply(message_id, "messageId", provider_message_id, event_type, EUM_FINAL.get(event_type), reason,
+                  event_type)
+
+
 def apply_twilio(message_id: str, sid: str, status: str, error_code: str | None) -> str:
     """Returns what happened: "updated", "noted" (no state change), "duplicate" or "ignored"."""
     reason = f"Twilio reported {status}" + (f" (ErrorCode {error_code})" if error_code else "")

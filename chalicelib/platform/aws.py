@@ -41,6 +41,24 @@ def client(service: str) -> Any:
         return _clients[service]
 
 
+def provider_client(service: str, timeout: float) -> Any:
+    """A client for an AWS service we *send through* (End User Messaging): one attempt per call, bounded like our
+    HTTP providers. botocore's own retry could repeat a send whose answer was lost; our pipeline's backoff decides
+    instead, as for every provider."""
+    key = f"provider:{service}"
+    found = _clients.get(key)
+    if found is not None:
+        return found
+    with _lock:
+        if key not in _clients:
+            from botocore.config import Config
+
+            config = Config(connect_timeout=5, read_timeout=timeout, max_pool_connections=20,
+                            retries={"mode": "standard", "total_max_attempts": 1})
+            _clients[key] = session().client(service, config=config)
+        return _clients[key]
+
+
 def reset() -> None:
     """Drop cached clients (the environment changed: tests, the local runtime)."""
     global _session

@@ -22,7 +22,7 @@ from chalicelib.models.messages import (
 from chalicelib.platform import metrics
 from chalicelib.platform.logs import log
 from chalicelib.platform.settings import get_settings
-from chalicelib.senders import soap, telesign, twilio, x_dm
+from chalicelib.senders import eum, soap, telesign, twilio, x_dm
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
 from chalicelib.stores import messages as message_store
 from chalicelib.stores import pacing as pacing_store
@@ -41,6 +41,8 @@ def _deliver(record: MessageRecord) -> Outcome:
     if isinstance(payload, SmsPayload):
         if payload.provider == "telesign":
             return telesign.deliver(record.message_id, payload)
+        if payload.provider == "eum":
+            return eum.deliver(record.message_id, payload, record.deadline)
         return twilio.deliver(record.channel, payload)
     if isinstance(payload, DirectMessagePayload):
         return x_dm.deliver(payload)

@@ -126,7 +126,7 @@ def build_records(
                 callback = f"{public_api_url}/webhooks/twilio/status?message_id={message_id}"
             elif configuration.provider == "telesign" and public_api_url:
                 callback = f"{public_api_url}/webhooks/telesign/status"  # the report names our external_id
-            provider = "telesign" if configuration.provider == "telesign" else "twilio"
+            provider = configuration.provider if configuration.provider in ("telesign", "eum") else "twilio"
             content_sid, variables = (
                 content_for(template, contact, index) if configuration.channel_type == "whatsapp" else (None, None)
             )

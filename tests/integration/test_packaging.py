@@ -102,7 +102,8 @@ def test_brakes_alarms_and_log_retention(resources: dict[str, Any]) -> None:
     settings = resources["RestAPI"]["Properties"]["MethodSettings"][0]
     assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}
     functions = [name for name, spec in resources.items() if spec.get("Type") == "AWS::Serverless::Function"]
-    assert len(functions) == 10  # api, authorizer, stream, stream failures, tick, scheduled send, four senders
+    # api, authorizer, stream, stream failures, tick, scheduled send, four senders, End User Messaging events
+    assert len(functions) == 11
     for name in functions:
         group = resources[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
@@ -117,6 +118,17 @@ def test_brakes_alarms_and_log_retention(resources: dict[str, Any]) -> None:
         f"{c}Queue" for c in CHANNELS} <= alarmed_queues
     tick = resources["OnMinute"]["Properties"]["EventInvokeConfig"]
     assert tick["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["TickFailureQueue", "Arn"]}
+    events = resources["OnSmsEvent"]["Properties"]["EventInvokeConfig"]
+    assert events["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["SmsEventFailureQueue", "Arn"]}
+
+
+def test_end_user_messaging_events_reach_their_function(resources: dict[str, Any]) -> None:
+    """End User Messaging puts its SMS delivery events on the default bus; the packaged rule sends them on."""
+    from chalicelib.operations import eum_events
+
+    (rule,) = [spec for spec in resources["OnSmsEvent"]["Properties"]["Events"].values()
+               if spec["Type"] == "CloudWatchEvent"]
+    assert rule["Properties"]["Pattern"] == eum_events.PATTERN
 
 
 def test_public_url_comes_from_the_stack_not_a_placeholder(resources: dict[str, Any]) -> None:

@@ -20,7 +20,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
 IAM_PREFIX = {"dynamodb": "dynamodb", "dynamodbstreams": "dynamodb", "sqs": "sqs", "ssm": "ssm",
-              "secretsmanager": "secretsmanager", "scheduler": "scheduler"}
+              "secretsmanager": "secretsmanager", "scheduler": "scheduler", "pinpoint-sms-voice-v2": "sms-voice"}
+# Sending numbers, pools and sender ids belong to the account, not to a stage: End User Messaging's SendTextMessage
+# is allowed on the account's identities, and is the one call not scoped to the stage's own resources.
+ACCOUNT_WIDE = {"pinpoint-sms-voice-v2"}
 # AWS authorises SQS batch calls with the single-message action (SQS developer guide, "API permissions").
 SAME_AS = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
            "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
@@ -30,7 +33,7 @@ ACCOUNT, REGION = "123456789012", "eu-west-1"
 def used_services() -> set[str]:
     found: set[str] = set()
     for path in SOURCES:
-        found |= set(re.findall(r"""client\(["']([a-z0-9-]+)["']\)""", path.read_text()))
+        found |= set(re.findall(r"""client\(["']([a-z0-9-]+)["'][,)]""", path.read_text()))
     return found
 
 
@@ -70,6 +73,8 @@ def resource_for(service: str, operation: str, stage: str) -> str:
         return f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/outbound/{stage}/twilio"
     if service == "scheduler":
         return f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/outbound-{stage}/sch_0123"
+    if service == "pinpoint-sms-voice-v2":
+        return f"arn:aws:sms-voice:{REGION}:{ACCOUNT}:phone-number/phone-0123456789abcdef"
     if service == "secretsmanager":
         return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:outbound/{stage}/erp-client-cert-AbCdEf"
     raise AssertionError(f"no representative resource for {service}")
@@ -100,7 +105,8 @@ def stage_policies() -> dict[str, dict[str, Any]]:
 def test_the_source_scan_finds_the_calls_we_know_of() -> None:
     found = operations()
     for known in [("dynamodb", "BatchGetItem"), ("dynamodb", "Query"), ("sqs", "SendMessageBatch"),
-                  ("ssm", "GetParameter"), ("dynamodbstreams", "GetRecords"), ("sqs", "ChangeMessageVisibilityBatch")]:
+                  ("ssm", "GetParameter"), ("dynamodbstreams", "GetRecords"), ("sqs", "ChangeMessageVisibilityBatch"),
+                  ("pinpoint-sms-voice-v2", "SendTextMessage")]:
         assert known in found
 
 
@@ -121,6 +127,8 @@ def test_a_stage_cannot_reach_another_stages_resources(stage: str) -> None:
     policy = stage_policies()[stage]
     for other in {"dev", "prod", "local"} - {stage}:
         for service, operation in operations():
+            if service in ACCOUNT_WIDE:
+                continue
             action = SAME_AS.get(f"{IAM_PREFIX[service]}:{operation}", f"{IAM_PREFIX[service]}:{operation}")
             assert not allows(policy, action, resource_for(service, operation, other)), (action, other)
 
