@@ -319,9 +319,8 @@ class LocalRuntime:
         self.x = FakeX({"local-x-user-token": "outbound_local"}, port=opts.x_port).start()
         self.x.users.update({"ana_example": "1600000000000000001", "bo_example": "1600000000000000002"})
         self.eum = FakeEndUserMessaging(port=opts.eum_port, emit=self.put_event).start()
-        # botocore's service-specific endpoint variable: only End User Messaging goes to the loopback server
-        extra = {"TELESIGN_BASE_URL": self.telesign.url, "X_BASE_URL": self.x.url,
-                 "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2": self.eum.url, **scheduler_environment(),
+        extra = {"TELESIGN_BASE_URL": self.telesign.url, "X_BASE_URL": self.x.url, "EUM_BASE_URL": self.eum.url,
+                 **scheduler_environment(),
                  **opts.extra_env}
         use_environment(self.aws_endpoint, self.api_url, self.twilio.url, extra)
         self._deploy_infra()

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from local.providers import FakeSoapListener, FakeTeleSign, FakeTwilio, FakeX
+from local.providers import FakeEndUserMessaging, FakeSoapListener, FakeTeleSign, FakeTwilio, FakeX
 from local.runtime import free_port
 from rehearse import deploy, tools
 from rehearse.gateway import Api, Gateway
@@ -93,6 +93,16 @@ def aws_client(endpoint: str) -> Any:
     return lambda service: session.client(service, endpoint_url=endpoint)
 
 
+def put_event(events: Any, event: dict[str, Any]) -> None:
+    """What End User Messaging does with a delivery event: PutEvents on the account's default bus."""
+    import json
+
+    answer = events.put_events(Entries=[{"Source": event["source"], "DetailType": event["detail-type"],
+                                         "Detail": json.dumps(event["detail"])}])
+    if answer.get("FailedEntryCount"):
+        print(f"rehearsal: the bus refused End User Messaging's event: {answer['Entries']}", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep", action="store_true", help="leave the emulator running at the end (Ctrl-C stops)")
@@ -108,10 +118,13 @@ def main() -> int:
     x = FakeX({x_token: x_account}).start()
     x.users.update({"ana_example": "1600000000000000001", "bo_example": "1600000000000000002"})
     soap = FakeSoapListener().start()
+    bus: list[Any] = []  # the emulator's EventBridge client, once it runs: End User Messaging's events go there
+    eum = FakeEndUserMessaging(emit=lambda event: put_event(bus[0], event)).start()
     failed = 0
     try:
         step_start = time.monotonic()
         emulator.start()
+        bus.append(aws_client(emulator.url)("events"))
         gateway = Gateway(emulator.url)
         twilio.route = gateway.route
         api_key = secrets.token_hex(24)
@@ -132,13 +145,14 @@ def main() -> int:
             # The emulator's world: providers on loopback, the SOAP listener on plain HTTP at 127.0.0.1.
             "OUTBOUND_PARAMETERS": " ".join([
                 f"TwilioBaseUrl={twilio.url}", f"TelesignBaseUrl={telesign.url}", f"XBaseUrl={x.url}",
+                f"EndUserMessagingUrl={eum.url}",
                 "AllowInsecureEndpoints=true"]),
         }
         environment.pop("AWS_PROFILE", None)
         outputs = deploy.run(environment, work / "deploy.log")
         line("ok", "deploy (README block, as written)", f"API {outputs.get('API')}", time.monotonic() - step_start)
         world = World(api=Api(gateway, outputs["API"], api_key), twilio=twilio, telesign=telesign, x=x, soap=soap,
-                      aws=aws_client(emulator.url), stage=STAGE,
+                      aws=aws_client(emulator.url), stage=STAGE, eum=eum,
                       notes={"x_account": x_account, "environment": environment, "work": work})
         for name, step in STEPS:
             step_start = time.monotonic()
@@ -157,7 +171,7 @@ def main() -> int:
         line("FAIL", "deploy (README block, as written)", f"{type(exc).__name__}: {exc}", time.monotonic() - started)
     finally:
         emulator.stop()
-        for server in (twilio, telesign, x, soap):
+        for server in (twilio, telesign, x, soap, eum):
             server.stop()
     total = time.monotonic() - started
     verdict = "passed" if not failed else f"FAILED ({failed} step(s))"

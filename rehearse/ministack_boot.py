@@ -1,4 +1,5 @@
-"""Starts ministack (run with the ministack venv's Python) after correcting four emulator errors.
+"""Starts ministack (run with the ministack venv's Python) after correcting its errors and standing in for End
+User Messaging.
 
 1. ministack's IAM check asks for `sqs:SendMessageBatch`, `sqs:DeleteMessageBatch` and
 `sqs:ChangeMessageVisibilityBatch`. AWS has no such IAM actions: the batch calls are authorised by
@@ -22,6 +23,11 @@ is what our policy scopes to the stage's group.
 5. ministack's Scheduler reads `at(...)` as UTC whatever the schedule's `ScheduleExpressionTimezone`. Scheduler
 evaluates a one-time schedule's date and time in its time zone
 (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#one-time).
+6. ministack has no End User Messaging SMS. The rehearsal's loopback server plays that service and, as the
+service does, puts its "Text Message Delivery Status Updated" events (source `aws.sms-voice`) on the account's
+default bus (https://docs.aws.amazon.com/sms-voice/latest/userguide/monitor-event-bridge.html). PutEvents refuses
+`aws.*` sources to clients, as AWS does, so events of exactly that source are let through here, as ministack's
+own built-in emitters are.
 The product follows AWS; the emulator is corrected here.
 """
 
@@ -155,6 +161,23 @@ def _patch_scheduler_at_time_zone() -> None:
 
 
 _patch_scheduler_at_time_zone()
+
+
+
+def _let_end_user_messaging_emit() -> None:
+    from ministack.services import eventbridge
+
+    put = eventbridge._put_events
+
+    def put_events(data: Any, allow_aws_source: bool = False) -> Any:
+        entries = data.get("Entries", []) if isinstance(data, dict) else []
+        sms_voice = bool(entries) and all(e.get("Source") == "aws.sms-voice" for e in entries)
+        return put(data, allow_aws_source=allow_aws_source or sms_voice)
+
+    eventbridge._put_events = put_events
+
+
+_let_end_user_messaging_emit()
 
 if __name__ == "__main__":
     from ministack.app import main

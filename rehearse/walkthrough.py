@@ -49,6 +49,7 @@ class World:
     soap: Any
     aws: Callable[[str], Any]
     stage: str
+    eum: Any = None
     notes: dict[str, Any] = field(default_factory=dict)
 
     def message(self, message_id: str) -> dict[str, Any]:
@@ -200,6 +201,25 @@ def x_dm(world: World) -> str:
     return "looked @ana_example up, sent the DM with the account's user token"
 
 
+def end_user_messaging(world: World) -> str:
+    """An SMS through AWS End User Messaging (boto3's client in the deployed function, to the loopback service),
+    its delivery event on the emulator's EventBridge, matched by the packaged rule, applied by on_sms_event."""
+    api = world.api
+    template = expect(api.call("POST", "/templates", {"name": "EUM", "channel_type": "sms", "bodies": {
+        "en-US": "Hi {{ CustomerName }}, case {{ CaseName }} is open."}}), 201, "POST /templates (eum)")
+    configuration = expect(api.call("POST", "/outbound-configurations", {
+        "name": "EUM SMS", "channel_type": "sms", "channel": "+15005550012", "provider": "eum",
+        "template_id": template["id"]}), 201, "POST /outbound-configurations (eum)")
+    sent = expect(api.call("POST", "/sends", {"configuration_id": configuration["id"], "contacts": [
+        {"tocontactid": "+14155550190", "CustomerName": "Eve", "CaseName": "C-3"}]}), 202, "POST /sends (eum)")
+    message_id = sent["messages"][0]["message_id"]
+    record = world.wait_state(message_id, {"delivered"})
+    check(any(body.get("Context", {}).get("message_id") == message_id for body in world.eum.sent()),
+          "End User Messaging never received the message")
+    return f"{message_id}: SendTextMessage reached the service, its TEXT_DELIVERED event moved it to " \
+           f"{record['state']}"
+
+
 def _failed_sms(world: World, number: str) -> str:
     from local.providers import twilio_error
 
@@ -293,6 +313,7 @@ STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("operator's own Scheduler schedule", operator_schedule),
     ("automated send to a related contact", automated_send),
     ("X DM", x_dm),
+    ("End User Messaging SMS + delivery event", end_user_messaging),
     ("operator retry", operator_retry),
     ("DLQ redrive", dlq_redrive),
     ("poison record among 99 good ones", poison_record),

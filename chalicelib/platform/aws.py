@@ -41,11 +41,11 @@ def client(service: str) -> Any:
         return _clients[service]
 
 
-def provider_client(service: str, timeout: float) -> Any:
+def provider_client(service: str, timeout: float, endpoint_url: str = "") -> Any:
     """A client for an AWS service we *send through* (End User Messaging): one attempt per call, bounded like our
     HTTP providers. botocore's own retry could repeat a send whose answer was lost; our pipeline's backoff decides
-    instead, as for every provider."""
-    key = f"provider:{service}"
+    instead, as for every provider. `endpoint_url`: a stage's override, as our HTTP providers' base URLs are."""
+    key = f"provider:{service}:{endpoint_url}"
     found = _clients.get(key)
     if found is not None:
         return found
@@ -55,7 +55,7 @@ def provider_client(service: str, timeout: float) -> Any:
 
             config = Config(connect_timeout=5, read_timeout=timeout, max_pool_connections=20,
                             retries={"mode": "standard", "total_max_attempts": 1})
-            _clients[key] = session().client(service, config=config)
+            _clients[key] = session().client(service, config=config, endpoint_url=endpoint_url or None)
         return _clients[key]
 
 

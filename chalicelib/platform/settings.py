@@ -33,6 +33,7 @@ class Settings(BaseModel):
     telesign_base_url: str = "https://rest-api.telesign.com"
     telesign_credentials_param: str = "/outbound/local/telesign"
     x_base_url: str = "https://api.x.com"
+    eum_base_url: str = Field(default="", description="End User Messaging endpoint override (empty: the region's)")
     eum_configuration_set: str = Field(default="", description="AWS End User Messaging SMS configuration set, if any")
     eum_max_price: str = Field(default="", description="MaxPrice per message part in USD (e.g. 0.05); empty: none")
     x_credentials_param: str = Field(
@@ -109,6 +110,7 @@ def get_settings() -> Settings:
         telesign_base_url=env.get("TELESIGN_BASE_URL", defaults.telesign_base_url),
         telesign_credentials_param=env.get("TELESIGN_CREDENTIALS_PARAM", defaults.telesign_credentials_param),
         x_base_url=env.get("X_BASE_URL", defaults.x_base_url),
+        eum_base_url=env.get("EUM_BASE_URL", defaults.eum_base_url),
         eum_configuration_set=env.get("EUM_CONFIGURATION_SET", defaults.eum_configuration_set),
         eum_max_price=env.get("EUM_MAX_PRICE", defaults.eum_max_price),
         x_credentials_param=env.get("X_CREDENTIALS_PARAM", defaults.x_credentials_param),
