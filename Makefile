@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint package bench rehearse clean
+.PHONY: run test lint package bench load rehearse clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP) lint
 # SMS sizes stay small by default: moto's per-call cost grows with the items it stores (see the README).
 SMS_SIZES ?= 1000,3000
 SOAP_SIZES ?= 1000,10000,100000
+# A burst through the whole local runtime with provider faults (not part of CI: ~20 minutes with the defaults).
+load: $(STAMP)
+	PYTHONPATH=. $(PY) -m bench.load $(LOAD_ARGS)
+
 bench: $(STAMP)
 	PYTHONPATH=. $(PY) -m bench --sms-sizes $(SMS_SIZES) --soap-sizes $(SOAP_SIZES)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import re
 import secrets
 import ssl
@@ -75,6 +76,11 @@ class LoopbackServer:
         self.requests: list[Recorded] = []
         self.script: deque[Scripted] = deque()
         self._lock = threading.Lock()
+        # Load tests: this share of requests (not scripted) gets one of `random_faults`, after `delay_seconds`.
+        self.fault_rate = 0.0
+        self.random_faults: list[Scripted] = []
+        self.delay_seconds = 0.0
+        self._rng = random.Random(7)  # noqa: S311 - fault injection, not security
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -96,6 +102,10 @@ class LoopbackServer:
                 with outer._lock:
                     outer.requests.append(request)
                     scripted = outer.script.popleft() if outer.script else None
+                    if scripted is None and outer.random_faults and outer._rng.random() < outer.fault_rate:
+                        scripted = outer._rng.choice(outer.random_faults)
+                if outer.delay_seconds:
+                    time.sleep(outer.delay_seconds)
                 if scripted is not None and scripted.fault in {"pass", "slow"}:
                     time.sleep(scripted.hang_seconds)
                     scripted = None

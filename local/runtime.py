@@ -15,9 +15,11 @@ import os
 import re
 import secrets
 import socket
+import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -195,7 +197,36 @@ class Options:
     local_visibility_timeout: int = 20
     stream_max_retries: int = 10
     twilio_status_callbacks: bool = False
+    # moto in a child process (local/moto_process.py): twice the CPU for a burst, but SQS delays on the wall clock
+    moto_process: bool = False
+    # concurrent invocations per SQS-driven function, as Lambda scales a sender out (AWS: up to the mapping's
+    # MaximumConcurrency); one keeps the tests' ordering simple
+    pollers_per_queue: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class ChildMoto:
+    """moto's server in a child process (local/moto_process.py), started and stopped like ThreadedMotoServer."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ChildMoto:
+        self.process = subprocess.Popen([sys.executable, "-m", "local.moto_process", str(self.port)], cwd=ROOT)  # noqa: S603 - our own module
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/moto-api/data.json", timeout=1).read()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"moto did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
 
 
 class HandlerFailed(Exception):
@@ -299,15 +330,19 @@ class LocalRuntime:
     def start(self) -> LocalRuntime:
         from moto.server import ThreadedMotoServer
 
-        from local import atomic_dynamodb, clocked_sqs
+        from local import atomic_dynamodb, clocked_sqs, lazy_sqs
         from local.providers import FakeEndUserMessaging, FakeTeleSign, FakeTwilio, FakeX
 
         opts = self.options
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        atomic_dynamodb.serialise()
-        clocked_sqs.follow_clock()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=opts.moto_port, verbose=False)
-        self.moto.start()
+        if opts.moto_process:
+            self.moto = ChildMoto(opts.moto_port).start()
+        else:
+            atomic_dynamodb.serialise()
+            clocked_sqs.follow_clock()
+            lazy_sqs.patch()
+            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=opts.moto_port, verbose=False)
+            self.moto.start()
         self.twilio = FakeTwilio(
             "AC" + "0" * 31 + "1",
             "local-auth-token",
@@ -427,7 +462,9 @@ class LocalRuntime:
             handler = self._handler(source.handler_string)
             if isinstance(source, SQSEventConfig):
                 queue = source.queue or str(source.queue_arn).rsplit(":", 1)[-1]
-                self._spawn(f"sqs:{queue}", self._poll_queue, queue, handler, source.batch_size, source.name)
+                for index in range(self.options.pollers_per_queue):
+                    self._spawn(f"sqs:{queue}:{index}", self._poll_queue, queue, handler, source.batch_size,
+                                source.name)
             elif isinstance(source, DynamoDBEventConfig):
                 self._spawn(
                     "stream:records", self._poll_stream, os.environ["RECORDS_STREAM_ARN"], handler, source.batch_size

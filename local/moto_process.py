@@ -1,0 +1,36 @@
+"""moto's server in a process of its own, for runs where speed matters more than a shared test clock (`make load`,
+`make run --fast`): the emulator then has its own interpreter and core instead of sharing one with every handler
+and poller. The same corrections apply (atomic DynamoDB writes, a receive that does not scan the queue); SQS delays
+follow the wall clock, since the shiftable test clock lives in the other process.
+
+    python -m local.moto_process <port>
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+
+def main() -> None:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    from local import atomic_dynamodb, lazy_sqs
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access line per request
+    atomic_dynamodb.serialise()
+    lazy_sqs.patch()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
+    server.start()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
