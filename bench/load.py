@@ -213,7 +213,7 @@ def main() -> int:
     parser.add_argument("--sms", type=int, default=20_000, help="SMS in the burst (paced ones included)")
     parser.add_argument("--soap", type=int, default=2_000, help="SOAP notifications (records written)")
     parser.add_argument("--paced", type=int, default=200, help="of the SMS, how many go from the paced number")
-    parser.add_argument("--pace", type=float, default=20.0, help="the paced number's sends per second")
+    parser.add_argument("--pace", type=float, default=5.0, help="the paced number's sends per second")
     parser.add_argument("--fault-rate", type=float, default=0.2, help="share of provider requests failing")
     parser.add_argument("--lose", type=int, default=20, help="messages whose queue message is lost (the sweep's work)")
     parser.add_argument("--kill-sender", type=int, default=50,
