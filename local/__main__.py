@@ -24,6 +24,7 @@ def main() -> None:
             twilio_port=args.twilio_port,
             tick_seconds=args.tick_seconds,
             twilio_status_callbacks=True,
+            moto_process=True,  # its own core: a burst drains several times faster (README: Load test)
         )
     )
     print("Starting moto server, deploying infra/template.yaml, starting pollers ...", flush=True)
@@ -32,7 +33,7 @@ def main() -> None:
         f"""
 Outbound is running (stage local).
   API                 {runtime.api_url}
-  AWS (moto server)   {runtime.aws_endpoint}   (AWS_ENDPOINT_URL for the aws CLI / boto3)
+  AWS (moto server)   {runtime.aws_endpoint}   (AWS_ENDPOINT_URL for the aws CLI / boto3; its own process)
   Twilio (loopback)   {runtime.twilio.url}   (calls back /webhooks/twilio/status: sent, then delivered)
   TeleSign (loopback) {runtime.telesign.url}
   X API (loopback)    {runtime.x.url}   (account "outbound_local"; users @ana_example, @bo_example)
