@@ -228,7 +228,7 @@ def main() -> int:
 
     tally = Tally()
     options = Options(api_port=free_port(), moto_port=free_port(), twilio_port=free_port(),
-                      telesign_port=free_port(), x_port=free_port(), eum_port=free_port(), tick_seconds=5.0,
+                      telesign_port=free_port(), x_port=free_port(), eum_port=free_port(), tick_seconds=30.0,
                       local_visibility_timeout=30, moto_process=True, pollers_per_queue=args.pollers,
                       extra_env={"RETRY_BASE_SECONDS": "1", "SWEEP_GRACE_SECONDS": "60", "API_AUTH": "on",
                                  "SEND_LIMIT_PER_HOUR": "1000000", "ALLOW_INSECURE_ENDPOINTS": "true",

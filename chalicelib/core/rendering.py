@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -273,16 +273,23 @@ def _compiled(body: str) -> Any:
     return _ENV.from_string(body)
 
 
+def best_locale(available: Iterable[str], locale: str | None, default: str) -> str | None:
+    """The contact's locale, else the first of its language, else the default; None if none is available."""
+    choices = list(available)
+    if locale:
+        if locale in choices:
+            return locale
+        language = locale.split("-")[0]
+        same_language = [c for c in choices if c.split("-")[0] == language]
+        if same_language:
+            return same_language[0]
+    return default if default in choices else None
+
+
 def pick_body(template: MessageTemplate, locale: str | None) -> tuple[str, str]:
     """The contact's locale, else its language, else the template's default."""
-    if locale:
-        if locale in template.bodies:
-            return locale, template.bodies[locale]
-        language = locale.split("-")[0]
-        for candidate, body in template.bodies.items():
-            if candidate.split("-")[0] == language:
-                return candidate, body
-    return template.default_locale, template.bodies[template.default_locale]
+    chosen = best_locale(template.bodies, locale, template.default_locale) or template.default_locale
+    return chosen, template.bodies[chosen]
 
 
 def render_body(body: str, values: dict[str, Any], max_output: int = MAX_OUTPUT) -> str:

@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from chalicelib.core.rendering import best_locale
 from chalicelib.models.customer import ContentTemplate, MessageTemplate
 
 WINDOW = timedelta(hours=24)
@@ -32,16 +33,8 @@ def form(last_inbound: datetime | None, now: datetime, has_content: bool, force_
 
 def pick_content(template: MessageTemplate, locale: str | None) -> tuple[str, ContentTemplate] | None:
     """As bodies are picked: the contact's locale, else its language, else the default locale; None without."""
-    if locale:
-        if locale in template.content:
-            return locale, template.content[locale]
-        language = locale.split("-")[0]
-        for candidate, content in template.content.items():
-            if candidate.split("-")[0] == language:
-                return candidate, content
-    if template.default_locale in template.content:
-        return template.default_locale, template.content[template.default_locale]
-    return None
+    chosen = best_locale(template.content, locale, template.default_locale)
+    return (chosen, template.content[chosen]) if chosen else None
 
 
 def parameters(given: dict[str, Any] | list[Any] | None) -> dict[str, str]:
