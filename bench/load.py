@@ -53,7 +53,10 @@ class EventCounter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(ValueError):
-            self.tally.events[json.loads(record.getMessage()).get("event", "?")] += 1
+            line = json.loads(record.getMessage())
+            self.tally.events[line.get("event", "?")] += 1
+            if line.get("event") == "message.swept":
+                self.tally.events[f"message.swept:{line.get('state')}"] += 1
 
 
 def count_calls(tally: Tally) -> None:
@@ -328,8 +331,9 @@ def report(args: argparse.Namespace, runtime: LocalRuntime, listener: Any, tally
         ("provider requests (Twilio / listener)", f"{len(sms_requests)} / {len(listener.requests)}"),
         ("duplicates at the provider (SMS / SOAP)", f"{duplicates_sms} / {duplicates_soap}"),
         ("retries scheduled (faults)", retries), ("paced (sent back to wait for a slot)", paced),
-        ("sweeps (re-enqueued as lost)", f"{sweeps} (queue messages lost on purpose: {len(lost)}; "
-                                         f"held by a sender that died: {held})"),
+        ("sweeps (re-enqueued as lost)", f"{sweeps} (queued {tally.events['message.swept:queued']}, sending "
+                                         f"{tally.events['message.swept:sending']}; queue messages lost on purpose: "
+                                         f"{len(lost)}; held by a sender that died: {held})"),
         ("queue sends", f"{queue_sends} ({queue_sends / max(messages, 1):.2f}/message; "
                         f"{beyond:.3f}/message beyond retries and pacing; {early} single re-hops)"),
         ("AWS calls per message (ours, not the pollers')", f"{aws_calls / max(messages, 1):.1f}"),

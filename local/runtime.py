@@ -226,7 +226,11 @@ class ChildMoto:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(10)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:  # its server threads still draining: it holds nothing worth keeping
+                self.process.kill()
+                self.process.wait(10)
 
 
 class HandlerFailed(Exception):

@@ -10,16 +10,21 @@ import threading
 from typing import Any
 
 _lock = threading.Lock()
+_session_lock = threading.Lock()
 _clients: dict[str, Any] = {}
 _session: Any = None
 
 
 def session() -> Any:
+    """One session per container, created once even when threads race for it (event hooks registered on it, as
+    the benchmarks do, then see every client)."""
     global _session
     if _session is None:
-        import boto3  # deferred: keeps cold-start import of app.py light
+        with _session_lock:
+            if _session is None:
+                import boto3  # deferred: keeps cold-start import of app.py light
 
-        _session = boto3.session.Session()
+                _session = boto3.session.Session()
     return _session
 
 

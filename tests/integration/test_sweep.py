@@ -80,3 +80,21 @@ def test_records_waiting_on_purpose_are_not_re_enqueued(runtime: Any) -> None:
         assert message_store.get(in_backlog.message_id).due_at == in_backlog.due_at  # type: ignore[union-attr]
     finally:
         runtime.resume(QUEUE)
+
+
+def test_a_record_whose_queue_message_a_sender_holds_is_not_re_enqueued(runtime: Any) -> None:
+    """The tail of a batch a sender has received is not claimed yet, and may be long past due after waiting in a
+    backlog: with nothing visible on the queue, it still is not lost (the load test caught the sweep taking it)."""
+    runtime.pause(QUEUE)
+    try:
+        held = lost_record()
+        queues.enqueue("whatsapp", [QueueBody(message_id=held.message_id, attempt=0)])
+        sqs = runtime.client("sqs")
+        url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)["Messages"]
+        assert [json.loads(m["Body"])["message_id"] for m in received] == [held.message_id]
+        assert sweep.sweep(clock.now(), GRACE) == 0
+        assert message_store.get(held.message_id).due_at == held.due_at  # type: ignore[union-attr]
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"], VisibilityTimeout=0)
+    finally:
+        runtime.resume(QUEUE)
