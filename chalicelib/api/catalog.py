@@ -154,7 +154,11 @@ def _whatsapp_preview(template: MessageTemplate, request: PreviewRequest) -> dic
     """Which form the contact would get: free text in the 24-hour window, the content template outside it.
     The window is known only for a sending number (`channel`); without one both cases are answered."""
     contact = request.contact.model_copy(update={"locale": request.locale or request.contact.locale})
-    sid, variables = content_for(template, contact, 0)
+    try:
+        sid, variables = content_for(template, contact, 0)
+        address = contact_address("whatsapp", contact.tocontactid, 0)
+    except ApiError as exc:  # named as in a send; here the field is the preview's one contact
+        raise invalid(exc.fields[0]["field"].replace("contacts.0", "contact", 1), exc.fields[0]["message"]) from exc
     forced = bool(contact.sendastemplate)
     answer: dict[str, object] = {
         "content_sid": sid,
@@ -163,7 +167,6 @@ def _whatsapp_preview(template: MessageTemplate, request: PreviewRequest) -> dic
         "form_outside_window": whatsapp.form(None, clock.now(), sid is not None, forced),
     }
     if request.channel:
-        address = contact_address("whatsapp", contact.tocontactid, 0)
         last = contact_windows.last_inbound("whatsapp", request.channel, address)
         answer |= {"window_open": whatsapp.window_open(last, clock.now()),
                    "last_inbound": last.isoformat() if last else None,

@@ -129,6 +129,10 @@ def test_preview_says_which_form_a_contact_would_get(runtime: Any, api: Api) -> 
     status, answer = api.call("POST", preview, {"contact": contact("+13035550431")})
     assert (answer["form_inside_window"], answer["form_outside_window"]) == ("freeform", "template")
     assert "form" not in answer
+    status, answer = api.call("POST", preview, {"contact": contact("+13035550431", CustomerName="a\nb")})
+    assert status == 400 and answer["fields"][0]["field"] == "contact", answer
+    status, answer = api.call("POST", preview, {"contact": contact("not a number"), "channel": OURS})
+    assert status == 400 and answer["fields"][0]["field"] == "contact.tocontactid", answer
 
 
 def test_bad_whatsapp_input_is_refused_at_the_door_naming_the_field(api: Api) -> None:
