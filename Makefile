@@ -28,7 +28,7 @@ test: $(STAMP) lint
 # SMS sizes stay small by default: moto's per-call cost grows with the items it stores (see the README).
 SMS_SIZES ?= 1000,3000
 SOAP_SIZES ?= 1000,10000,100000
-# A burst through the whole local runtime with provider faults (not part of CI: ~20 minutes with the defaults).
+# A burst through the whole local runtime with provider faults (not part of CI: ~25 minutes with the defaults).
 load: $(STAMP)
 	PYTHONPATH=. $(PY) -m bench.load $(LOAD_ARGS)
 
