@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from chalicelib.models.messages import Pace
+
 ChannelType = Literal["sms", "whatsapp", "twitter"]
 LOCALE = r"^[a-z]{2,3}(-[A-Z]{2})?$"
 MAX_CONTACTS = 100
@@ -76,15 +78,6 @@ def _provider_per_channel(schema: dict[str, Any]) -> None:
         }
         for channel, providers in PROVIDERS.items()
     ]
-
-
-class Pace(BaseModel):
-    """A sending number's or account's throughput, e.g. 1 per second for a US long code."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    per_second: Annotated[float, Field(gt=0, le=1000, description="sustained sends per second")]
-    burst: Annotated[int, Field(ge=1, le=10_000, description="sends that may go at once after a pause")] = 1
 
 
 class ConfigurationInput(BaseModel):

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Channel = Literal["soap", "sms", "whatsapp", "twitter"]
 UNBUILDABLE = "unbuildable"  # error code: a record no SOAP message can carry (soap/notifications.py)
@@ -96,12 +96,19 @@ class DirectMessagePayload(BaseModel):
 Payload = Annotated[SmsPayload | SoapPayload | DirectMessagePayload, Field(discriminator="kind")]
 
 
-class PaceBucket(BaseModel):
+class Pace(BaseModel):
+    """A sending number's or account's throughput, e.g. 1 per second for a US long code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: Annotated[float, Field(gt=0, le=1000, description="sustained sends per second")]
+    burst: Annotated[int, Field(ge=1, le=10_000, description="sends that may go at once after a pause")] = 1
+
+
+class PaceBucket(Pace):
     """One sender budget a message takes a slot in before its provider call (core/pacing.py)."""
 
     key: Annotated[str, Field(min_length=1, max_length=200)]
-    per_second: Annotated[float, Field(gt=0, le=1000)]
-    burst: Annotated[int, Field(ge=1, le=10_000)] = 1
 
 
 class MessageSource(BaseModel):

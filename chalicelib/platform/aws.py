@@ -28,29 +28,8 @@ def session() -> Any:
     return _session
 
 
-def client(service: str) -> Any:
-    found = _clients.get(service)
-    if found is not None:
-        return found
-    with _lock:
-        if service not in _clients:
-            from botocore.config import Config
-
-            config = Config(
-                connect_timeout=5,
-                read_timeout=20,
-                retries={"mode": "standard", "max_attempts": 4},
-                max_pool_connections=20,
-            )
-            _clients[service] = session().client(service, config=config)
-        return _clients[service]
-
-
-def provider_client(service: str, timeout: float, endpoint_url: str = "") -> Any:
-    """A client for an AWS service we *send through* (End User Messaging): one attempt per call, bounded like our
-    HTTP providers. botocore's own retry could repeat a send whose answer was lost; our pipeline's backoff decides
-    instead, as for every provider. `endpoint_url`: a stage's override, as our HTTP providers' base URLs are."""
-    key = f"provider:{service}:{endpoint_url}"
+def _cached(key: str, service: str, endpoint_url: str | None = None, **config: Any) -> Any:
+    """One client per key and container, created once even when threads race for it."""
     found = _clients.get(key)
     if found is not None:
         return found
@@ -58,10 +37,21 @@ def provider_client(service: str, timeout: float, endpoint_url: str = "") -> Any
         if key not in _clients:
             from botocore.config import Config
 
-            config = Config(connect_timeout=5, read_timeout=timeout, max_pool_connections=20,
-                            retries={"mode": "standard", "total_max_attempts": 1})
-            _clients[key] = session().client(service, config=config, endpoint_url=endpoint_url or None)
+            settings = Config(connect_timeout=5, max_pool_connections=20, **config)
+            _clients[key] = session().client(service, config=settings, endpoint_url=endpoint_url)
         return _clients[key]
+
+
+def client(service: str) -> Any:
+    return _cached(service, service, read_timeout=20, retries={"mode": "standard", "max_attempts": 4})
+
+
+def provider_client(service: str, timeout: float, endpoint_url: str = "") -> Any:
+    """A client for an AWS service we *send through* (End User Messaging): one attempt per call, bounded like our
+    HTTP providers. botocore's own retry could repeat a send whose answer was lost; our pipeline's backoff decides
+    instead, as for every provider. `endpoint_url`: a stage's override, as our HTTP providers' base URLs are."""
+    return _cached(f"provider:{service}:{endpoint_url}", service, endpoint_url or None, read_timeout=timeout,
+                   retries={"mode": "standard", "total_max_attempts": 1})
 
 
 def reset() -> None:

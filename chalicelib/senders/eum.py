@@ -53,8 +53,9 @@ def interpret_error(exc: Exception) -> Outcome:
 
 
 def deliver(message_id: str, payload: SmsPayload, deadline: datetime) -> Outcome:
-    timeout = min(get_settings().http_timeout_seconds, PROVIDER_TIMEOUT_SECONDS)
-    client = aws.provider_client("pinpoint-sms-voice-v2", timeout, get_settings().eum_base_url)
+    settings = get_settings()
+    timeout = min(settings.http_timeout_seconds, PROVIDER_TIMEOUT_SECONDS)
+    client = aws.provider_client("pinpoint-sms-voice-v2", timeout, settings.eum_base_url)
     try:
         answer = client.send_text_message(**request(message_id, payload, deadline))
     except Exception as exc:  # noqa: BLE001 - botocore's errors, each read by interpret_error

@@ -17,7 +17,8 @@ ATTEMPTS = 8  # contention between "idle" and "busy" writers settles in a couple
 
 
 class Contention(Exception):
-    """The bucket kept changing under us; the message is retried like any failed attempt."""
+    """The bucket kept changing under us: raised like any AWS error, so the queue message comes back and the
+    attempt's lease is taken over."""
 
 
 def _number(value: float) -> dict[str, str]:
