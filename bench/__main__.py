@@ -17,7 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench import cold_start, render_cost, schedules, throughput
+from bench import cold_start, cost, render_cost, schedules, throughput
 from bench.stage import Stage, start
 from local.runtime import ROOT
 
@@ -120,6 +120,8 @@ def main() -> None:
     parser.add_argument("--soap-sizes", default="1000,10000,100000", help="SOAP notification counts")
     parser.add_argument("--schedules", type=int, default=10_000, help="schedules to create and list")
     parser.add_argument("--skip-package", action="store_true", help="skip `chalice package` (needs PyPI)")
+    parser.add_argument("--price-sms", type=int, default=500, help="SMS in the priced run")
+    parser.add_argument("--price-soap", type=int, default=1000, help="SOAP notifications in the priced run")
     args = parser.parse_args()
     sms_sizes = [int(s) for s in args.sms_sizes.split(",") if s]
     soap_sizes = [int(s) for s in args.soap_sizes.split(",") if s]
@@ -155,6 +157,11 @@ def main() -> None:
             f"{render['sms_raw'] * 1e6:.1f} µs: **{render['sms_ours'] / render['sms_raw']:.2f}×** |"
         )
         memory_rows(stage, lines)
+        print("prices...", file=sys.stderr, flush=True)
+        lines += ["", "Dollars per million at list price (us-east-1), from a priced run of "
+                  f"{args.price_sms} SMS and {args.price_soap} SOAP notifications (bench/cost.py):", ""]
+        lines += cost.main(stage, args.price_sms, args.price_soap)
+        lines.append("")
         print("10,000 schedules...", file=sys.stderr, flush=True)
         lines += schedules.rows(schedules.run(stage, args.schedules))
     finally:

@@ -33,3 +33,8 @@ def iso(moment: datetime) -> str:
 
 def parse_iso(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def expires_at(moment: datetime, days: float) -> int:
+    """A DynamoDB TTL value (epoch seconds) `days` after `moment`."""
+    return int((moment + timedelta(days=days)).timestamp())

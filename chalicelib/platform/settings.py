@@ -22,10 +22,18 @@ class Settings(BaseModel):
         validate_default=True,
     )
     records_table: str = "outbound-local-records"
-    messages_table: str = "outbound-local-messages"
+    messages_table: str = "outbound-local-message-store"
+    legacy_messages_table: str = "outbound-local-messages"
     config_table: str = "outbound-local-config"
     conversations_table: str = "outbound-local-conversations"
     timeline_table: str = "outbound-local-timeline"
+    payload_bucket: str = Field(
+        default="outbound-local-payloads-123456789012-us-east-1", description="S3 bucket for large payloads"
+    )
+    payload_inline_bytes: int = Field(
+        default=8192, description="compressed payloads larger than this go to the payload bucket (claim check)"
+    )
+    retention_days: float = Field(default=90.0, description="messages, conversations and timeline entries expire")
     queue_prefix: str = queue_names.DEFAULT_PREFIX
     public_api_url: str = Field(default="", description="override; empty: derived from each request or the stack")
     twilio_base_url: str = "https://api.twilio.com"
@@ -100,9 +108,13 @@ def get_settings() -> Settings:
         org_id=env.get("ORG_ID") or defaults.org_id,
         records_table=env.get("RECORDS_TABLE", defaults.records_table),
         messages_table=env.get("MESSAGES_TABLE", defaults.messages_table),
+        legacy_messages_table=env.get("LEGACY_MESSAGES_TABLE", defaults.legacy_messages_table),
         config_table=env.get("CONFIG_TABLE", defaults.config_table),
         conversations_table=env.get("CONVERSATIONS_TABLE", defaults.conversations_table),
         timeline_table=env.get("TIMELINE_TABLE", defaults.timeline_table),
+        payload_bucket=env.get("PAYLOAD_BUCKET", defaults.payload_bucket),
+        payload_inline_bytes=int(env.get("PAYLOAD_INLINE_BYTES", defaults.payload_inline_bytes)),
+        retention_days=float(env.get("RETENTION_DAYS", defaults.retention_days)),
         queue_prefix=env.get("QUEUE_PREFIX", defaults.queue_prefix),
         public_api_url=env.get("PUBLIC_API_URL", defaults.public_api_url),
         twilio_base_url=env.get("TWILIO_BASE_URL", defaults.twilio_base_url),

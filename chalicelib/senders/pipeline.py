@@ -158,6 +158,12 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver, context: 
             # Arrived before its backoff is over (SQS delays are capped at 15 minutes): wait another hop.
             queues.enqueue(channel, [body], delay=backoff.sqs_delay(now, current.due_at))
             return
+        if current.state == MessageState.sending and current.attempts == body.attempt + 1 and current.due_at > now:
+            # Claimed by a sender that may have died with it (this could be its batch coming back after the
+            # visibility timeout): look again when the lease ends; a live holder's `sent` drops this copy then.
+            queues.enqueue(channel, [body], delay=backoff.sqs_delay(now, current.due_at))
+            log("queue.lease_held", message_id=body.message_id, channel=channel, lease_until=current.due_at)
+            return
         log(
             "queue.duplicate_dropped",
             message_id=body.message_id,

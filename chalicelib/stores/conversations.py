@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.core.clock import expires_at
 from chalicelib.models.conversations import ConversationEntry
 from chalicelib.platform import aws
 from chalicelib.platform.dynamo_codec import from_item, to_item, to_value
@@ -20,7 +21,8 @@ def _table() -> str:
 
 def add(entry: ConversationEntry) -> bool:
     """Store an entry once; False if it was already there (a redelivered webhook)."""
-    item = {**entry.model_dump(mode="json", exclude_none=True), "entry": entry.message_id}
+    item = {**entry.model_dump(mode="json", exclude_none=True), "entry": entry.message_id,
+            "expires_at": expires_at(entry.at, get_settings().retention_days)}
     try:
         aws.client("dynamodb").put_item(
             TableName=_table(),
@@ -47,5 +49,6 @@ def entries(conversation_id: str, limit: int = 200) -> list[ConversationEntry]:
     for item in found.get("Items", []):
         data = from_item(item)
         data.pop("entry", None)
+        data.pop("expires_at", None)
         result.append(ConversationEntry.model_validate(data))
     return sorted(result, key=lambda e: (e.at, e.direction == "inbound"))

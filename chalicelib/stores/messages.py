@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.core.clock import iso
+from chalicelib.core.clock import expires_at, iso
+from chalicelib.core.clock import now as clock_now
 from chalicelib.core.texts import clip
 from chalicelib.models.messages import (
     ENTERED_FROM,
@@ -22,12 +23,12 @@ from chalicelib.platform.dynamo_codec import BadCursor, from_item, to_item, to_v
 from chalicelib.platform.dynamo_codec import cursor_in as _cursor_in
 from chalicelib.platform.dynamo_codec import cursor_out as _cursor_out
 from chalicelib.platform.settings import get_settings
+from chalicelib.stores import message_keys as keys
+from chalicelib.stores import payloads
 
-STATE_INDEX = "by_state"
 # Texts that come from outside (provider errors, listener answers, exception messages) are clipped before they
 # are stored: a 900 KB answer inside <Ack> must not make the record unwritable.
 TRUNCATED_FIELDS = ("last_error", "error_code", "provider_status", "provider_message_id")
-CONTACT_INDEX = "by_contact"
 
 
 def new_record(
@@ -60,21 +61,57 @@ def _table() -> str:
     return get_settings().messages_table
 
 
+def _history_line(change: StateChange) -> str:
+    """One history entry as one string ("<at> <state> <detail>"): a map per entry would repeat three attribute
+    names in every write unit."""
+    return f"{iso(change.at)} {change.state.value}" + (f" {clip(change.detail)}" if change.detail else "")
+
+
+def _history_entry(line: Any) -> dict[str, Any]:
+    if isinstance(line, dict):  # written before issue 17
+        return line
+    at, state, *detail = str(line).split(" ", 2)
+    return {"at": at, "state": state, "detail": detail[0] if detail else None}
+
+
 def _item(record: MessageRecord) -> dict[str, Any]:
-    data = record.model_dump(mode="json", exclude_none=True)
-    data["due_key"] = iso(record.due_at)
+    data = record.model_dump(mode="json", exclude_none=True,
+                             exclude={"payload", "history", "due_at", "updated_at", "created_at", "deadline"})
     if not record.pace:
         data.pop("pace", None)
-    if record.contact_key:
-        data["contact_sk"] = iso(record.created_at)
+    data["created_at"] = iso(record.created_at)
+    data["deadline"] = iso(record.deadline)
+    data["due_key"] = iso(record.due_at)
+    data["history"] = [_history_line(c) for c in record.history]
+    data["time_pk"] = keys.time_pk(record.created_at, record.message_id)
+    data["time_sk"] = keys.time_sk(record.created_at, record.message_id)
+    data["expires_at"] = expires_at(record.created_at, get_settings().retention_days)
+    if keys.needs_attention(record.state, created=True):
+        data["attn_pk"] = keys.attention_pk(record.state, record.message_id)
+    data.update(payloads.encode(record.message_id, record.payload.model_dump(mode="json", exclude_none=True)))
     return to_item(data)
+
+
+STORAGE_ONLY = ("contact_sk", "time_pk", "time_sk", "attn_pk", "expires_at")
 
 
 def _record(item: dict[str, Any]) -> MessageRecord:
     data = from_item(item)
-    data.pop("due_key", None)
-    data.pop("contact_sk", None)
+    for name in STORAGE_ONLY:
+        data.pop(name, None)
+    data["payload"] = payloads.decode(data)
+    due = data.pop("due_key", None)
+    data.setdefault("due_at", due)
+    history = [_history_entry(line) for line in data.get("history", [])]
+    data["history"] = history
+    if "updated_at" not in data:
+        data["updated_at"] = history[-1]["at"] if history else data["created_at"]
     return MessageRecord.model_validate(data)
+
+
+def decode_item(item: dict[str, Any]) -> MessageRecord:
+    """A stored item (this form, or the one written before issue 17) as a record."""
+    return _record(item)
 
 
 def create(record: MessageRecord) -> MessageRecord | None:
@@ -115,9 +152,9 @@ def create_many(records: list[MessageRecord]) -> dict[str, MessageRecord | None]
         return dict(zip((r.message_id for r in unique), pool.map(create, unique), strict=True))
 
 
-def get(message_id: str) -> MessageRecord | None:
+def get(message_id: str, *, consistent: bool = True) -> MessageRecord | None:
     found = aws.client("dynamodb").get_item(
-        TableName=_table(), Key=to_item({"message_id": message_id}), ConsistentRead=True
+        TableName=_table(), Key=to_item({"message_id": message_id}), ConsistentRead=consistent
     )
     return _record(found["Item"]) if "Item" in found else None
 
@@ -137,17 +174,19 @@ def _update(
     sets: dict[str, Any],
     change: StateChange,
 ) -> MessageRecord:
-    sets = {**sets, "state": change.state.value, "updated_at": change.at, "due_key": iso(sets["due_at"])}
+    due = sets.pop("due_at")
+    sets = {**sets, "state": change.state.value, "due_key": iso(due)}
     sets.update({k: clip(v) for k, v in sets.items() if k in TRUNCATED_FIELDS and isinstance(v, str)})
-    change = change.model_copy(update={"detail": clip(change.detail)})
+    sets["attn_pk"] = (keys.attention_pk(change.state, message_id)
+                       if keys.needs_attention(change.state, created=False) else None)
     present = {k: v for k, v in sets.items() if v is not None}
     removes = [k for k, v in sets.items() if v is None]
     clauses = ["history = list_append(history, :history)", *(f"#f_{k} = :v_{k}" for k in present)]
     update = "SET " + ", ".join(clauses) + (" REMOVE " + ", ".join(f"#f_{k}" for k in removes) if removes else "")
     attr_values = {f":v_{k}": v for k, v in present.items()}
-    attr_values[":history"] = [change.model_dump(mode="json", exclude_none=True)]
+    attr_values[":history"] = [_history_line(change)]
     serial = {
-        k: to_value(v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v)
+        k: to_value(iso(v) if isinstance(v, datetime) else v)
         for k, v in {**attr_values, **values}.items()
     }
     try:
@@ -176,7 +215,7 @@ def mark_swept(record: MessageRecord, now: datetime) -> bool:
         aws.client("dynamodb").update_item(
             TableName=_table(),
             Key=to_item({"message_id": record.message_id}),
-            UpdateExpression="SET due_at = :now, due_key = :now",
+            UpdateExpression="SET due_key = :now",
             ConditionExpression="due_key = :old AND #state = :state AND attempts = :attempts",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={
@@ -267,11 +306,28 @@ def set_fields(message_id: str, **fields: Any) -> MessageRecord:
     return _record(answer["Attributes"])
 
 
+def get_many(message_ids: list[str]) -> dict[str, MessageRecord]:
+    """Records by id (eventually consistent: listings and the sweep, which re-check with conditional writes)."""
+    found: dict[str, MessageRecord] = {}
+    wanted = list(dict.fromkeys(message_ids))
+    for start in range(0, len(wanted), 100):
+        request = {_table(): {"Keys": [to_item({"message_id": m}) for m in wanted[start:start + 100]]}}
+        for _ in range(8):
+            answer = aws.client("dynamodb").batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(_table(), []):
+                record = _record(item)
+                found[record.message_id] = record
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+    return found
+
+
 def last_to_contact(contact_key: str, states: frozenset[MessageState]) -> MessageRecord | None:
     """The newest message to a contact that reached one of `states` (the one a reply answers)."""
     kwargs: dict[str, Any] = {
         "TableName": _table(),
-        "IndexName": CONTACT_INDEX,
+        "IndexName": keys.CONTACT_INDEX,
         "KeyConditionExpression": "contact_key = :c",
         "ExpressionAttributeValues": {":c": to_value(contact_key)},
         "ScanIndexForward": False,
@@ -279,9 +335,11 @@ def last_to_contact(contact_key: str, states: frozenset[MessageState]) -> Messag
     }
     for _ in range(5):
         found = aws.client("dynamodb").query(**kwargs)
-        for item in found.get("Items", []):
-            record = _record(item)
-            if record.state in states:
+        ids = [str(from_item(i)["message_id"]) for i in found.get("Items", [])]
+        records = get_many(ids)
+        for message_id in ids:
+            record = records.get(message_id)
+            if record is not None and record.state in states:
                 return record
         if "LastEvaluatedKey" not in found:
             return None
@@ -289,30 +347,87 @@ def last_to_contact(contact_key: str, states: frozenset[MessageState]) -> Messag
     return None
 
 
-def list_by_state(
-    state: MessageState, limit: int = 50, cursor: str | None = None, due_before: datetime | None = None
-) -> tuple[list[MessageRecord], str | None]:
-    condition = "#state = :state"
-    values: dict[str, Any] = {":state": to_value(state.value)}
-    if due_before is not None:
-        condition += " AND due_key < :before"
-        values[":before"] = to_value(iso(due_before))
-    kwargs: dict[str, Any] = {
-        "TableName": _table(),
-        "IndexName": STATE_INDEX,
-        "KeyConditionExpression": condition,
-        "ExpressionAttributeNames": {"#state": "state"},
-        "ExpressionAttributeValues": values,
-        "Limit": limit,
-    }
-    start = _cursor_in(cursor)
-    if start:
-        kwargs["ExclusiveStartKey"] = start
-    found = aws.client("dynamodb").query(**kwargs)
-    return [_record(i) for i in found.get("Items", [])], _cursor_out(found.get("LastEvaluatedKey"))
+def _entry_key(index: str, entry: dict[str, Any]) -> dict[str, Any]:
+    names = {keys.TIME_INDEX: ("time_pk", "time_sk"), keys.ATTENTION_INDEX: ("attn_pk", "due_key")}[index]
+    return {name: entry[name] for name in (*names, "message_id")}
 
 
-MAX_QUERIES_PER_PAGE = 10
+def _merged_page(
+    index: str, partitions: list[str], limit: int, starts: dict[str, Any], *, newest_first: bool,
+    sort_range: tuple[str | None, str | None] = (None, None),
+) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+    """One page of `index` entries across `partitions` in one sort order: each partition is read from its own
+    position (`starts`: partition -> last entry taken, or "done"), the reads merged, the first `limit` taken.
+    Returns the entries, the new positions and the queries made."""
+    pk_name, sk_name = ("time_pk", "time_sk") if index == keys.TIME_INDEX else ("attn_pk", "due_key")
+    low, high = sort_range
+    condition = "#pk = :pk"
+    values: dict[str, Any] = {}
+    if low is not None and high is not None:
+        condition += " AND #sk BETWEEN :low AND :high"
+        values = {":low": to_value(low), ":high": to_value(high)}
+    elif low is not None:
+        condition += " AND #sk >= :low"
+        values = {":low": to_value(low)}
+    elif high is not None:
+        condition += " AND #sk <= :high"
+        values = {":high": to_value(high)}
+    read: list[tuple[str, dict[str, Any]]] = []
+    exhausted: set[str] = set()
+    queries = 0
+    for partition in partitions:
+        start = starts.get(partition)
+        if start == "done":
+            continue
+        kwargs: dict[str, Any] = {
+            "TableName": _table(), "IndexName": index, "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#pk": pk_name, **({"#sk": sk_name} if values else {})},
+            "ExpressionAttributeValues": {**values, ":pk": to_value(partition)},
+            "ScanIndexForward": not newest_first, "Limit": limit,
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = to_item(start)
+        answer = aws.client("dynamodb").query(**kwargs)
+        queries += 1
+        read.extend((partition, from_item(i)) for i in answer.get("Items", []))
+        if "LastEvaluatedKey" not in answer:
+            exhausted.add(partition)
+    read.sort(key=lambda pe: (str(pe[1][sk_name]), str(pe[1]["message_id"])), reverse=newest_first)
+    taken = read[:limit]
+    positions = dict(starts)
+    for partition, entry in taken:
+        positions[partition] = _entry_key(index, entry)
+    left = {partition for partition, _ in read[limit:]}
+    for partition in exhausted - left:
+        positions[partition] = "done"
+    return [entry for _, entry in taken], positions, queries
+
+
+def attention_due(state: MessageState, before: datetime, limit: int) -> list[MessageRecord]:
+    """Records in `state` of the attention index whose due time is before `before`, oldest first."""
+    entries, _, _ = _merged_page(keys.ATTENTION_INDEX, keys.attention_partitions(state), limit, {},
+                                 newest_first=False, sort_range=(None, iso(before)))
+    records = get_many([str(e["message_id"]) for e in entries])
+    return [records[str(e["message_id"])] for e in entries if str(e["message_id"]) in records]
+
+
+def created_since(partition: str, after: str, until: str, limit: int) -> list[dict[str, Any]]:
+    """`by_time` entries of one partition after the time key `after` up to `until` (ISO), oldest first."""
+    answer = aws.client("dynamodb").query(
+        TableName=_table(), IndexName=keys.TIME_INDEX,
+        KeyConditionExpression="time_pk = :pk AND time_sk BETWEEN :after AND :until",
+        ExpressionAttributeValues={":pk": to_value(partition), ":after": to_value(after), ":until": to_value(until)},
+        Limit=limit + 1,
+    )
+    entries = [from_item(i) for i in answer.get("Items", [])]
+    return [e for e in entries if str(e["time_sk"]) > after][:limit]
+
+
+MAX_QUERIES_PER_PAGE = 64
+
+
+RECENT_DAYS = 7  # how far back a listing of every state looks unless `created_after` says otherwise
+PENDING = frozenset({MessageState.queued, MessageState.sending})
 
 
 def list_filtered(
@@ -323,62 +438,103 @@ def list_filtered(
     equals: dict[str, str] | None = None,
     contains: dict[str, str] | None = None,
     ranges: dict[str, tuple[str | None, str | None]] | None = None,
+    days: int | None = None,
 ) -> tuple[list[MessageRecord], str | None]:
-    """Records in any of `states` (in that order), filtered on top-level or dotted attributes.
+    """Records in any of `states` (all states when empty), filtered on top-level or dotted attributes.
 
-    Filters apply after DynamoDB's Limit, so a page may hold fewer than `limit` records while a cursor is
-    still returned; a bounded number of queries per page keeps one call's latency predictable.
+    Two phases, each newest first: died records (failed, expired, undelivered) from the sparse attention index,
+    then any other state from `by_time` over the days it can be in (pending ones live at most their deadline;
+    others the last RECENT_DAYS, or from `created_after`). Filters apply after each page's read, so a page may
+    hold fewer than `limit` records while a cursor is still returned; a bounded number of queries per page keeps
+    one call's latency predictable.
     """
-    start = _cursor_in(cursor) or {"i": 0, "k": None}
-    try:
-        index, key = int(start["i"]), start.get("k")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BadCursor("not a cursor this API returned") from exc
-    names: dict[str, str] = {"#state": "state"}
-    values: dict[str, Any] = {}
-    clauses: list[str] = []
-
-    def path(attribute: str) -> str:
-        parts = []
-        for part in attribute.split("."):
-            alias = f"#a{len(names)}"
-            names[alias] = part
-            parts.append(alias)
-        return ".".join(parts)
-
-    for n, (attribute, value) in enumerate((equals or {}).items()):
-        clauses.append(f"{path(attribute)} = :eq{n}")
-        values[f":eq{n}"] = to_value(value)
-    for n, (attribute, value) in enumerate((contains or {}).items()):
-        clauses.append(f"contains({path(attribute)}, :in{n})")
-        values[f":in{n}"] = to_value(value)
-    for n, (attribute, (low, high)) in enumerate((ranges or {}).items()):
-        if low is not None:
-            clauses.append(f"{path(attribute)} >= :lo{n}")
-            values[f":lo{n}"] = to_value(low)
-        if high is not None:
-            clauses.append(f"{path(attribute)} <= :hi{n}")
-            values[f":hi{n}"] = to_value(high)
+    wanted = set(states) or set(MessageState)
+    died, living = wanted & keys.DIED, wanted - keys.DIED
+    phases = [phase for phase, present in (("died", died), ("living", living)) if present]
+    position = _cursor_in(cursor) or {}
+    if cursor and not _valid_position(position, len(phases)):
+        raise BadCursor("not a cursor this API returned")
+    created = (ranges or {}).get("created_at", (None, None))
+    settings = get_settings()
+    now = clock_now()
+    if living <= PENDING:
+        span = int(max(settings.soap_deadline_hours, settings.sms_deadline_hours) // 24) + 2
+    else:
+        span = RECENT_DAYS
+    if days is not None:
+        span = days
+    first_day = keys.day(now - timedelta(days=span))
+    if created[0]:
+        first_day = max(keys.day(now - timedelta(days=settings.retention_days + 1)), created[0][:10])
+    today = keys.day(now)
     found: list[MessageRecord] = []
     queries = 0
-    while index < len(states) and len(found) < limit and queries < MAX_QUERIES_PER_PAGE:
-        kwargs: dict[str, Any] = {
-            "TableName": _table(),
-            "IndexName": STATE_INDEX,
-            "KeyConditionExpression": "#state = :state",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {**values, ":state": to_value(states[index].value)},
-            "Limit": limit - len(found),
-        }
-        if clauses:
-            kwargs["FilterExpression"] = " AND ".join(clauses)
-        if key:
-            kwargs["ExclusiveStartKey"] = key
-        answer = aws.client("dynamodb").query(**kwargs)
-        queries += 1
-        found.extend(_record(i) for i in answer.get("Items", []))
-        key = answer.get("LastEvaluatedKey")
-        if not key:
-            index += 1
-    more = index < len(states)
-    return found, _cursor_out({"i": index, "k": key}) if more else None
+    phase = int(position.get("ph", 0))
+    current = str(position.get("d") or (today if not created[1] else min(today, created[1][:10])))
+    positions: dict[str, Any] = dict(position.get("p", {}))
+    while phase < len(phases) and len(found) < limit and queries < MAX_QUERIES_PER_PAGE:
+        if phases[phase] == "died":
+            partitions = [p for state in sorted(died) for p in keys.attention_partitions(state)]
+            entries, positions, used = _merged_page(keys.ATTENTION_INDEX, partitions, limit, positions,
+                                                    newest_first=True)
+        else:
+            low = created[0] if created[0] and created[0][:10] == current else None
+            high = created[1] if created[1] and created[1][:10] == current else None
+            partitions = keys.time_partitions(current)
+            entries, positions, used = _merged_page(keys.TIME_INDEX, partitions, limit, positions,
+                                                    newest_first=True, sort_range=(low, high))
+            entries = [e for e in entries if _matches_entry(e, equals or {})]
+        queries += used
+        records = get_many([str(e["message_id"]) for e in entries])
+        for entry in entries:
+            record = records.get(str(entry["message_id"]))
+            if record is not None and _matches(record, wanted, equals or {}, contains or {}, ranges or {}):
+                found.append(record)
+        if all(positions.get(p) == "done" for p in partitions):
+            positions = {}
+            if phases[phase] == "living" and current > first_day:
+                current = keys.day(datetime.strptime(current, "%Y-%m-%d") - timedelta(days=1))
+            else:
+                phase += 1
+    if phase >= len(phases):
+        return found, None
+    return found, _cursor_out({"ph": phase, "d": current, "p": positions})
+
+
+def _valid_position(position: dict[str, Any], phases: int) -> bool:
+    try:
+        datetime.strptime(str(position["d"]), "%Y-%m-%d")
+    except (KeyError, ValueError):
+        return False
+    marks = position.get("p")
+    return set(position) == {"ph", "d", "p"} and position["ph"] in range(phases) and isinstance(marks, dict) and all(
+        v == "done" or (isinstance(v, dict) and all(isinstance(x, str) for x in v.values())) for v in marks.values())
+
+
+def _matches_entry(entry: dict[str, Any], equals: dict[str, str]) -> bool:
+    """What the index entry alone can rule out (its immutable projected attributes)."""
+    return all(entry.get(k) == v for k, v in equals.items() if k in keys.TIME_PROJECTION)
+
+
+def _attribute(record: MessageRecord, path: str) -> Any:
+    value: Any = record.model_dump(mode="json")
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _matches(record: MessageRecord, states: set[MessageState], equals: dict[str, str], contains: dict[str, str],
+             ranges: dict[str, tuple[str | None, str | None]]) -> bool:
+    if states and record.state not in states:
+        return False
+    if any(str(_attribute(record, k)) != v for k, v in equals.items()):
+        return False
+    for path, wanted in contains.items():
+        value = _attribute(record, path)
+        if not isinstance(value, list | str) or wanted not in value:
+            return False
+    for path, (low, high) in ranges.items():
+        value = iso(record.created_at) if path == "created_at" else str(_attribute(record, path))
+        if (low is not None and value < low) or (high is not None and value > high):
+            return False
+    return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.core.clock import iso
+from chalicelib.core.clock import expires_at, iso
 from chalicelib.models.messages import MessageRecord
 from chalicelib.platform import aws
 from chalicelib.platform.dynamo_codec import from_item, to_item, to_value
@@ -34,6 +34,7 @@ def add(entity_type: str, entity_id: str, record: MessageRecord, body: str) -> N
         "configuration_id": record.configuration_id or "",
         "body": body,
         "created_at": iso(record.created_at),
+        "expires_at": expires_at(record.created_at, get_settings().retention_days),
     }
     aws.client("dynamodb").put_item(TableName=_table(), Item=to_item(item))
 

@@ -1,65 +1,109 @@
 """The minute tick's one job: re-enqueue records whose queue message was lost, and only those, once.
 
-A queued record whose time is long past, or a sending record whose lease ran out, may have lost its queue message
-(a crash between the write and the enqueue). But a burst waits in its queue too: while a channel's queue has
-messages waiting, its stuck-looking queued records are taken to be among them and left alone. A record that is
-re-enqueued is first marked with a conditional write (its due time moves to now), so two ticks or two sweepers
-never both re-enqueue it, and it looks stuck again only after another grace period. Work per tick is bounded,
-and while backlogs wait, small: nothing is read when every queue has one, and paging stops at the first page
-(oldest first) that only holds records waiting in backlogs; what is left is found by a later tick. Each
-re-enqueue is a warning log line and a `Swept` metric: a lost message is news. Duplicates stay harmless: the
-sender's conditional claim lets one copy through.
-Schedules no longer ride on this tick: EventBridge Scheduler fires them.
+Two places a queue message can be lost, two cheap looks (issue 17: no index entry just for the sweep):
+- a *first* enqueue (a crash between the record's write and the enqueue, with no redelivery to repeat it): new
+  messages are read once, shard by shard, from `by_time` behind a per-shard mark (stores/sweep_marks.py) that
+  stops at the first record it cannot yet judge;
+- a *re-enqueue* (a retry, a pacing delay, an operator's retry): those records sit in the sparse attention
+  index while queued, found by due time.
+A crashed sender's message needs neither: SQS makes it visible again and the lease takeover claims it.
+
+A burst waits in its queue too: while a channel's queue has messages waiting, its stuck-looking queued records
+are taken to be among them and left alone (the mark waits before them). A record that is re-enqueued is first
+marked with a conditional write (its due time moves to now), so two ticks or two sweepers never both re-enqueue
+it. Each re-enqueue is a warning log line and a `Swept` metric: a lost message is news. Duplicates stay
+harmless: the sender's conditional claim lets one copy through.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import get_args
 
 from chalicelib.core import clock
-from chalicelib.models.messages import Channel, MessageState, QueueBody
-from chalicelib.platform import metrics
+from chalicelib.core.clock import iso
+from chalicelib.models.messages import Channel, MessageRecord, MessageState, QueueBody
+from chalicelib.platform import aws, metrics
 from chalicelib.platform.logs import log
 from chalicelib.platform.settings import get_settings
+from chalicelib.stores import message_keys as keys
 from chalicelib.stores import messages as message_store
-from chalicelib.stores import queues
+from chalicelib.stores import queues, sweep_marks
 
-PAGES_PER_STATE = 10  # 1,000 stuck-looking records per state per tick
+PAGE = 100
+PAGES_PER_SHARD = 300  # 8 shards x 30,000 new messages per one-minute tick: 4,000 messages/s
+FIRST_LOOK = timedelta(hours=25)  # where a shard without a mark starts (a new or migrated table)
 CHANNELS: tuple[str, ...] = get_args(Channel)
+
+
+def _resend(record: MessageRecord, now: datetime, behind: int) -> int:
+    if not message_store.mark_swept(record, now):
+        return 0  # another sweep got it, or it moved on meanwhile
+    queues.enqueue(record.channel, [QueueBody(message_id=record.message_id, attempt=record.attempts - behind)])
+    log("message.swept", logging.WARNING, message_id=record.message_id, state=record.state.value,
+        waited_seconds=round((now - record.due_at).total_seconds()))
+    metrics.emit({"Swept": 1}, channel=record.channel, message_id=record.message_id)
+    return 1
+
+
+def _days(first: str, last: str) -> list[str]:
+    day, end = datetime.strptime(first[:10], "%Y-%m-%d"), datetime.strptime(last[:10], "%Y-%m-%d")
+    out = []
+    while day <= end:
+        out.append(day.strftime("%Y-%m-%d"))
+        day += timedelta(days=1)
+    return out
+
+
+def _sweep_new(shard: int, stored: str | None, now: datetime, grace: timedelta,
+               backlog: dict[str, bool]) -> tuple[int, str]:
+    """New messages of one shard since its mark; the mark moves past each one judged. Returns the new mark."""
+    stuck_before = now - grace
+    until = iso(stuck_before)
+    # No mark yet, or one ahead of this clock (a clock set back: a test's, or a skewed host): look a day back.
+    rewind = stored is not None and stored > until
+    mark = stored if stored is not None and not rewind else iso(now - FIRST_LOOK)
+    count, pages, held = 0, 0, False
+    for day in _days(mark, until):
+        while pages < PAGES_PER_SHARD and not held:
+            entries = message_store.created_since(f"{day}#{shard:02d}", mark, until, PAGE)
+            pages += 1
+            records = message_store.get_many([str(e["message_id"]) for e in entries])
+            for entry in entries:
+                record = records.get(str(entry["message_id"]))
+                if record is not None and len(record.history) == 1 and record.state == MessageState.queued:
+                    if record.due_at >= stuck_before or backlog.get(record.channel, False):
+                        held = True  # not lost yet, or most likely waiting its turn: judged by a later tick
+                        break
+                    count += _resend(record, now, behind=0)
+                elif (record is not None and record.state == MessageState.sending and record.attempts == 1
+                      and record.due_at < stuck_before):
+                    count += _resend(record, now, behind=1)  # a first attempt whose sender and message vanished
+                mark = str(entry["time_sk"])
+            if held or len(entries) < PAGE:
+                break
+        if held or pages >= PAGES_PER_SHARD:
+            break
+    else:
+        mark = max(mark, until)
+    return count, mark
 
 
 def sweep(now: datetime, grace: timedelta) -> int:
     """Re-enqueue records whose queue message was lost; returns how many."""
+    backlog = {channel: queues.waiting(channel) > 0 for channel in CHANNELS}
     count = 0
-    backlog: dict[str, bool] = {}
-    for state, behind in ((MessageState.queued, 0), (MessageState.sending, 1)):
-        if state == MessageState.queued:
-            backlog = {channel: queues.waiting(channel) > 0 for channel in CHANNELS}
-            if all(backlog.values()):
-                continue  # every queue has a backlog: no queued record can be told lost; nothing to read
-        cursor = None
-        for _ in range(PAGES_PER_STATE):
-            stuck, cursor = message_store.list_by_state(state, 100, cursor, due_before=now - grace)
-            waiting = [r for r in stuck if state == MessageState.queued and backlog.get(r.channel, False)]
-            if stuck and len(waiting) == len(stuck):
-                break  # oldest first, and a whole page waits its turn in backlogs: the next tick looks again
-            for record in stuck:
-                if record in waiting:
-                    continue  # waiting its turn in a backlog, most likely: not lost
-                if not message_store.mark_swept(record, now):
-                    continue  # another sweep got it, or it moved on meanwhile
-                queues.enqueue(
-                    record.channel, [QueueBody(message_id=record.message_id, attempt=record.attempts - behind)]
-                )
-                log("message.swept", logging.WARNING, message_id=record.message_id, state=state.value,
-                    waited_seconds=round((now - record.due_at).total_seconds()))
-                metrics.emit({"Swept": 1}, channel=record.channel, message_id=record.message_id)
-                count += 1
-            if cursor is None:
-                break
-    return count
+    for record in message_store.attention_due(MessageState.queued, now - grace, PAGE):
+        if record.state == MessageState.queued and not backlog.get(record.channel, False):
+            count += _resend(record, now, behind=0)
+    marks = sweep_marks.get_all()
+    aws.client("dynamodb")  # created once here, not raced for by the workers
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda s: _sweep_new(s, marks.get(s), now, grace, backlog), range(keys.SHARDS)))
+    sweep_marks.put_all({shard: mark for shard, (_, mark) in enumerate(results)})
+    return count + sum(found for found, _ in results)
 
 
 def tick() -> dict[str, int]:

@@ -47,6 +47,7 @@ def test_a_lost_queue_message_is_re_enqueued_exactly_once_by_racing_sweeps(runti
     runtime.pause(QUEUE)
     try:
         record = lost_record()
+        clock.advance(2)  # the sweep looks at new messages once they are older than its grace
         counts: list[int] = []
         barrier = threading.Barrier(4)
 
@@ -73,6 +74,7 @@ def test_records_waiting_on_purpose_are_not_re_enqueued(runtime: Any) -> None:
         in_backoff = lost_record(due_in=timedelta(minutes=30))  # a retry waiting out its backoff
         in_backlog = lost_record()  # past due, but its queue message is waiting in a backlog
         queues.enqueue("whatsapp", [QueueBody(message_id=in_backlog.message_id, attempt=0)])
+        clock.advance(2)  # both older than the grace: the sweep judges them
         for _ in range(3):
             sweep.sweep(clock.now(), GRACE)
         waiting = queued_ids(runtime)
@@ -93,6 +95,7 @@ def test_a_record_whose_queue_message_a_sender_holds_is_not_re_enqueued(runtime:
         url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
         received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)["Messages"]
         assert [json.loads(m["Body"])["message_id"] for m in received] == [held.message_id]
+        clock.advance(2)
         assert sweep.sweep(clock.now(), GRACE) == 0
         assert message_store.get(held.message_id).due_at == held.due_at  # type: ignore[union-attr]
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"], VisibilityTimeout=0)

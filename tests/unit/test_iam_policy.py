@@ -18,9 +18,12 @@ import botocore.session
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
+OPERATOR_ONLY = "# operator tool: runs with the operator's credentials, never in a function"
+SOURCES = [p for p in [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
+           if OPERATOR_ONLY not in p.read_text()]
 IAM_PREFIX = {"dynamodb": "dynamodb", "dynamodbstreams": "dynamodb", "sqs": "sqs", "ssm": "ssm",
-              "secretsmanager": "secretsmanager", "scheduler": "scheduler", "pinpoint-sms-voice-v2": "sms-voice"}
+              "secretsmanager": "secretsmanager", "scheduler": "scheduler", "pinpoint-sms-voice-v2": "sms-voice",
+              "s3": "s3"}
 # Sending numbers, pools and sender ids belong to the account, not to a stage: End User Messaging's SendTextMessage
 # is allowed on the account's identities, and is the one call not scoped to the stage's own resources.
 ACCOUNT_WIDE = {"pinpoint-sms-voice-v2"}
@@ -66,7 +69,9 @@ def resource_for(service: str, operation: str, stage: str) -> str:
     if service == "dynamodbstreams":
         return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/outbound-{stage}-records/stream/2026-11-25T00:00:00.000"
     if service == "dynamodb":
-        return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/outbound-{stage}-messages"
+        return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/outbound-{stage}-message-store"
+    if service == "s3":
+        return f"arn:aws:s3:::outbound-{stage}-payloads-{ACCOUNT}-{REGION}/payloads/msg_0123.json.z"
     if service == "sqs":
         return f"arn:aws:sqs:{REGION}:{ACCOUNT}:outbound-{stage}-sms"
     if service == "ssm":

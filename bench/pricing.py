@@ -1,0 +1,188 @@
+"""What a message costs in AWS at list price, from what the handlers really did: every DynamoDB write's item
+before and after (read back through a second, uncounted client) priced by DynamoDB's own rules for the table
+and each of its indexes as infra/template.yaml declares them, every read's size, every request per service.
+
+DynamoDB's rules (developer guide, "Item sizes and formats" and "Global secondary indexes: provisioned
+throughput considerations"): a write costs one unit per KB of the larger of the item before and after (at least
+one; a failed conditional write too); an index costs one write per KB of its entry when the entry appears,
+leaves or changes a projected attribute, and two when its key changes; an eventually consistent read costs half
+a unit per 4 KB of what it returns (a strongly consistent one a whole unit).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chalicelib.platform.dynamo_codec import item_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# US East (N. Virginia) list prices, November 2026.
+PRICES = {
+    "dynamodb_write_unit": 0.625e-6,  # on-demand write request unit
+    "dynamodb_read_unit": 0.125e-6,  # on-demand read request unit
+    "sqs_request": 0.40e-6,  # standard queue, per 64 KB chunk
+    "lambda_request": 0.20e-6,
+    "lambda_gb_second": 16.6667e-6,  # x86
+    "api_gateway_rest": 3.50e-6,  # first 333 million a month
+    "s3_put": 5.0e-6,
+    "s3_get": 0.4e-6,
+    "logs_ingested_gb": 0.50,
+}
+
+
+@dataclass
+class Index:
+    name: str
+    keys: tuple[str, ...]
+    projection: str  # ALL, KEYS_ONLY, INCLUDE
+    included: tuple[str, ...] = ()
+
+
+@dataclass
+class Table:
+    keys: tuple[str, ...]
+    indexes: list[Index]
+
+
+def tables(template: Path = ROOT / "infra" / "template.yaml") -> dict[str, Table]:
+    """Table name suffix (after "outbound-<stage>-") -> its keys and indexes, as the stack creates them."""
+    found: dict[str, Table] = {}
+    resources = yaml.safe_load(template.read_text())["Resources"]
+    for resource in resources.values():
+        if resource.get("Type") != "AWS::DynamoDB::Table":
+            continue
+        props = resource["Properties"]
+        suffix = props["TableName"]["Fn::Sub"].split("${Stage}-", 1)[1]
+        indexes = [
+            Index(g["IndexName"], tuple(k["AttributeName"] for k in g["KeySchema"]),
+                  g["Projection"]["ProjectionType"], tuple(g["Projection"].get("NonKeyAttributes", ())))
+            for g in props.get("GlobalSecondaryIndexes", [])
+        ]
+        found[suffix] = Table(tuple(k["AttributeName"] for k in props["KeySchema"]), indexes)
+    return found
+
+
+def _units(size: int, per: int) -> int:
+    return max(1, math.ceil(size / per))
+
+
+def index_writes(table: Table, index: Index, old: dict[str, Any] | None, new: dict[str, Any] | None) -> int:
+    def entry(item: dict[str, Any] | None) -> dict[str, Any] | None:
+        if item is None or any(k not in item for k in index.keys):
+            return None
+        names = set(index.keys) | set(table.keys)
+        if index.projection == "ALL":
+            return item
+        if index.projection == "INCLUDE":
+            names |= set(index.included)
+        return {k: v for k, v in item.items() if k in names}
+
+    before, after = entry(old), entry(new)
+    if before is None and after is None:
+        return 0
+    if before is None:
+        return _units(item_bytes(after or {}), 1024)
+    if after is None:
+        return _units(item_bytes(before), 1024)
+    if any(before[k] != after[k] for k in index.keys):
+        return _units(item_bytes(before), 1024) + _units(item_bytes(after), 1024)
+    return _units(item_bytes(after), 1024) if before != after else 0
+
+
+@dataclass
+class Ledger:
+    """Capacity units by "<table>" / "<table>:<index>", and the largest item seen per table."""
+
+    writes: Counter[str] = field(default_factory=Counter)
+    reads: Counter[str] = field(default_factory=Counter)
+    largest: Counter[str] = field(default_factory=Counter)
+
+    def clear(self) -> None:
+        self.writes.clear()
+        self.reads.clear()
+        self.largest.clear()
+
+
+WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+READS = {"GetItem", "Query", "BatchGetItem"}
+
+
+def capture(session: Any, ledger: Ledger) -> Any:
+    """Register hooks on `session` (the one the handlers' clients come from) that price every DynamoDB call;
+    returns a function that removes them."""
+    import boto3
+
+    known = tables()
+    raw = boto3.session.Session().client("dynamodb", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    local = threading.local()
+    lock = threading.Lock()
+
+    def table_of(name: str) -> tuple[str, Table | None]:
+        for suffix, table in known.items():
+            if name.endswith("-" + suffix):
+                return suffix, table
+        return name, None
+
+    def key_of(params: dict[str, Any], table: Table) -> dict[str, Any]:
+        source = params.get("Key") or params.get("Item") or {}
+        return {k: source[k] for k in table.keys}
+
+    def before(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if model.service_model.service_name != "dynamodb" or model.name not in WRITES:
+            return
+        _, table = table_of(params["TableName"])
+        if table is None:
+            return
+        found = raw.get_item(TableName=params["TableName"], Key=key_of(params, table), ConsistentRead=True)
+        local.old = found.get("Item")
+
+    def after(model: Any, params: dict[str, Any], parsed: dict[str, Any], **_: Any) -> None:
+        if model.service_model.service_name != "dynamodb":
+            return
+        if model.name in WRITES:
+            suffix, table = table_of(params["TableName"])
+            if table is None:
+                return
+            old = getattr(local, "old", None)
+            key = key_of(params, table)
+            new = raw.get_item(TableName=params["TableName"], Key=key, ConsistentRead=True).get("Item")
+            failed = "Error" in parsed
+            if failed:
+                new = old
+            with lock:
+                ledger.largest[suffix] = max(ledger.largest[suffix], item_bytes(new or old or {}))
+                ledger.writes[suffix] += _units(max(item_bytes(old or {}), item_bytes(new or {})), 1024)
+                if not failed:
+                    for index in table.indexes:
+                        ledger.writes[f"{suffix}:{index.name}"] += index_writes(table, index, old, new)
+        elif model.name in READS:
+            factor = 1.0 if params.get("ConsistentRead") else 0.5
+            if model.name == "GetItem":
+                charged = {params["TableName"]: _units(item_bytes(parsed.get("Item") or {}), 4096) * factor}
+            elif model.name == "Query":
+                size = sum(item_bytes(i) for i in parsed.get("Items", []))
+                charged = {params["TableName"]: _units(size, 4096) * factor}
+            else:
+                charged = {name: sum(_units(item_bytes(i), 4096) * factor for i in items)
+                           for name, items in parsed.get("Responses", {}).items()}
+            with lock:
+                for name, units in charged.items():
+                    ledger.reads[table_of(name)[0]] += units
+
+    session.events.register("before-call", before)
+    session.events.register("after-call", after)
+
+    def remove() -> None:
+        session.events.unregister("before-call", before)
+        session.events.unregister("after-call", after)
+
+    return remove
