@@ -177,7 +177,7 @@ def partition_rows() -> list[str]:
 
 def main(stage: Stage, sms: int, soap: int) -> list[str]:
     ledger = pricing.Ledger()
-    remove = pricing.capture(aws.session(), ledger)
+    remove = pricing.capture(aws.client("dynamodb").meta.events, ledger)
     try:
         runs = [sms_run(stage, ledger, sms), soap_run(stage, ledger, soap)]
     finally:

@@ -116,8 +116,8 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 READS = {"GetItem", "Query", "BatchGetItem"}
 
 
-def capture(session: Any, ledger: Ledger) -> Any:
-    """Register hooks on `session` (the one the handlers' clients come from) that price every DynamoDB call;
+def capture(events: Any, ledger: Ledger) -> Any:
+    """Register hooks on `events` (the handlers' DynamoDB client's `meta.events`) that price every call;
     returns a function that removes them."""
     import boto3
 
@@ -137,7 +137,8 @@ def capture(session: Any, ledger: Ledger) -> Any:
         return {k: source[k] for k in table.keys}
 
     def before(model: Any, params: dict[str, Any], **_: Any) -> None:
-        if model.service_model.service_name != "dynamodb" or model.name not in WRITES:
+        local.params = params  # the API's parameters (before-call only sees the serialised request)
+        if model.name not in WRITES:
             return
         _, table = table_of(params["TableName"])
         if table is None:
@@ -145,9 +146,8 @@ def capture(session: Any, ledger: Ledger) -> Any:
         found = raw.get_item(TableName=params["TableName"], Key=key_of(params, table), ConsistentRead=True)
         local.old = found.get("Item")
 
-    def after(model: Any, params: dict[str, Any], parsed: dict[str, Any], **_: Any) -> None:
-        if model.service_model.service_name != "dynamodb":
-            return
+    def after(model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        params: dict[str, Any] = getattr(local, "params", {})
         if model.name in WRITES:
             suffix, table = table_of(params["TableName"])
             if table is None:
@@ -178,11 +178,11 @@ def capture(session: Any, ledger: Ledger) -> Any:
                 for name, units in charged.items():
                     ledger.reads[table_of(name)[0]] += units
 
-    session.events.register("before-call", before)
-    session.events.register("after-call", after)
+    events.register("before-parameter-build.dynamodb", before)
+    events.register("after-call.dynamodb", after)
 
     def remove() -> None:
-        session.events.unregister("before-call", before)
-        session.events.unregister("after-call", after)
+        events.unregister("before-parameter-build.dynamodb", before)
+        events.unregister("after-call.dynamodb", after)
 
     return remove

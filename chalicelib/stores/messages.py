@@ -175,6 +175,9 @@ def _update(
     change: StateChange,
 ) -> MessageRecord:
     due = sets.pop("due_at")
+    if "payload" in sets:  # rebuilt (an operator's retry of an unbuildable message): one stored form only
+        encoded = payloads.encode(message_id, sets.pop("payload"))
+        sets.update({form: encoded.get(form) for form in (payloads.PLAIN, payloads.PACKED, payloads.CLAIM)})
     sets = {**sets, "state": change.state.value, "due_key": iso(due)}
     sets.update({k: clip(v) for k, v in sets.items() if k in TRUNCATED_FIELDS and isinstance(v, str)})
     sets["attn_pk"] = (keys.attention_pk(change.state, message_id)

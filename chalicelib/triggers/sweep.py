@@ -73,9 +73,10 @@ def _sweep_new(shard: int, stored: str | None, now: datetime, grace: timedelta,
             records = message_store.get_many([str(e["message_id"]) for e in entries])
             for entry in entries:
                 record = records.get(str(entry["message_id"]))
-                if record is not None and len(record.history) == 1 and record.state == MessageState.queued:
+                if (record is not None and len(record.history) == 1 and record.state == MessageState.queued
+                        and record.due_at <= now):
                     if record.due_at >= stuck_before or backlog.get(record.channel, False):
-                        held = True  # not lost yet, or most likely waiting its turn: judged by a later tick
+                        held = True  # swept a moment ago, or most likely waiting its turn: judged by a later tick
                         break
                     count += _resend(record, now, behind=0)
                 elif (record is not None and record.state == MessageState.sending and record.attempts == 1
