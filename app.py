@@ -123,6 +123,14 @@ def scheduled_send(event, context):  # type: ignore[no-untyped-def]
     return scheduled.fire(event)
 
 
+@app.lambda_function(name="webhooks")
+def webhooks_url(event, context):  # type: ignore[no-untyped-def]
+    """Provider callbacks through the stack's Lambda function URL (infra/template.yaml: WebhooksUrl)."""
+    from chalicelib.api import function_url
+
+    return function_url.handle(event)
+
+
 def _sender(channel: str):  # type: ignore[no-untyped-def]
     def handler(event):  # type: ignore[no-untyped-def]
         from chalicelib.senders import pipeline

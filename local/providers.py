@@ -80,6 +80,8 @@ class LoopbackServer:
         self.fault_rate = 0.0
         self.random_faults: list[Scripted] = []
         self.delay_seconds = 0.0
+        self.in_flight = 0
+        self.most_in_flight = 0  # how many requests it held at once, at most (a sender's concurrency, seen)
         self._rng = random.Random(7)  # noqa: S311 - fault injection, not security
         outer = self
 
@@ -104,6 +106,15 @@ class LoopbackServer:
                     scripted = outer.script.popleft() if outer.script else None
                     if scripted is None and outer.random_faults and outer._rng.random() < outer.fault_rate:
                         scripted = outer._rng.choice(outer.random_faults)
+                    outer.in_flight += 1
+                    outer.most_in_flight = max(outer.most_in_flight, outer.in_flight)
+                try:
+                    self._answer(request, scripted)
+                finally:
+                    with outer._lock:
+                        outer.in_flight -= 1
+
+            def _answer(self, request: Recorded, scripted: Scripted | None) -> None:
                 if outer.delay_seconds:
                     time.sleep(outer.delay_seconds)
                 if scripted is not None and scripted.fault in {"pass", "slow"}:

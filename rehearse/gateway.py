@@ -1,7 +1,8 @@
 """HTTP to the emulated API Gateway, addressed by the stack's real execute-api URL.
 
 This machine cannot resolve `<api-id>.execute-api.<region>.amazonaws.com`; ministack serves the same API under
-`/_aws/execute-api/<api-id>/<stage>/...`. `route` maps one to the other and keeps the original Host header, as
+`/_aws/execute-api/<api-id>/<stage>/...`. `route` maps one to the other (and a function URL to ministack's own
+address) and keeps the original Host header, as
 DNS would: the functions see the host API Gateway would give them (the API derives its public URL from it).
 """
 
@@ -15,6 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 EXECUTE_API = re.compile(r"^(?P<api>[a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com$")
+# A function URL (the stack's provider webhooks): ministack serves it at its own address when the Host header is
+# the function URL's host, as DNS would deliver it.
+FUNCTION_URL = re.compile(r"^[a-z0-9]+\.lambda-url\.[a-z0-9-]+\.on\.aws$")
 
 
 class Gateway:
@@ -23,6 +27,9 @@ class Gateway:
 
     def route(self, url: str) -> tuple[str, dict[str, str]]:
         parts = urlsplit(url)
+        if FUNCTION_URL.match(parts.hostname or ""):
+            target = f"{self.emulator_url}{parts.path}"
+            return target + (f"?{parts.query}" if parts.query else ""), {"Host": parts.netloc}
         match = EXECUTE_API.match(parts.hostname or "")
         if not match:
             return url, {}

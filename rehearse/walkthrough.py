@@ -124,8 +124,8 @@ def instant_sms(world: World) -> str:
     callbacks = [c for c in world.twilio.callbacks if f"message_id={first}" in c[0]]
     check(callbacks and all(status == 200 for _, _, status in callbacks),
           f"Twilio's status callbacks were not all accepted: {callbacks}")
-    check(".execute-api." in callbacks[0][0], f"callback URL is not the stack's own: {callbacks[0][0]}")
-    return f"Twilio got the SMS, its signed callbacks reached the webhook ({record['state']})"
+    check(".lambda-url." in callbacks[0][0], f"callback URL is not the stack's function URL: {callbacks[0][0]}")
+    return f"Twilio got the SMS, its signed callbacks reached the function URL ({record['state']})"
 
 
 def scheduled_send(world: World) -> str:

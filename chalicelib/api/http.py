@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,11 +20,30 @@ if TYPE_CHECKING:  # pydantic is imported on first use: app.py imports this modu
 M = TypeVar("M", bound="BaseModel")
 
 
+# pydantic names the branch of a union it tried (`fields.W.constrained-str`, `...bool`): not a field of ours.
+_BRANCH = re.compile(r"^(constrained-)?(str|int|float|bool|none|list|dict)$|^function-")
+_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean", "none": "null",
+               "list": "a list", "dict": "an object"}
+
+
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
-    out = []
+    """One entry per field at fault. A value refused by every branch of a union (a record field: text, number or
+    boolean) is one entry: the branch of the value's own type says why (too long, too large); when no branch
+    took its type, the entry names the types the field takes."""
+    grouped: dict[str, list[tuple[str, str, str]]] = {}
     for error in exc.errors(include_url=False):
-        location = ".".join(str(part) for part in error["loc"]) or "body"
-        out.append({"field": location, "message": error["msg"]})
+        loc = [str(part) for part in error["loc"]]
+        branch = next((part for part in loc if _BRANCH.match(part)), "")
+        location = ".".join(part for part in loc if not _BRANCH.match(part)) or "body"
+        grouped.setdefault(location, []).append((branch, error["type"], error["msg"]))
+    out: list[dict[str, str]] = []
+    for location, errors in grouped.items():
+        if len(errors) == 1 or not all(branch for branch, _, _ in errors):
+            out.extend({"field": location, "message": message} for _, _, message in errors)
+            continue
+        specific = [message for _, kind, message in errors if not kind.endswith(("_type", "_parsing", "_size"))]
+        names = ", ".join(dict.fromkeys(_TYPE_NAMES.get(b.removeprefix("constrained-"), b) for b, _, _ in errors))
+        out.append({"field": location, "message": specific[0] if specific else f"must be one of: {names}"})
     return out
 
 

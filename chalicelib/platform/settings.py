@@ -36,6 +36,9 @@ class Settings(BaseModel):
     retention_days: float = Field(default=90.0, description="messages, conversations and timeline entries expire")
     queue_prefix: str = queue_names.DEFAULT_PREFIX
     public_api_url: str = Field(default="", description="override; empty: derived from each request or the stack")
+    webhook_url: str = Field(
+        default="", description="where providers call back (the stack's function URL); empty: the API's /webhooks"
+    )
     twilio_base_url: str = "https://api.twilio.com"
     twilio_credentials_param: str = "/outbound/local/twilio"
     telesign_base_url: str = "https://rest-api.telesign.com"
@@ -55,6 +58,7 @@ class Settings(BaseModel):
     api_auth: bool = Field(default=True, description="management routes need an API key (off: local stage)")
     api_keys_param: str = Field(default="/outbound/local/api-keys", description='SSM JSON {"keys": [...]}')
     http_timeout_seconds: float = 60.0
+    sender_threads: int = Field(default=10, ge=1, le=10, description="a batch's deliveries run side by side")
     http_max_response_bytes: int = 1_048_576
     http_ca_bundle: str | None = Field(default=None, description="extra CA bundle (local/test HTTPS listeners)")
     send_limit_per_hour: int = Field(default=30_000, description="messages per org per hour (instant sends)")
@@ -117,6 +121,7 @@ def get_settings() -> Settings:
         retention_days=float(env.get("RETENTION_DAYS", defaults.retention_days)),
         queue_prefix=env.get("QUEUE_PREFIX", defaults.queue_prefix),
         public_api_url=env.get("PUBLIC_API_URL", defaults.public_api_url),
+        webhook_url=env.get("WEBHOOK_URL", defaults.webhook_url),
         twilio_base_url=env.get("TWILIO_BASE_URL", defaults.twilio_base_url),
         twilio_credentials_param=env.get("TWILIO_CREDENTIALS_PARAM", defaults.twilio_credentials_param),
         telesign_base_url=env.get("TELESIGN_BASE_URL", defaults.telesign_base_url),
@@ -132,6 +137,7 @@ def get_settings() -> Settings:
         api_auth=api_keys.required(),
         api_keys_param=env.get("API_KEYS_PARAM", defaults.api_keys_param),
         http_timeout_seconds=float(env.get("HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds)),
+        sender_threads=int(env.get("SENDER_THREADS", defaults.sender_threads)),
         http_max_response_bytes=int(env.get("HTTP_MAX_RESPONSE_BYTES", defaults.http_max_response_bytes)),
         http_ca_bundle=env.get("HTTP_CA_BUNDLE") or None,
         send_limit_per_hour=int(env.get("SEND_LIMIT_PER_HOUR", defaults.send_limit_per_hour)),

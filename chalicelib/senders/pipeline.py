@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -288,32 +289,44 @@ def attempt_seconds(channel: str) -> float:
     return settings.http_timeout_seconds * CALLS_PER_ATTEMPT.get(channel, 1) + SETTLE_MARGIN_SECONDS
 
 
+def _one(channel: str, raw: dict[str, Any], context: RemainingTime | None, needed_ms: float) -> str:
+    """One SQS record: "done", "failed" (SQS redelivers it) or "skipped" (not started: too little time left)."""
+    if context is not None and context.get_remaining_time_in_millis() < needed_ms:
+        return "skipped"
+    try:
+        process(channel, raw["body"], context=context)
+        return "done"
+    except Exception as exc:  # noqa: BLE001 - one bad message must not fail its neighbours
+        error = f"{type(exc).__name__}: {exc}"
+        log("queue.record_failed", logging.ERROR, channel=channel, sqs_message_id=raw.get("messageId"), error=error)
+        receives = int((raw.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
+        if receives >= POISON_RECEIVES and give_up(channel, raw["body"], receives, error):
+            return "done"
+        return "failed"
+
+
 def handle_batch(
     channel: str, records: Iterable[dict[str, Any]], context: RemainingTime | None = None
 ) -> dict[str, list[dict[str, str]]]:
     """Lambda's partial-batch contract: only the records listed are retried (needs ReportBatchItemFailures).
 
-    No delivery starts unless the function's remaining time covers a whole attempt: the rest of the batch is
-    reported failed and made visible again at once, instead of being cut off mid-call by the function timeout
-    (which would leave every message of the batch invisible for the queue's visibility timeout).
+    The records of a batch are delivered side by side (SENDER_THREADS): a sender mostly waits on its provider,
+    and that wait is billed Lambda time, so ten waits at once cost one (issue 17). No delivery starts unless the
+    function's remaining time covers a whole attempt: the rest of the batch is reported failed and made visible
+    again at once, instead of being cut off mid-call by the function timeout (which would leave every message of
+    the batch invisible for the queue's visibility timeout).
     """
-    failures = []
-    skipped: list[dict[str, Any]] = []
+    batch = list(records)
     needed_ms = attempt_seconds(channel) * 1000
-    for raw in records:
-        if skipped or (context is not None and context.get_remaining_time_in_millis() < needed_ms):
-            skipped.append(raw)
-            failures.append({"itemIdentifier": raw["messageId"]})
-            continue
-        try:
-            process(channel, raw["body"], context=context)
-        except Exception as exc:  # noqa: BLE001 - one bad message must not fail its neighbours
-            error = f"{type(exc).__name__}: {exc}"
-            log("queue.record_failed", logging.ERROR, channel=channel, sqs_message_id=raw.get("messageId"), error=error)
-            receives = int((raw.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
-            if receives >= POISON_RECEIVES and give_up(channel, raw["body"], receives, error):
-                continue
-            failures.append({"itemIdentifier": raw["messageId"]})
+    threads = max(1, min(get_settings().sender_threads, len(batch)))
+    if threads == 1:
+        outcomes = [_one(channel, raw, context, needed_ms) for raw in batch]
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            outcomes = list(pool.map(lambda raw: _one(channel, raw, context, needed_ms), batch))
+    failures = [{"itemIdentifier": raw["messageId"]} for raw, outcome in zip(batch, outcomes, strict=True)
+                if outcome != "done"]
+    skipped = [raw for raw, outcome in zip(batch, outcomes, strict=True) if outcome == "skipped"]
     if skipped:
         log("queue.out_of_time", logging.WARNING, channel=channel, skipped=len(skipped),
             remaining_ms=context.get_remaining_time_in_millis() if context else None)

@@ -18,9 +18,12 @@ XSD = "http://www.w3.org/2001/XMLSchema"
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
 SOBJECT = "urn:sobject.enterprise.soap.sforce.com"
 MAX_NOTIFICATIONS = 100
-# What one message's envelope may weigh: it is stored in the message record, and DynamoDB items stop at 400 KB
-# (the rest of the record - ids, bounded history, errors - fits in what is left).
+# What notifications are grouped up to: a partner's listener gets request bodies of a few hundred KB at most.
 MAX_ENVELOPE_BYTES = 300_000
+# What one notification alone may weigh (it then goes in a message of its own): any record the records table can
+# hold (400 KB), even with every character escaped (`&` is five bytes as `&amp;`). The envelope is not kept in
+# the message's item beyond PAYLOAD_INLINE_BYTES compressed: larger ones go to S3 (stores/payloads.py).
+MAX_LONE_ENVELOPE_BYTES = 2_500_000
 ENVELOPE_OVERHEAD_BYTES = 2_000  # the envelope without notifications: namespaces, ids, URLs, a session token
 
 _O = f"{{{OUTBOUND}}}"

@@ -3,7 +3,7 @@
 A record that can never be sent (a character XML forbids, a notification larger than a message may hold) becomes
 its own `failed` message (code `unbuildable`, listed and retryable), so the records around it are sent; an
 operator's retry builds it again from the record as it is then (`rebuild`). Messages carry at most 100
-notifications and MAX_ENVELOPE_BYTES, whichever comes first.
+notifications and MAX_ENVELOPE_BYTES, whichever comes first; a larger notification travels alone.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from chalicelib.soap import identity_token
 from chalicelib.soap.envelope import (
     ENVELOPE_OVERHEAD_BYTES,
     MAX_ENVELOPE_BYTES,
+    MAX_LONE_ENVELOPE_BYTES,
     MAX_NOTIFICATIONS,
     Notification,
     build_envelope,
@@ -85,13 +86,15 @@ def unsendable(note: Notification, types: dict[str, FieldType], salesforce_ids: 
             if problem:
                 return f"field {name} {problem}", 0
     size = notification_bytes(note, types)
-    if size + ENVELOPE_OVERHEAD_BYTES > MAX_ENVELOPE_BYTES:
-        return f"its notification needs about {size} bytes, more than a message may hold ({MAX_ENVELOPE_BYTES})", 0
+    if size + ENVELOPE_OVERHEAD_BYTES > MAX_LONE_ENVELOPE_BYTES:
+        return (f"its notification needs about {size} bytes, more than a message may hold "
+                f"({MAX_LONE_ENVELOPE_BYTES})"), 0
     return None, size
 
 
 def chunks(sized: list[tuple[Notification, int]]) -> list[list[Notification]]:
-    """Pure: consecutive groups of at most 100 notifications whose envelope stays within MAX_ENVELOPE_BYTES."""
+    """Pure: consecutive groups of at most 100 notifications whose envelope stays within MAX_ENVELOPE_BYTES; a
+    notification larger than that goes in a message of its own."""
     groups: list[list[Notification]] = []
     current: list[Notification] = []
     weight = ENVELOPE_OVERHEAD_BYTES

@@ -519,8 +519,8 @@ def _matches_entry(entry: dict[str, Any], equals: dict[str, str]) -> bool:
     return all(entry.get(k) == v for k, v in equals.items() if k in keys.TIME_PROJECTION)
 
 
-def _attribute(record: MessageRecord, path: str) -> Any:
-    value: Any = record.model_dump(mode="json")
+def _attribute(dumped: dict[str, Any], path: str) -> Any:
+    value: Any = dumped
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
@@ -530,14 +530,17 @@ def _matches(record: MessageRecord, states: set[MessageState], equals: dict[str,
              ranges: dict[str, tuple[str | None, str | None]]) -> bool:
     if states and record.state not in states:
         return False
-    if any(str(_attribute(record, k)) != v for k, v in equals.items()):
+    if not (equals or contains or ranges):
+        return True
+    dumped = record.model_dump(mode="json")  # once per record, not once per filter
+    if any(str(_attribute(dumped, k)) != v for k, v in equals.items()):
         return False
     for path, wanted in contains.items():
-        value = _attribute(record, path)
+        value = _attribute(dumped, path)
         if not isinstance(value, list | str) or wanted not in value:
             return False
     for path, (low, high) in ranges.items():
-        value = iso(record.created_at) if path == "created_at" else str(_attribute(record, path))
+        value = iso(record.created_at) if path == "created_at" else str(_attribute(dumped, path))
         if (low is not None and value < low) or (high is not None and value > high):
             return False
     return True

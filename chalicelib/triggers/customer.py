@@ -103,9 +103,11 @@ def build_records(
     public_url: str = "",
 ) -> list[MessageRecord]:
     """Render every contact first, so one bad contact refuses the whole request before anything is written.
-    `public_url`: the API's URL for status callbacks (default: the PUBLIC_API_URL setting; none if unknown)."""
+    `public_url`: the API's URL, for status callbacks when the stack has no webhook function URL (default: the
+    PUBLIC_API_URL setting; no callbacks if neither is known)."""
     addresses = check_contacts(configuration, contacts)
-    public_api_url = (public_url or get_settings().public_api_url).rstrip("/")
+    settings = get_settings()
+    callback_base = (settings.webhook_url or public_url or settings.public_api_url).rstrip("/")
     pace = configuration.pace
     buckets = pacing.buckets(configuration.channel_type, configuration.provider or "", configuration.channel,
                              pace.per_second if pace else None, pace.burst if pace else 1)
@@ -121,11 +123,11 @@ def build_records(
             payload = DirectMessagePayload(account=configuration.channel, recipient=address, text=body)
         else:
             callback = None
-            if configuration.provider == "twilio" and public_api_url:
+            if configuration.provider == "twilio" and callback_base:
                 # message_id in the URL: the callback finds its record even before the sender stored Twilio's sid
-                callback = f"{public_api_url}/webhooks/twilio/status?message_id={message_id}"
-            elif configuration.provider == "telesign" and public_api_url:
-                callback = f"{public_api_url}/webhooks/telesign/status"  # the report names our external_id
+                callback = f"{callback_base}/webhooks/twilio/status?message_id={message_id}"
+            elif configuration.provider == "telesign" and callback_base:
+                callback = f"{callback_base}/webhooks/telesign/status"  # the report names our external_id
             provider = configuration.provider if configuration.provider in ("telesign", "eum") else "twilio"
             content_sid, variables = (
                 content_for(template, contact, index) if configuration.channel_type == "whatsapp" else (None, None)

@@ -18,7 +18,9 @@ harmless: the sender's conditional claim lets one copy through.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import get_args
 
@@ -57,6 +59,46 @@ def _days(first: str, last: str) -> list[str]:
     return out
 
 
+@dataclass
+class _NewEntries:
+    """One shard's new index entries from a mark on, page by page, at most PAGES_PER_SHARD pages a tick."""
+
+    shard: int
+    mark: str
+    until: str
+    complete: bool = False  # every entry up to `until` was read (so the mark may move to `until`)
+
+    def __iter__(self) -> Iterator[tuple[str, MessageRecord | None]]:
+        pages, start = 0, self.mark
+        for day in _days(self.mark, self.until):
+            while True:
+                entries = message_store.created_since(f"{day}#{self.shard:02d}", start, self.until, PAGE)
+                pages += 1
+                records = message_store.get_many([str(e["message_id"]) for e in entries])
+                for entry in entries:
+                    start = str(entry["time_sk"])
+                    yield start, records.get(str(entry["message_id"]))
+                if len(entries) < PAGE:
+                    break
+                if pages >= PAGES_PER_SHARD:
+                    return
+        self.complete = True
+
+
+def _behind(record: MessageRecord | None, now: datetime, stuck_before: datetime,
+            backlog: dict[str, bool]) -> int | None:
+    """How many attempts a lost new message is behind (0 or 1); None when it needs nothing; -1 to hold here."""
+    if record is None:
+        return None
+    if len(record.history) == 1 and record.state == MessageState.queued and record.due_at <= now:
+        if record.due_at >= stuck_before or backlog.get(record.channel, False):
+            return -1  # swept a moment ago, or most likely waiting its turn: judged by a later tick
+        return 0
+    if record.state == MessageState.sending and record.attempts == 1 and record.due_at < stuck_before:
+        return 1  # a first attempt whose sender and message vanished
+    return None
+
+
 def _sweep_new(shard: int, stored: str | None, now: datetime, grace: timedelta,
                backlog: dict[str, bool]) -> tuple[int, str]:
     """New messages of one shard since its mark; the mark moves past each one judged. Returns the new mark."""
@@ -65,31 +107,15 @@ def _sweep_new(shard: int, stored: str | None, now: datetime, grace: timedelta,
     # No mark yet, or one ahead of this clock (a clock set back: a test's, or a skewed host): look a day back.
     rewind = stored is not None and stored > until
     mark = stored if stored is not None and not rewind else iso(now - FIRST_LOOK)
-    count, pages, held = 0, 0, False
-    for day in _days(mark, until):
-        while pages < PAGES_PER_SHARD and not held:
-            entries = message_store.created_since(f"{day}#{shard:02d}", mark, until, PAGE)
-            pages += 1
-            records = message_store.get_many([str(e["message_id"]) for e in entries])
-            for entry in entries:
-                record = records.get(str(entry["message_id"]))
-                if (record is not None and len(record.history) == 1 and record.state == MessageState.queued
-                        and record.due_at <= now):
-                    if record.due_at >= stuck_before or backlog.get(record.channel, False):
-                        held = True  # swept a moment ago, or most likely waiting its turn: judged by a later tick
-                        break
-                    count += _resend(record, now, behind=0)
-                elif (record is not None and record.state == MessageState.sending and record.attempts == 1
-                      and record.due_at < stuck_before):
-                    count += _resend(record, now, behind=1)  # a first attempt whose sender and message vanished
-                mark = str(entry["time_sk"])
-            if held or len(entries) < PAGE:
-                break
-        if held or pages >= PAGES_PER_SHARD:
-            break
-    else:
-        mark = max(mark, until)
-    return count, mark
+    count, entries = 0, _NewEntries(shard, mark, until)
+    for time_sk, record in entries:
+        behind = _behind(record, now, stuck_before, backlog)
+        if behind == -1:
+            return count, mark
+        if behind is not None and record is not None:
+            count += _resend(record, now, behind)
+        mark = time_sk
+    return count, max(mark, until) if entries.complete else mark
 
 
 def sweep(now: datetime, grace: timedelta) -> int:

@@ -208,3 +208,66 @@ def test_a_delivery_report_that_beats_the_senders_settle_is_kept(runtime: Any, a
     assert settled.state == "delivered" and settled.provider_message_id == sid
     stored = message(api, record.message_id)
     assert [h["state"] for h in stored["history"]] == ["queued", "sending", "delivered"]
+
+
+FUNCTION_HOST = "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws"
+
+
+def function_url_event(path: str, query: str, params: dict[str, str], signature: str | None,
+                       method: str = "POST") -> dict[str, Any]:
+    """A request as a Lambda function URL hands it over (payload format 2.0): a form body base64-encoded."""
+    import base64
+
+    headers = {"content-type": "application/x-www-form-urlencoded", "host": FUNCTION_HOST,
+               "x-forwarded-proto": "https"}
+    if signature is not None:
+        headers["x-twilio-signature"] = signature
+    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query, "headers": headers,
+            "body": base64.b64encode(urlencode(params).encode()).decode(), "isBase64Encoded": True,
+            "requestContext": {"domainName": FUNCTION_HOST, "http": {"method": method, "path": path}}}
+
+
+def test_the_function_url_entry_point_takes_twilios_signed_callback_and_refuses_a_forged_one(
+        runtime: Any, api: Api) -> None:
+    """The deployed stack's callbacks reach `webhooks_url` (a function URL), not API Gateway: the same signature
+    check over the URL Twilio called, the function URL's own host."""
+    from twilio.request_validator import RequestValidator
+
+    import app
+
+    message_id = send_one(api, "+14155552691")
+    sent = wait_state(api, message_id, "sent")
+    url = f"https://{FUNCTION_HOST}/webhooks/twilio/status?message_id={message_id}"
+    params = {"MessageSid": sent["provider_message_id"], "MessageStatus": "delivered",
+              "AccountSid": runtime.twilio.account_sid}
+    forged = RequestValidator("not-our-token").compute_signature(url, params)
+    answer = app.webhooks_url(function_url_event("/webhooks/twilio/status", f"message_id={message_id}", params,
+                                                 forged), None)
+    assert answer["statusCode"] == 403 and message(api, message_id)["state"] == "sent"
+    signature = RequestValidator(runtime.twilio.auth_token).compute_signature(url, params)
+    answer = app.webhooks_url(function_url_event("/webhooks/twilio/status", f"message_id={message_id}", params,
+                                                 signature), None)
+    assert answer["statusCode"] == 200, answer
+    assert message(api, message_id)["state"] == "delivered"
+    assert app.webhooks_url(function_url_event("/sends", "", {}, None), None)["statusCode"] == 404
+    assert app.webhooks_url(function_url_event("/webhooks/twilio/status", "", {}, None, "GET"), None)[
+        "statusCode"] == 405
+    assert app.webhooks_url({"rawPath": "/webhooks/twilio/status"}, None)["statusCode"] == 400
+
+
+def test_with_a_webhook_url_set_callbacks_point_at_it(runtime: Any, api: Api,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack sets WEBHOOK_URL to its function URL: messages created afterwards carry it as StatusCallback."""
+    from chalicelib.platform import settings
+
+    monkeypatch.setenv("WEBHOOK_URL", f"https://{FUNCTION_HOST}/")
+    settings.get_settings.cache_clear()
+    try:
+        message_id = send_one(api, "+14155552692")
+        wait_for(lambda: [r for r in runtime.twilio.requests if r.form().get("To") == "+14155552692"], what="sent")
+        request = [r for r in runtime.twilio.requests if r.form().get("To") == "+14155552692"][-1]
+        assert request.form()["StatusCallback"] == (
+            f"https://{FUNCTION_HOST}/webhooks/twilio/status?message_id={message_id}")
+    finally:
+        monkeypatch.delenv("WEBHOOK_URL")
+        settings.get_settings.cache_clear()

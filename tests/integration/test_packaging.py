@@ -102,8 +102,9 @@ def test_brakes_alarms_and_log_retention(resources: dict[str, Any]) -> None:
     settings = resources["RestAPI"]["Properties"]["MethodSettings"][0]
     assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}
     functions = [name for name, spec in resources.items() if spec.get("Type") == "AWS::Serverless::Function"]
-    # api, authorizer, stream, stream failures, tick, scheduled send, four senders, End User Messaging events
-    assert len(functions) == 11
+    # api, authorizer, stream, stream failures, tick, scheduled send, four senders, End User Messaging events,
+    # provider webhooks (function URL)
+    assert len(functions) == 12
     for name in functions:
         group = resources[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
@@ -120,6 +121,22 @@ def test_brakes_alarms_and_log_retention(resources: dict[str, Any]) -> None:
     assert tick["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["TickFailureQueue", "Arn"]}
     events = resources["OnSmsEvent"]["Properties"]["EventInvokeConfig"]
     assert events["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["SmsEventFailureQueue", "Arn"]}
+
+
+def test_provider_webhooks_have_a_public_function_url_and_record_builders_know_it(
+        resources: dict[str, Any]) -> None:
+    """A callback through API Gateway REST costs $3.50 per million; through a function URL, nothing per request."""
+    url = resources["WebhooksUrl"]
+    assert url["Type"] == "AWS::Lambda::Url" and url["Properties"]["AuthType"] == "NONE"
+    assert url["Properties"]["TargetFunctionArn"] == {"Fn::GetAtt": ["Webhooks", "Arn"]}
+    grants = {spec["Properties"]["Action"]: spec["Properties"] for spec in resources.values()
+              if spec.get("Type") == "AWS::Lambda::Permission" and spec["Properties"]["FunctionName"] == {
+                  "Ref": "Webhooks"}}
+    assert grants["lambda:InvokeFunctionUrl"]["FunctionUrlAuthType"] == "NONE"
+    assert grants["lambda:InvokeFunction"]["InvokedViaFunctionUrl"] is True
+    for builder in ("APIHandler", "OnRecordChange", "ScheduledSend"):
+        variables = resources[builder]["Properties"]["Environment"]["Variables"]
+        assert variables["WEBHOOK_URL"] == {"Fn::GetAtt": ["WebhooksUrl", "FunctionUrl"]}, builder
 
 
 def test_end_user_messaging_events_reach_their_function(resources: dict[str, Any]) -> None:

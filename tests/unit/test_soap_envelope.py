@@ -176,3 +176,19 @@ def test_messages_split_at_100_notifications_or_the_size_limit() -> None:
     groups = chunks(large)
     assert sum(len(g) for g in groups) == 25 and len(groups) == 2
     assert all(2_000 + 20_000 * len(g) <= MAX_ENVELOPE_BYTES for g in groups)
+
+
+def test_a_notification_over_the_group_size_travels_alone_and_only_one_past_any_record_is_unsendable() -> None:
+    from chalicelib.soap.envelope import MAX_LONE_ENVELOPE_BYTES, notification_bytes
+    from chalicelib.soap.notifications import chunks, unsendable
+
+    sized = [(Notification(id="a", fields={}), 1_000), (Notification(id="big", fields={}), 480_000),
+             (Notification(id="b", fields={}), 1_000)]
+    assert [[n.id for n in group] for group in chunks(sized)] == [["a"], ["big"], ["b"]]
+    types = {"Subject": FieldType.string}
+    # A record the records table can hold (400 KB), every character escaped five-fold (& is &amp;), still fits a message.
+    quotes = Notification(id="q", fields={"Id": "q", "Subject": '&' * 399_000})
+    assert unsendable(quotes, types) == (None, notification_bytes(quotes, types))
+    beyond = Notification(id="z", fields={"Id": "z", "Subject": '&' * (MAX_LONE_ENVELOPE_BYTES // 5 + 1)})
+    reason, _ = unsendable(beyond, types)
+    assert reason is not None and "more than a message may hold" in reason
