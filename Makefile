@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint package bench load rehearse clean
+.PHONY: run test lint package bench bench-prices load rehearse clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ load: $(STAMP)
 
 bench: $(STAMP)
 	PYTHONPATH=. $(PY) -m bench --sms-sizes $(SMS_SIZES) --soap-sizes $(SOAP_SIZES)
+
+# Only the priced run of `make bench` (dollars per million messages, write units by table and index).
+bench-prices: $(STAMP)
+	PYTHONPATH=. $(PY) -m bench --prices-only
 
 # The deploy rehearsal: the README's "Deploying" block, as written, against ministack (IAM enforced), then the
 # walkthrough through the emulated API Gateway. ministack and the AWS CLI get their own venvs under .rehearsal/.

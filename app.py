@@ -59,6 +59,7 @@ schedules = LazyModule("chalicelib.api.schedules")
 webhooks = LazyModule("chalicelib.api.webhooks")
 activity = LazyModule("chalicelib.api.activity")
 stream_failures = LazyModule("chalicelib.api.stream_failures")
+managed = LazyModule("chalicelib.api.managed")
 
 # The real stream ARN is known only once the table exists: infra/template.yaml's merge overrides this
 # placeholder in the packaged template, the local runtime sets the real one before importing this module.
@@ -280,10 +281,28 @@ def create_template() -> Response:
     return catalog.create_template(_body())
 
 
+@route("/templates", methods=["GET"])
+@endpoint
+def list_templates() -> Response:
+    return managed.list_templates(app.current_request.query_params)
+
+
 @route("/templates/{template_id}", methods=["GET"])
 @endpoint
 def get_template(template_id: str) -> Response:
-    return catalog.get_template(template_id)
+    return managed.get_template(template_id)
+
+
+@route("/templates/{template_id}", methods=["PUT"])
+@endpoint
+def update_template(template_id: str) -> Response:
+    return managed.update_template(template_id, _body(), app.current_request.headers.get("if-match"))
+
+
+@route("/templates/{template_id}", methods=["DELETE"])
+@endpoint
+def delete_template(template_id: str) -> Response:
+    return managed.delete_template(template_id, app.current_request.headers.get("if-match"))
 
 
 @route("/templates/{template_id}/preview", methods=["POST"])
@@ -296,6 +315,30 @@ def preview_template(template_id: str) -> Response:
 @endpoint
 def create_configuration() -> Response:
     return catalog.create_configuration(_body())
+
+
+@route("/outbound-configurations", methods=["GET"])
+@endpoint
+def list_configurations() -> Response:
+    return managed.list_configurations(app.current_request.query_params)
+
+
+@route("/outbound-configurations/{configuration_id}", methods=["GET"])
+@endpoint
+def get_configuration(configuration_id: str) -> Response:
+    return managed.get_configuration(configuration_id)
+
+
+@route("/outbound-configurations/{configuration_id}", methods=["PUT"])
+@endpoint
+def update_configuration(configuration_id: str) -> Response:
+    return managed.update_configuration(configuration_id, _body(), app.current_request.headers.get("if-match"))
+
+
+@route("/outbound-configurations/{configuration_id}", methods=["DELETE"])
+@endpoint
+def delete_configuration(configuration_id: str) -> Response:
+    return managed.delete_configuration(configuration_id, app.current_request.headers.get("if-match"))
 
 
 @route("/sends", methods=["POST"])

@@ -114,6 +114,15 @@ def memory_rows(stage: Stage, lines: list[str]) -> None:
     throughput.drain("soap", 1)
 
 
+def prices(sms: int, soap: int) -> list[str]:
+    stage = start()
+    try:
+        return ["Dollars per million at list price (us-east-1), from a priced run of "
+                f"{sms} SMS and {soap} SOAP notifications (bench/cost.py):", "", *cost.main(stage, sms, soap)]
+    finally:
+        stage.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sms-sizes", default="1000,3000", help="SMS message counts, comma separated")
@@ -122,7 +131,11 @@ def main() -> None:
     parser.add_argument("--skip-package", action="store_true", help="skip `chalice package` (needs PyPI)")
     parser.add_argument("--price-sms", type=int, default=500, help="SMS in the priced run")
     parser.add_argument("--price-soap", type=int, default=1000, help="SOAP notifications in the priced run")
+    parser.add_argument("--prices-only", action="store_true", help="only the priced run (`make bench-prices`)")
     args = parser.parse_args()
+    if args.prices_only:
+        print("\n".join(prices(args.price_sms, args.price_soap)))
+        return
     sms_sizes = [int(s) for s in args.sms_sizes.split(",") if s]
     soap_sizes = [int(s) for s in args.soap_sizes.split(",") if s]
     began = time.time()

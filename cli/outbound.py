@@ -52,7 +52,9 @@ class Client:
 
 
 def _query(args: argparse.Namespace) -> dict[str, str]:
-    query = {"state": args.state, "limit": "100"}
+    query = {"limit": "100"}
+    if args.state:
+        query["state"] = args.state
     for option, name in (
         ("channel", "channel"),
         ("configuration_id", "configuration_id"),
@@ -79,15 +81,21 @@ def matching(client: Client, args: argparse.Namespace, every: bool) -> Iterator[
         print(f"... page {pages}", file=sys.stderr, flush=True)
 
 
+COLUMNS = ("message_id", "channel", "state", "attempts", "created_at", "error_code", "last_error")
+
+
 def list_messages(client: Client, args: argparse.Namespace) -> int:
-    count = 0
-    for m in matching(client, args, args.all):
-        count += 1
-        error = (m.get("last_error") or "")[:60]
-        print(
-            f"{m['message_id']}\t{m['channel']}\t{m['state']}\t{m['attempts']}\t{m.get('error_code') or '-'}\t{error}"
-        )
-    print(f"{count} message(s)", file=sys.stderr)
+    """A table with a header (tab-separated), newest first; `--json` prints the records as they came."""
+    applied = {k: v for k, v in _query(args).items() if k != "limit"}
+    print("filters: " + (", ".join(f"{k}={v}" for k, v in applied.items()) or "none (every state)"), file=sys.stderr)
+    found = list(matching(client, args, args.all))
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        print("\t".join(COLUMNS))
+        for m in found:
+            print("\t".join(str(m.get(column) if m.get(column) is not None else "-") for column in COLUMNS))
+    print(f"{len(found)} message(s)", file=sys.stderr)
     return 0
 
 
@@ -137,8 +145,8 @@ def parser() -> argparse.ArgumentParser:
     groups = top.add_subparsers(dest="group", required=True)
     messages = groups.add_parser("messages").add_subparsers(dest="command", required=True)
 
-    def filters(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--state", default="failed")
+    def filters(p: argparse.ArgumentParser, state: str | None) -> None:
+        p.add_argument("--state", default=state, help=f"one state (default: {state or 'every state'})")
         p.add_argument("--channel")
         p.add_argument("--configuration-id", dest="configuration_id")
         p.add_argument("--definition-id", dest="definition_id")
@@ -146,15 +154,16 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--until", help="created at or before")
 
     listing = messages.add_parser("list")
-    filters(listing)
+    filters(listing, None)
     listing.add_argument("--all", action="store_true", help="follow every page")
+    listing.add_argument("--json", action="store_true", help="the records as JSON, for scripts")
     listing.set_defaults(run=list_messages)
     show = messages.add_parser("show")
     show.add_argument("message_id")
     show.set_defaults(run=lambda c, a: print(json.dumps(c.call("GET", f"/messages/{a.message_id}"), indent=2)) or 0)
     retrying = messages.add_parser("retry")
     retrying.add_argument("message_ids", nargs="*")
-    filters(retrying)
+    filters(retrying, "failed")
     retrying.set_defaults(run=retry)
     dlq = groups.add_parser("dlq").add_subparsers(dest="command", required=True)
     redriving = dlq.add_parser("redrive")

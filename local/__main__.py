@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
+import sys
 import threading
 
 from local.runtime import LocalRuntime, Options
+
+PORTS = ("api_port", "moto_port", "twilio_port", "telesign_port", "x_port", "eum_port")
+
+
+def taken_ports(ports: dict[str, int]) -> list[tuple[str, int]]:
+    """The (flag, port) pairs something else already listens on: refused at once, not a hang at start."""
+    taken = []
+    for flag, port in ports.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closing socket is not "in use"
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                taken.append((flag, port))
+    return taken
 
 
 def main() -> None:
@@ -14,14 +31,26 @@ def main() -> None:
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--moto-port", type=int, default=5055)
     parser.add_argument("--twilio-port", type=int, default=8010)
+    parser.add_argument("--telesign-port", type=int, default=8011)
+    parser.add_argument("--x-port", type=int, default=8012)
+    parser.add_argument("--eum-port", type=int, default=8013)
     parser.add_argument("--tick-seconds", type=float, default=5.0,
                         help="how often the minute tick (sweep) and the Scheduler clock run")
     args = parser.parse_args()
+    taken = taken_ports({f"--{name.replace('_', '-')}": getattr(args, name) for name in PORTS})
+    if taken:
+        for flag, port in taken:
+            print(f"outbound: port {port} is already in use; choose another with {flag} PORT "
+                  f"(e.g. `python -m local {flag} {port + 100}`)", file=sys.stderr)
+        sys.exit(2)
     runtime = LocalRuntime(
         Options(
             api_port=args.api_port,
             moto_port=args.moto_port,
             twilio_port=args.twilio_port,
+            telesign_port=args.telesign_port,
+            x_port=args.x_port,
+            eum_port=args.eum_port,
             tick_seconds=args.tick_seconds,
             twilio_status_callbacks=True,
             moto_process=True,  # its own core: a burst drains several times faster (README: Load test)

@@ -440,6 +440,14 @@ class LocalRuntime:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return
 
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                """One access line per request, as API Gateway's access log would have it (no query string:
+                it can carry a phone number)."""
+                from chalicelib.platform.logs import log
+
+                log("api.access", method=self.command, path=self.path.split("?", 1)[0],
+                    status=int(code) if str(code).isdigit() else str(code))
+
         config = Config.create(
             chalice_stage=STAGE,
             app_name="outbound",

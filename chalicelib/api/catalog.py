@@ -101,7 +101,13 @@ def get_record(object_type: str, record_id: str) -> Response:
 
 
 def create_template(raw: bytes | None) -> Response:
-    data = parse(TemplateInput, raw)
+    template = checked_template(parse(TemplateInput, raw), ids.random_id("tpl"))
+    config_store.put(config_store.TEMPLATE, template.id, template, new=True)
+    return reply(201, template)
+
+
+def checked_template(data: TemplateInput, template_id: str) -> MessageTemplate:
+    """Every body and content variable compiles (a 400 naming the locale otherwise), with the SMS warnings."""
     for locale, body in data.bodies.items():
         try:
             check_body(locale, body)
@@ -118,16 +124,7 @@ def create_template(raw: bytes | None) -> Response:
     warnings: dict[str, str] = {}
     if data.channel_type == "sms":
         warnings = {locale: w for locale, body in data.bodies.items() if (w := sms_segments.template_warning(body))}
-    template = MessageTemplate(id=ids.random_id("tpl"), warnings=warnings, **data.model_dump())
-    config_store.put(config_store.TEMPLATE, template.id, template, new=True)
-    return reply(201, template)
-
-
-def get_template(template_id: str) -> Response:
-    return reply(
-        200,
-        require(config_store.get(config_store.TEMPLATE, template_id, MessageTemplate), "message template", template_id),
-    )
+    return MessageTemplate(id=template_id, warnings=warnings, **data.model_dump())
 
 
 def preview_template(template_id: str, raw: bytes | None) -> Response:

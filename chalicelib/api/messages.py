@@ -52,13 +52,14 @@ def _moment(query: dict[str, str], name: str) -> str | None:
 
 
 def list_messages(query: dict[str, str] | None) -> Response:
-    """Messages in one state, newest due last; filters: channel, configuration_id, definition_id, created_after,
-    created_before (applied after the page's read, so a page can be short while a cursor remains)."""
+    """Messages newest first, every state unless `state` names one; filters: channel, configuration_id,
+    definition_id, created_after, created_before (applied after the page's read, so a page can be short while a
+    cursor remains)."""
     query = query or {}
     for name in sorted(set(query) - LIST_PARAMETERS):
         raise invalid(name, f"unknown parameter; use {', '.join(sorted(LIST_PARAMETERS))}")
     try:
-        state = MessageState(query.get("state", "failed"))
+        states = [MessageState(query["state"])] if "state" in query else []
     except ValueError as exc:
         raise invalid("state", f"one of {', '.join(s.value for s in MessageState)}") from exc
     try:
@@ -73,7 +74,7 @@ def list_messages(query: dict[str, str] | None) -> Response:
     after, before = _moment(query, "created_after"), _moment(query, "created_before")
     ranges = {"created_at": (after, before)} if after or before else None
     try:
-        records, cursor = message_store.list_filtered([state], limit, query.get("cursor"), equals=equals, ranges=ranges)
+        records, cursor = message_store.list_filtered(states, limit, query.get("cursor"), equals=equals, ranges=ranges)
     except message_store.BadCursor as exc:
         raise invalid("cursor", str(exc)) from exc
     return reply(200, {"messages": [r.model_dump(mode="json") for r in records], "cursor": cursor})

@@ -32,6 +32,10 @@ class AlreadyExists(Exception):
     pass
 
 
+class Stale(Exception):
+    """A versioned write whose expected version is no longer the stored one (or the item is gone)."""
+
+
 def _table() -> str:
     return get_settings().config_table
 
@@ -114,3 +118,48 @@ def list_all(kind: str, model: type[M]) -> Iterator[M]:
     for page in pages:
         for item in page.get("Items", []):
             yield model.model_validate(from_item(item)["data"])
+
+
+# Versions (optimistic concurrency for the management API): an item without `version` (written before
+# versions, or by `put`) is version 1; every versioned write adds one, conditional on the version read.
+
+
+def get_versioned(kind: str, key: str, model: type[M]) -> tuple[M, int] | None:
+    found = aws.client("dynamodb").get_item(TableName=_table(), Key=to_item({"pk": kind, "sk": key}),
+                                            ConsistentRead=True)
+    item = found.get("Item")
+    if not item:
+        return None
+    plain = from_item(item)
+    return model.model_validate(plain["data"]), int(plain.get("version", 1))
+
+
+def _version_condition(expected: int) -> tuple[str, dict[str, Any]]:
+    if expected == 1:
+        return "attribute_exists(pk) AND (attribute_not_exists(version) OR version = :v)", {":v": to_value(1)}
+    return "version = :v", {":v": to_value(expected)}
+
+
+def put_versioned(kind: str, key: str, model: BaseModel, expected: int) -> int:
+    """Replace the item if it is still at `expected`; returns the new version. Raises Stale otherwise."""
+    condition, values = _version_condition(expected)
+    item = {"pk": kind, "sk": key, "data": model.model_dump(mode="json"), "version": expected + 1}
+    try:
+        aws.client("dynamodb").put_item(TableName=_table(), Item=to_item(item), ConditionExpression=condition,
+                                        ExpressionAttributeValues=values)
+    except Exception as exc:
+        if aws.is_conditional_failure(exc):
+            raise Stale(f"{kind} {key} is no longer at version {expected}") from exc
+        raise
+    return expected + 1
+
+
+def delete_versioned(kind: str, key: str, expected: int) -> None:
+    condition, values = _version_condition(expected)
+    try:
+        aws.client("dynamodb").delete_item(TableName=_table(), Key=to_item({"pk": kind, "sk": key}),
+                                           ConditionExpression=condition, ExpressionAttributeValues=values)
+    except Exception as exc:
+        if aws.is_conditional_failure(exc):
+            raise Stale(f"{kind} {key} is no longer at version {expected}") from exc
+        raise

@@ -443,7 +443,8 @@ def list_filtered(
     ranges: dict[str, tuple[str | None, str | None]] | None = None,
     days: int | None = None,
 ) -> tuple[list[MessageRecord], str | None]:
-    """Records in any of `states` (all states when empty), filtered on top-level or dotted attributes.
+    """Records in any of `states` (all states when empty: `by_time` alone, newest first), filtered on top-level or
+    dotted attributes.
 
     Two phases, each newest first: died records (failed, expired, undelivered) from the sparse attention index,
     then any other state from `by_time` over the days it can be in (pending ones live at most their deadline;
@@ -452,7 +453,8 @@ def list_filtered(
     one call's latency predictable.
     """
     wanted = set(states) or set(MessageState)
-    died, living = wanted & keys.DIED, wanted - keys.DIED
+    # Every state: `by_time` alone holds every message, so one phase lists them all newest first.
+    died, living = (set(), wanted) if not states else (wanted & keys.DIED, wanted - keys.DIED)
     phases = [phase for phase, present in (("died", died), ("living", living)) if present]
     position = _cursor_in(cursor) or {}
     if cursor and not _valid_position(position, len(phases)):

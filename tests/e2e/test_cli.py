@@ -34,7 +34,9 @@ def test_cli_lists_shows_retries_and_redrives(runtime: Any, api: Api) -> None:
     listed = outbound(runtime, "messages", "list", "--state", "failed", "--configuration-id", configuration_id, "--all")
     assert listed.returncode == 0, listed.stderr
     rows = [line.split("\t") for line in listed.stdout.splitlines()]
-    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [(message_id, "sms", "failed", "21614")]
+    assert rows[0][:3] == ["message_id", "channel", "state"] and rows[0][5] == "error_code"
+    assert [(r[0], r[1], r[2], r[5]) for r in rows[1:]] == [(message_id, "sms", "failed", "21614")]
+    assert f"filters: state=failed, configuration_id={configuration_id}" in listed.stderr
 
     shown = outbound(runtime, "messages", "show", message_id)
     assert shown.returncode == 0 and json.loads(shown.stdout)["payload"]["to"] == "+14155552740"
@@ -44,6 +46,9 @@ def test_cli_lists_shows_retries_and_redrives(runtime: Any, api: Api) -> None:
     wait_state(api, message_id, "sent")
     again = outbound(runtime, "messages", "retry", message_id)  # a sent message cannot be retried
     assert again.returncode == 1 and "HTTP 409" in again.stderr
+    every = outbound(runtime, "messages", "list", "--configuration-id", configuration_id, "--json")
+    assert every.returncode == 0 and "filters: configuration_id=" in every.stderr  # no state: every state
+    assert [(m["message_id"], m["state"]) for m in json.loads(every.stdout)] == [(message_id, "sent")]
 
     redriven = outbound(runtime, "dlq", "redrive", "sms", "--batch", "50")
     assert redriven.returncode == 0, redriven.stderr

@@ -118,9 +118,10 @@ def test_every_message_ends_once_and_is_sent_once(runtime: Any, api: Api, scenar
 
 
 def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(runtime: Any, api: Api) -> None:
-    """A sender process takes a batch of five, gets two accepted, and is SIGKILLed while the third is at the
-    provider (no answer yet). The batch comes back after the visibility timeout: the two settled are dropped
-    as duplicates, the two untouched are sent, and the one in flight is taken over once its lease runs out."""
+    """A sender process takes a batch of five and delivers them side by side; four are accepted and recorded,
+    and it is SIGKILLed while the other one is at the provider (no answer yet). The batch comes back after the
+    visibility timeout: the four settled are dropped as duplicates, and the one in flight is taken over once
+    its lease runs out."""
     numbers = fresh_numbers()
     configuration_id = sms_configuration(api)
     runtime.pause(SMS_QUEUE)  # the batch must go to the process we kill, not to the runtime's own poller
@@ -129,13 +130,18 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(runtime
         runtime.twilio.fault_next(1, "hang", 60.0)
         status, send = api.call("POST", "/sends", send_body(configuration_id, numbers))
         assert status == 202, send
+
+        def four_recorded() -> bool:
+            states = [message(api, m)["state"] for m in send["message_ids"]]
+            return states.count("sent") == 4 and states.count("sending") == 1
+
         # Its own HTTP timeout is long enough that the hung call is still open when the kill comes.
         sender = subprocess.Popen(
             [sys.executable, "-m", "tests.e2e.sender_process", SMS_QUEUE, "send_sms"], cwd=ROOT,
             env={**os.environ, "HTTP_TIMEOUT_SECONDS": "5"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            wait_for(lambda: len(to_numbers(runtime, numbers)) >= 3 or sender.poll() is not None, timeout=60,
-                     what="the sender's third provider call", interval=0.01)
+            wait_for(lambda: four_recorded() or sender.poll() is not None, timeout=60,
+                     what="four settled and one at the provider", interval=0.05)
             sender.kill()
             _, stderr = sender.communicate(timeout=10)
         finally:
@@ -143,8 +149,9 @@ def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(runtime
                 sender.kill()
         assert sender.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
         at_kill = to_numbers(runtime, numbers)
-        assert [r.answered for r in at_kill] == [201, 201, None]
-        hung = at_kill[2].form()["To"]
+        answered = [r.answered for r in at_kill]
+        assert len(at_kill) == 5 and answered.count(201) == 4 and answered.count(None) == 1, answered
+        hung = at_kill[answered.index(None)].form()["To"]
         assert message(api, send["message_ids"][numbers.index(hung)])["state"] == "sending"
     finally:
         runtime.resume(SMS_QUEUE)

@@ -1,0 +1,194 @@
+"""Templates and outbound configurations, fully managed (issue 18): list, read, update, delete.
+
+Optimistic concurrency as HTTP has it: a read answers with `ETag: "<version>"` (and `version` in the body); an
+update or delete that sends `If-Match` with an older version is refused with 412 and changes nothing. Without
+If-Match the write applies to the version it read a moment before (still conditional: two racing writers never
+both win silently). A delete is refused with 409 naming what still refers to the resource. An update applies to
+messages created afterwards; a message keeps what it was rendered from (its payload is rendered at creation).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from chalice import Response
+from pydantic import BaseModel
+
+from chalicelib.api import catalog
+from chalicelib.api.http import page_limit, parse, reply
+from chalicelib.core.errors import ApiError, invalid, mismatch, require, unknown
+from chalicelib.models.customer import ConfigurationInput, MessageTemplate, OutboundConfiguration, TemplateInput
+from chalicelib.models.definitions import Rule
+from chalicelib.stores import config as config_store
+from chalicelib.stores import schedules as schedule_store
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _versioned(kind: str, key: str, model: type[M], what: str) -> tuple[M, int]:
+    return require(config_store.get_versioned(kind, key, model), what, key)
+
+
+def _expected(if_match: str | None, current: int) -> int:
+    """The version a write is conditional on: If-Match's (a stale one is a 412 here already), else the current."""
+    if not if_match or if_match.strip() == "*":
+        return current
+    try:
+        wanted = int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError as exc:
+        raise invalid("If-Match", 'must be an ETag this API returned, e.g. "3"') from exc
+    if wanted != current:
+        raise ApiError(412, "precondition_failed", f"If-Match: version {wanted} is stale; the current is {current}",
+                       [{"field": "If-Match", "message": f"current version is {current}"}])
+    return wanted
+
+
+def _stale(exc: config_store.Stale) -> ApiError:
+    return ApiError(412, "precondition_failed", f"If-Match: changed meanwhile ({exc}); read it again",
+                    [{"field": "If-Match", "message": "changed meanwhile"}])
+
+
+def _with_version(status: int, model: BaseModel, version: int) -> Response:
+    return reply(status, {**model.model_dump(mode="json"), "version": version}, {"ETag": f'"{version}"'})
+
+
+def _page(items: Sequence[M], query: Mapping[str, str], key: Callable[[M], str], name: str) -> Response:
+    """A page of a small, sorted collection; the cursor is the last key returned."""
+    limit = page_limit(query.get("limit"), 100)
+    ordered = sorted(items, key=key)
+    start = ""
+    if query.get("cursor"):
+        try:
+            start = base64.urlsafe_b64decode(query["cursor"].encode()).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            raise invalid("cursor", "not a cursor this API returned") from exc
+    chosen = [item for item in ordered if key(item) > start][:limit]
+    more = len([item for item in ordered if key(item) > start]) > limit
+    cursor = base64.urlsafe_b64encode(key(chosen[-1]).encode()).decode() if more and chosen else None
+    return reply(200, {name: [item.model_dump(mode="json") for item in chosen], "cursor": cursor})
+
+
+def _filters(query: Mapping[str, str] | None, allowed: set[str]) -> dict[str, str]:
+    query = dict(query or {})
+    for name in sorted(set(query) - allowed - {"limit", "cursor"}):
+        raise invalid(name, f"unknown parameter; use {', '.join(sorted(allowed | {'limit', 'cursor'}))}")
+    return query
+
+
+# --- templates -------------------------------------------------------------------------------------------------
+
+
+def list_templates(query: Mapping[str, str] | None) -> Response:
+    """Filters: channel_type, name (exact)."""
+    wanted = _filters(query, {"channel_type", "name"})
+    found = [t for t in config_store.list_all(config_store.TEMPLATE, MessageTemplate)
+             if all(str(getattr(t, k)) == v for k, v in wanted.items() if k in {"channel_type", "name"})]
+    return _page(found, wanted, lambda t: f"{t.name}\x00{t.id}", "templates")
+
+
+def get_template(template_id: str) -> Response:
+    template, version = _versioned(config_store.TEMPLATE, template_id, MessageTemplate, "message template")
+    return _with_version(200, template, version)
+
+
+def update_template(template_id: str, raw: bytes | None, if_match: str | None) -> Response:
+    """Full replacement; the channel type cannot change (configurations are bound to it)."""
+    current, version = _versioned(config_store.TEMPLATE, template_id, MessageTemplate, "message template")
+    expected = _expected(if_match, version)
+    data = parse(TemplateInput, raw)
+    if data.channel_type != current.channel_type:
+        raise mismatch("channel_type", f"cannot change after creation (this template is {current.channel_type})")
+    template = catalog.checked_template(data, template_id)
+    try:
+        return _with_version(200, template, config_store.put_versioned(config_store.TEMPLATE, template_id, template,
+                                                                       expected))
+    except config_store.Stale as exc:
+        raise _stale(exc) from exc
+
+
+def configurations_using(template_id: str) -> list[OutboundConfiguration]:
+    return [c for c in config_store.list_all(config_store.CONFIGURATION, OutboundConfiguration)
+            if c.template_id == template_id]
+
+
+def _conflict(field: str, message: str, names: list[str]) -> ApiError:
+    listed = ", ".join(names)
+    return ApiError(409, "conflict", f"{field}: {message} {listed}", [{"field": field, "message": listed}])
+
+
+def delete_template(template_id: str, if_match: str | None) -> Response:
+    _, version = _versioned(config_store.TEMPLATE, template_id, MessageTemplate, "message template")
+    expected = _expected(if_match, version)
+    users = configurations_using(template_id)
+    if users:
+        raise _conflict("configurations", "the template is used by", [f"{c.name} ({c.id})" for c in users])
+    try:
+        config_store.delete_versioned(config_store.TEMPLATE, template_id, expected)
+    except config_store.Stale as exc:
+        raise _stale(exc) from exc
+    return Response(body="", status_code=204)
+
+
+# --- outbound configurations -----------------------------------------------------------------------------------
+
+
+def list_configurations(query: Mapping[str, str] | None) -> Response:
+    """Filters: channel_type, channel, template_id, name (exact)."""
+    wanted = _filters(query, {"channel_type", "channel", "template_id", "name"})
+    found = [c for c in config_store.list_all(config_store.CONFIGURATION, OutboundConfiguration)
+             if all(str(getattr(c, k)) == v for k, v in wanted.items()
+                    if k in {"channel_type", "channel", "template_id", "name"})]
+    return _page(found, wanted, lambda c: f"{c.name}\x00{c.id}", "configurations")
+
+
+def get_configuration(configuration_id: str) -> Response:
+    configuration, version = _versioned(config_store.CONFIGURATION, configuration_id, OutboundConfiguration,
+                                        "outbound configuration")
+    return _with_version(200, configuration, version)
+
+
+def update_configuration(configuration_id: str, raw: bytes | None, if_match: str | None) -> Response:
+    current, version = _versioned(config_store.CONFIGURATION, configuration_id, OutboundConfiguration,
+                                  "outbound configuration")
+    expected = _expected(if_match, version)
+    data = parse(ConfigurationInput, raw)
+    if data.channel_type != current.channel_type:
+        raise mismatch("channel_type", f"cannot change after creation (this configuration is {current.channel_type})")
+    template = config_store.get(config_store.TEMPLATE, data.template_id, MessageTemplate)
+    if template is None:
+        raise unknown("template_id", f"{data.template_id} does not exist")
+    if template.channel_type != data.channel_type:
+        raise mismatch("template_id", f"template is for {template.channel_type}, configuration is {data.channel_type}")
+    configuration = OutboundConfiguration(id=configuration_id, **data.model_dump())
+    try:
+        new_version = config_store.put_versioned(config_store.CONFIGURATION, configuration_id, configuration, expected)
+    except config_store.Stale as exc:
+        raise _stale(exc) from exc
+    return _with_version(200, configuration, new_version)
+
+
+def _referrers(configuration_id: str) -> list[str]:
+    rules = [f"rule {r.name} ({r.id})" for r in config_store.list_all(config_store.RULE, Rule)
+             if configuration_id in r.configuration_ids]
+    schedules: list[Any] = []
+    for state in ("active", "paused"):
+        found, _ = schedule_store.page(100, None, configuration_id=configuration_id, state=state)
+        schedules += found
+    return rules + [f"schedule {s.id} ({s.state})" for s in schedules]
+
+
+def delete_configuration(configuration_id: str, if_match: str | None) -> Response:
+    _, version = _versioned(config_store.CONFIGURATION, configuration_id, OutboundConfiguration,
+                            "outbound configuration")
+    expected = _expected(if_match, version)
+    users = _referrers(configuration_id)
+    if users:
+        raise _conflict("references", "the configuration is used by", users)
+    try:
+        config_store.delete_versioned(config_store.CONFIGURATION, configuration_id, expected)
+    except config_store.Stale as exc:
+        raise _stale(exc) from exc
+    return Response(body="", status_code=204)

@@ -1,0 +1,109 @@
+"""Issue 18: operators see and change what is configured, and every message, through the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Api
+from tests.e2e.test_pipeline import message, wait_state
+
+BODY = {"name": "mgmt", "channel_type": "sms", "default_locale": "en-US",
+        "bodies": {"en-US": "First {{ CustomerName }}"}}
+
+
+def contact(number: str) -> dict[str, Any]:
+    return {"tocontactid": number, "CustomerName": "Ana"}
+
+
+def send(api: Api, configuration_id: str, number: str) -> str:
+    status, sent = api.call("POST", "/sends", {"configuration_id": configuration_id, "contacts": [contact(number)]})
+    assert status == 202, sent
+    return str(sent["message_ids"][0])
+
+
+def test_templates_are_listed_read_with_a_version_updated_only_from_the_current_one_and_deleted_when_unused(
+        runtime: Any, api: Api) -> None:
+    status, template = api.call("POST", "/templates", {**BODY, "name": "mgmt-a"})
+    assert status == 201, template
+    template_id = template["id"]
+    status, listed = api.call("GET", "/templates?channel_type=sms&name=mgmt-a")
+    assert status == 200 and [t["id"] for t in listed["templates"]] == [template_id]
+    status, read = api.call("GET", f"/templates/{template_id}")
+    assert status == 200 and read["version"] == 1
+    status, configuration = api.call("POST", "/outbound-configurations", {
+        "name": "mgmt-a", "channel_type": "sms", "channel": "+15005550006", "template_id": template_id})
+    assert status == 201, configuration
+    before = send(api, configuration["id"], "+12025550601")
+    wait_state(api, before, "sent")
+
+    changed = {**BODY, "name": "mgmt-a", "bodies": {"en-US": "Second {{ CustomerName }}"}}
+    status, updated = api.call("PUT", f"/templates/{template_id}", changed, headers={"If-Match": '"1"'})
+    assert status == 200 and updated["version"] == 2, updated
+    status, refused = api.call("PUT", f"/templates/{template_id}", {**changed, "bodies": {"en-US": "Third"}},
+                               headers={"If-Match": '"1"'})
+    assert status == 412 and refused["fields"][0]["field"] == "If-Match", refused
+    assert api.call("GET", f"/templates/{template_id}")[1]["bodies"] == {"en-US": "Second {{ CustomerName }}"}
+    status, refused = api.call("PUT", f"/templates/{template_id}", {**changed, "channel_type": "whatsapp"})
+    assert status == 409 and refused["fields"][0]["field"] == "channel_type", refused
+    status, refused = api.call("PUT", f"/templates/{template_id}", {**changed, "bodies": {"en-US": "{{ x"}})
+    assert status == 400 and refused["fields"][0]["field"] == "bodies.en-US", refused
+
+    after = send(api, configuration["id"], "+12025550602")
+    wait_state(api, after, "sent")
+    assert message(api, before)["payload"]["body"] == "First Ana"  # a message keeps what it was rendered from
+    assert message(api, after)["payload"]["body"] == "Second Ana"
+
+    status, refused = api.call("DELETE", f"/templates/{template_id}")
+    assert status == 409 and configuration["id"] in refused["message"], refused
+    assert api.call("DELETE", f"/outbound-configurations/{configuration['id']}")[0] == 204
+    assert api.call("DELETE", f"/templates/{template_id}", headers={"If-Match": '"1"'})[0] == 412
+    assert api.call("DELETE", f"/templates/{template_id}", headers={"If-Match": '"2"'})[0] == 204
+    assert api.call("GET", f"/templates/{template_id}")[0] == 404
+    assert api.call("GET", "/templates?nope=1")[1]["fields"][0]["field"] == "nope"
+
+
+def test_configurations_are_listed_updated_and_not_deleted_while_a_schedule_uses_them(api: Api) -> None:
+    status, template = api.call("POST", "/templates", {**BODY, "name": "mgmt-b"})
+    assert status == 201
+    base = {"name": "mgmt-b", "channel_type": "sms", "channel": "+15005550006", "template_id": template["id"]}
+    configuration = api.call("POST", "/outbound-configurations", base)[1]
+    configuration_id = configuration["id"]
+    status, listed = api.call("GET", f"/outbound-configurations?template_id={template['id']}")
+    assert status == 200 and [c["id"] for c in listed["configurations"]] == [configuration_id]
+    status, updated = api.call("PUT", f"/outbound-configurations/{configuration_id}",
+                               {**base, "channel": "+15005550007"})
+    assert status == 200 and updated["channel"] == "+15005550007" and updated["version"] == 2, updated
+    status, refused = api.call("PUT", f"/outbound-configurations/{configuration_id}",
+                               {**base, "template_id": "tpl_nope"})
+    assert status == 404 and refused["fields"][0]["field"] == "template_id", refused
+    status, schedule = api.call("POST", "/schedules", {"configuration_id": configuration_id, "rate": "rate(7 days)",
+                                                       "contacts": [contact("+12025550603")]})
+    assert status == 201, schedule
+    status, refused = api.call("DELETE", f"/outbound-configurations/{configuration_id}")
+    assert status == 409 and schedule["id"] in refused["message"], refused
+    assert api.call("DELETE", f"/schedules/{schedule['id']}")[0] in (200, 204)
+    assert api.call("DELETE", f"/outbound-configurations/{configuration_id}")[0] == 204
+    assert api.call("GET", f"/outbound-configurations/{configuration_id}")[0] == 404
+
+
+def test_messages_without_a_state_lists_every_state_newest_first(runtime: Any, api: Api) -> None:
+    """`outbound messages list` printed "0 message(s)" right after nine deliveries: no state meant `failed`."""
+    from local.providers import twilio_error
+
+    status, template = api.call("POST", "/templates", {**BODY, "name": "mgmt-c"})
+    configuration_id = api.call("POST", "/outbound-configurations", {
+        "name": "mgmt-c", "channel_type": "sms", "channel": "+15005550006", "template_id": template["id"]})[1]["id"]
+    first = send(api, configuration_id, "+12025550604")
+    wait_state(api, first, "sent")
+    refused = twilio_error(400, 21614, "not a mobile number")
+    runtime.twilio.fail_next(1, refused.status, refused.body, refused.headers)
+    second = send(api, configuration_id, "+12025550605")
+    wait_state(api, second, "failed")
+    third = send(api, configuration_id, "+12025550606")
+    wait_state(api, third, "sent")
+    status, page = api.call("GET", f"/messages?configuration_id={configuration_id}")
+    assert status == 200, page
+    listed = page["messages"]
+    assert [(m["message_id"], m["state"]) for m in listed] == [(third, "sent"), (second, "failed"), (first, "sent")]
+    status, failed = api.call("GET", f"/messages?configuration_id={configuration_id}&state=failed")
+    assert [m["message_id"] for m in failed["messages"]] == [second]
