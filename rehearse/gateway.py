@@ -46,10 +46,11 @@ class Api:
     def with_key(self, key: str | None) -> Api:
         return Api(self.gateway, self.base_url, key)
 
-    def call(self, method: str, path: str, body: Any = None, timeout: float = 60.0) -> tuple[int, Any]:
-        target, headers = self.gateway.route(self.base_url + path)
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 60.0,
+             headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        target, routed = self.gateway.route(self.base_url + path)
         data = json.dumps(body).encode() if body is not None else None
-        headers = {**headers, "Content-Type": "application/json"}
+        headers = {**routed, "Content-Type": "application/json", **(headers or {})}
         if self.key is not None:
             headers["Authorization"] = f"Bearer {self.key}"
         request = urllib.request.Request(target, data=data, method=method, headers=headers)

@@ -305,6 +305,28 @@ def refused_at_the_door(world: World) -> str:
     return "hostile template, port 99999, user:password@ in the URL: 400 naming the field"
 
 
+def managed_templates(world: World) -> str:
+    """Issue 18's management through API Gateway: list, replace with If-Match, refuse a stale write and the
+    delete of a template still in use."""
+    api = world.api
+    body = {"name": "Managed", "channel_type": "sms", "bodies": {"en-US": "Hi {{ CustomerName }}"}}
+    template_id = expect(api.call("POST", "/templates", body), 201, "POST /templates")["id"]
+    listed = expect(api.call("GET", "/templates?channel_type=sms&name=Managed"), 200, "GET /templates")
+    check(template_id in [t["id"] for t in listed["templates"]], f"GET /templates did not list {template_id}")
+    configuration_id = expect(api.call("POST", "/outbound-configurations", {
+        "name": "Managed", "channel_type": "sms", "channel": "+15005550006", "template_id": template_id}), 201,
+        "POST /outbound-configurations")["id"]
+    changed = {**body, "bodies": {"en-US": "Hello {{ CustomerName }}"}}
+    updated = expect(api.call("PUT", f"/templates/{template_id}", changed, headers={"If-Match": '"1"'}), 200,
+                     "PUT /templates/{id} with If-Match")
+    check(updated["version"] == 2, f"the replaced template is not version 2: {updated}")
+    expect(api.call("PUT", f"/templates/{template_id}", body, headers={"If-Match": '"1"'}), 412, "a stale PUT")
+    expect(api.call("DELETE", f"/templates/{template_id}"), 409, "DELETE of a template a configuration uses")
+    expect(api.call("DELETE", f"/outbound-configurations/{configuration_id}"), 204, "DELETE configuration")
+    expect(api.call("DELETE", f"/templates/{template_id}", headers={"If-Match": '"2"'}), 204, "DELETE template")
+    return "listed, replaced with If-Match (a stale one 412), kept while used (409), then deleted"
+
+
 STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("management auth", management_auth),
     ("record change -> SOAP delivery with Ack", soap_record_change),
@@ -318,4 +340,5 @@ STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("DLQ redrive", dlq_redrive),
     ("poison record among 99 good ones", poison_record),
     ("bad input refused at the door", refused_at_the_door),
+    ("templates managed (list, If-Match, delete)", managed_templates),
 ]
