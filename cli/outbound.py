@@ -6,6 +6,10 @@
     outbound [--api URL] messages retry MESSAGE_ID [MESSAGE_ID ...]
     outbound [--api URL] messages retry --state failed [--channel sms] ...   (every match, with progress)
     outbound [--api URL] dlq redrive CHANNEL [--batch 100]
+    outbound [--api URL] templates|configurations list [--channel-type sms] [--json]
+    outbound [--api URL] templates|configurations show ID
+    outbound [--api URL] templates|configurations update ID --file BODY.json [--version N]
+    outbound [--api URL] templates|configurations delete ID [--version N]
 
 The API is $OUTBOUND_API or http://127.0.0.1:8000 (`make run`); $OUTBOUND_API_KEY goes in Authorization: Bearer.
 Standard library only, so it runs with any python3. Progress goes to stderr, results to stdout.
@@ -34,9 +38,9 @@ class Client:
             raise ApiFailure(f"--api must be an http(s) URL, not {base!r}")
         self.base, self.api_key = base.rstrip("/"), api_key
 
-    def call(self, method: str, path: str, body: Any = None) -> Any:
+    def call(self, method: str, path: str, body: Any = None, extra: dict[str, str] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **(extra or {})}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
@@ -137,6 +141,63 @@ def redrive(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+# group -> (API path, key of the list in the answer, columns of its table)
+RESOURCES = {
+    "templates": ("/templates", "templates", ("id", "name", "channel_type", "default_locale")),
+    "configurations": ("/outbound-configurations", "configurations",
+                       ("id", "name", "channel_type", "channel", "template_id")),
+}
+
+
+def _if_match(args: argparse.Namespace) -> dict[str, str]:
+    """--version N writes only over version N (412 if it changed since)."""
+    return {"If-Match": f'"{args.version}"'} if args.version is not None else {}
+
+
+def list_resources(client: Client, args: argparse.Namespace) -> int:
+    path, key, columns = RESOURCES[args.group]
+    query = {"channel_type": args.channel_type} if args.channel_type else {}
+    print("filters: " + (", ".join(f"{k}={v}" for k, v in query.items()) or "none"), file=sys.stderr)
+    found: list[dict[str, Any]] = []
+    while True:
+        page = client.call("GET", path + ("?" + urllib.parse.urlencode(query) if query else ""))
+        found += page[key]
+        if not page.get("cursor"):
+            break
+        query["cursor"] = page["cursor"]
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        print("\t".join(columns))
+        for item in found:
+            print("\t".join(str(item.get(column, "-")) for column in columns))
+    print(f"{len(found)} {args.group}", file=sys.stderr)
+    return 0
+
+
+def show_resource(client: Client, args: argparse.Namespace) -> int:
+    path, _, _ = RESOURCES[args.group]
+    print(json.dumps(client.call("GET", f"{path}/{urllib.parse.quote(args.id)}"), indent=2))
+    return 0
+
+
+def update_resource(client: Client, args: argparse.Namespace) -> int:
+    path, _, _ = RESOURCES[args.group]
+    with open(args.file, encoding="utf-8") as source:
+        body = json.load(source)
+    answer = client.call("PUT", f"{path}/{urllib.parse.quote(args.id)}", body, _if_match(args))
+    print(json.dumps(answer, indent=2))
+    print(f"updated {args.id}: version {answer.get('version')}", file=sys.stderr)
+    return 0
+
+
+def delete_resource(client: Client, args: argparse.Namespace) -> int:
+    path, _, _ = RESOURCES[args.group]
+    client.call("DELETE", f"{path}/{urllib.parse.quote(args.id)}", None, _if_match(args))
+    print(f"deleted {args.id}", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="outbound", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -170,6 +231,20 @@ def parser() -> argparse.ArgumentParser:
     redriving.add_argument("channel", choices=["soap", "sms", "whatsapp", "twitter"])
     redriving.add_argument("--batch", type=int, default=100, help="entries per API call (1-500)")
     redriving.set_defaults(run=redrive)
+    for group in RESOURCES:
+        commands = groups.add_parser(group).add_subparsers(dest="command", required=True)
+        listing = commands.add_parser("list")
+        listing.add_argument("--channel-type", dest="channel_type", choices=["sms", "whatsapp", "twitter"])
+        listing.add_argument("--json", action="store_true", help="the items as JSON, for scripts")
+        listing.set_defaults(run=list_resources)
+        for name, run in (("show", show_resource), ("update", update_resource), ("delete", delete_resource)):
+            command = commands.add_parser(name)
+            command.add_argument("id")
+            if name != "show":
+                command.add_argument("--version", type=int, help="only if still at this version (else HTTP 412)")
+            if name == "update":
+                command.add_argument("--file", required=True, help="the whole new body, as for POST (JSON)")
+            command.set_defaults(run=run)
     return top
 
 

@@ -70,3 +70,37 @@ def test_setup_installs_the_cli_as_a_command() -> None:
     ran = subprocess.run([str(Path(sys.executable).parent / "outbound"), "dlq", "--help"], capture_output=True,
                          text=True, timeout=30, check=False)
     assert ran.returncode == 0 and "redrive" in ran.stdout, ran.stderr
+
+
+def test_cli_lists_updates_and_deletes_templates_and_configurations(runtime: Any, api: Api, tmp_path: Any) -> None:
+    status, template = api.call("POST", "/templates", {"name": "cli-managed", "channel_type": "whatsapp",
+                                                       "bodies": {"en-US": "Hi {{ CustomerName }}"}})
+    assert status == 201
+    listed = outbound(runtime, "templates", "list", "--channel-type", "whatsapp")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert rows[0] == ["id", "name", "channel_type", "default_locale"]
+    assert [template["id"], "cli-managed", "whatsapp", "en-US"] in rows[1:]
+    assert "filters: channel_type=whatsapp" in listed.stderr
+
+    body = tmp_path / "template.json"
+    body.write_text(json.dumps({"name": "cli-managed", "channel_type": "whatsapp",
+                                "bodies": {"en-US": "Hello {{ CustomerName }}"}}))
+    updated = outbound(runtime, "templates", "update", template["id"], "--file", str(body), "--version", "1")
+    assert updated.returncode == 0 and "version 2" in updated.stderr, updated.stderr
+    stale = outbound(runtime, "templates", "update", template["id"], "--file", str(body), "--version", "1")
+    assert stale.returncode == 2 and "HTTP 412" in stale.stderr, stale.stderr
+    shown = outbound(runtime, "templates", "show", template["id"])
+    assert json.loads(shown.stdout)["bodies"] == {"en-US": "Hello {{ CustomerName }}"}
+
+    status, configuration = api.call("POST", "/outbound-configurations", {
+        "name": "cli-managed", "channel_type": "whatsapp", "channel": "+15005550006", "template_id": template["id"]})
+    assert status == 201, configuration
+    used = outbound(runtime, "templates", "delete", template["id"])
+    assert used.returncode == 2 and "HTTP 409" in used.stderr and configuration["id"] in used.stderr
+    configurations = outbound(runtime, "configurations", "list", "--json")
+    assert configuration["id"] in [c["id"] for c in json.loads(configurations.stdout)]
+    assert outbound(runtime, "configurations", "delete", configuration["id"]).returncode == 0
+    deleted = outbound(runtime, "templates", "delete", template["id"], "--version", "2")
+    assert deleted.returncode == 0 and f"deleted {template['id']}" in deleted.stderr
+    assert api.call("GET", f"/templates/{template['id']}")[0] == 404
