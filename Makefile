@@ -14,14 +14,24 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps .
 	touch $(STAMP)
 
+# Data is kept in .local-data/ between runs; FRESH=1 starts empty.
 run: $(STAMP)
-	$(PY) -m local
+	$(PY) -m local $(if $(FRESH),--fresh)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy chalicelib local rehearse
 
-test: $(STAMP) lint
+# The console's browser tests drive Debian's Chromium through its ChromeDriver (packages chromium, chromium-driver),
+# installed here on first use: apt-get as root, or through sudo.
+CHROMEDRIVER ?= /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMEDRIVER):
+	@command -v apt-get >/dev/null || { echo "the browser tests need Debian's chromium and chromium-driver packages"; exit 1; }
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+
+test: $(STAMP) lint $(CHROMEDRIVER)
 	$(PY) -m pytest
 
 # Throughput, AWS calls per message, cold start, render cost, memory: prints the README's table.

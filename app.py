@@ -165,6 +165,14 @@ def openapi_document() -> Response:
     return reply(200, openapi.document(app.routes, _public_url() or "/", get_settings().stage))
 
 
+@app.route("/console", methods=["GET"])
+def console() -> Response:
+    """The operator console page (no key needed to load it; every call it makes carries the key typed in)."""
+    from chalicelib.api import console as page
+
+    return page.page()
+
+
 @app.route("/health")
 def health() -> dict[str, str]:
     from chalicelib.platform.settings import get_settings
@@ -405,6 +413,12 @@ def retry_message(message_id: str) -> Response:
 @endpoint
 def delete_message(message_id: str) -> Response:
     return messages.delete_message(message_id)
+
+
+@route("/message-health", methods=["GET"])
+@endpoint
+def get_message_health() -> Response:
+    return messages.message_health(app.current_request.query_params)
 
 
 @route("/messages", methods=["GET"])

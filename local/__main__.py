@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import socket
 import sys
 import threading
+from pathlib import Path
 
-from local.runtime import LocalRuntime, Options
+from local.runtime import ROOT, LocalRuntime, Options
 
 PORTS = ("api_port", "moto_port", "twilio_port", "telesign_port", "x_port", "eum_port")
 
@@ -34,6 +36,9 @@ def main() -> None:
     parser.add_argument("--telesign-port", type=int, default=8011)
     parser.add_argument("--x-port", type=int, default=8012)
     parser.add_argument("--eum-port", type=int, default=8013)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".local-data",
+                        help="where the data is kept when it stops and found when it starts (default .local-data)")
+    parser.add_argument("--fresh", action="store_true", help="start empty: forget what --data-dir holds")
     parser.add_argument("--tick-seconds", type=float, default=5.0,
                         help="how often the minute tick (sweep) and the Scheduler clock run")
     args = parser.parse_args()
@@ -54,10 +59,17 @@ def main() -> None:
             tick_seconds=args.tick_seconds,
             twilio_status_callbacks=True,
             moto_process=True,  # its own core: a burst drains several times faster (README: Load test)
+            data_dir=args.data_dir,
         )
     )
+    if args.fresh:
+        shutil.rmtree(args.data_dir, ignore_errors=True)
     print("Starting moto server, deploying infra/template.yaml, starting pollers ...", flush=True)
     runtime.start()
+    kept = runtime.restored
+    data = (f"restored from {args.data_dir}: {kept['items']} items, {kept['schedules']} schedules "
+            "(queued messages are re-enqueued by the sweep)" if kept is not None else
+            f"empty (nothing kept in {args.data_dir} yet)")
     print(
         f"""
 Outbound is running (stage local).
@@ -70,6 +82,8 @@ Outbound is running (stage local).
   SOAP listener       {runtime.api_url}/reference-listener   (received: GET /reference-listener/received)
   Event sources       stream poller, SQS pollers (soap, sms, whatsapp, twitter), sweep every {args.tick_seconds}s
   Scheduler (moto)    group outbound-local, fired every {args.tick_seconds}s by the runtime's Scheduler clock
+  Data                {data}
+                      kept in {args.data_dir} on Ctrl-C; `make run FRESH=1` (--fresh) starts empty
 Logs below are the handlers' JSON lines. Ctrl-C stops everything.
 """,
         flush=True,
@@ -79,8 +93,9 @@ Logs below are the handlers' JSON lines. Ctrl-C stops everything.
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     stopped.wait()
     print("\nStopping ...", flush=True)
-    runtime.stop()
-    print("Stopped.", flush=True)
+    kept = runtime.stop(keep=True)
+    print(f"Stopped. Kept {kept['items'] if kept else 0} items and {kept['schedules'] if kept else 0} schedules in "
+          f"{args.data_dir}.", flush=True)
 
 
 if __name__ == "__main__":

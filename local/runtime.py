@@ -203,6 +203,8 @@ class Options:
     # MaximumConcurrency); one keeps the tests' ordering simple
     pollers_per_queue: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
+    # `make run`: where the data is kept across restarts (local/persistence.py); None keeps nothing (the tests)
+    data_dir: Path | None = None
 
 
 class ChildMoto:
@@ -321,6 +323,7 @@ class LocalRuntime:
         self.activity: dict[str, int] = {"stream_batches": 0, "sqs_batches": 0, "ticks": 0}
         self._paused: dict[str, threading.Event] = {}  # queue name -> set once its poller has stopped receiving
         self.errors: list[str] = []
+        self.restored: dict[str, int] | None = None  # what the start put back from `data_dir`, if anything
 
     # --- start-up ---------------------------------------------------------------------------------
     @property
@@ -363,19 +366,37 @@ class LocalRuntime:
                  **opts.extra_env}
         use_environment(self.aws_endpoint, self.api_url, self.twilio.url, extra)
         self._deploy_infra()
+        self._restore()
         self._load_app()
         self._start_api()
         self._start_event_sources()
         self._start_scheduler()
         return self
 
+    def _restore(self) -> None:
+        """Scheduler's group (moto's CloudFormation skips AWS::Scheduler::*), then the data kept at the last stop."""
+        from chalicelib.platform import aws
+        from local import persistence
+
+        aws.client("scheduler").create_schedule_group(Name=os.environ["SCHEDULE_GROUP"])
+        if self.options.data_dir is not None:
+            self.restored = persistence.restore(self.options.data_dir, aws)
+
+    def snapshot(self) -> dict[str, int] | None:
+        """Keep the stage's data in `data_dir` (call with the event sources stopped)."""
+        from chalicelib.platform import aws
+        from local import persistence
+
+        if self.options.data_dir is None:
+            return None
+        return persistence.snapshot(self.options.data_dir, STAGE, aws)
+
     def _start_scheduler(self) -> None:
-        """Scheduler's group (moto's CloudFormation skips AWS::Scheduler::*) and its clock (moto never fires)."""
+        """Scheduler's clock (moto never fires schedules)."""
         from chalicelib.platform import aws
         from local.scheduler import LocalScheduler
 
         group = os.environ["SCHEDULE_GROUP"]
-        aws.client("scheduler").create_schedule_group(Name=group)
         self.scheduler = LocalScheduler(lambda: aws.client("scheduler"), group, self._invoke_target)
         self._spawn("scheduler", self._schedule_clock)
 
@@ -564,8 +585,10 @@ class LocalRuntime:
 
         def iterator(sid: str) -> str:
             at = checkpoints[sid]
+            # Records put back from a snapshot were handled before the last stop: start after them.
+            first = "LATEST" if self.restored and self.restored["items"] else "TRIM_HORIZON"
             position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": at} if at else {
-                "ShardIteratorType": "TRIM_HORIZON"}
+                "ShardIteratorType": first}
             return str(streams.get_shard_iterator(StreamArn=stream_arn, ShardId=sid, **position)["ShardIterator"])
 
         while not self._stop.is_set():
@@ -655,15 +678,18 @@ class LocalRuntime:
         return handler(event, LambdaLikeContext("on_minute"))
 
     # --- shutdown -------------------------------------------------------------------------------
-    def stop(self) -> None:
+    def stop(self, keep: bool = False) -> dict[str, int] | None:
+        """Stop everything; with `keep`, first write the data to `data_dir` (once nothing else changes it)."""
         self._stop.set()
         if self.api_server is not None:
             self.api_server.server.shutdown()
             self.api_server.server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
+        kept = self.snapshot() if keep else None
         for provider in (self.twilio, self.telesign, self.x, self.eum):
             if provider is not None:
                 provider.stop()
         if self.moto is not None:
             self.moto.stop()
+        return kept

@@ -327,6 +327,16 @@ def managed_templates(world: World) -> str:
     return "listed, replaced with If-Match (a stale one 412), kept while used (409), then deleted"
 
 
+def console_page(world: World) -> str:
+    """The operator console through API Gateway: the page loads without a key, its calls need one."""
+    status, page = world.api.with_key(None).call("GET", "/console")
+    check(status == 200 and isinstance(page, str) and "<title>Outbound console</title>" in page,
+          f"GET /console: HTTP {status}: {str(page)[:200]}")
+    expect(world.api.with_key(None).call("GET", "/message-health"), 401, "GET /message-health without a key")
+    health = expect(world.api.call("GET", "/message-health?hours=1"), 200, "GET /message-health")
+    return f"page served; its health call answered for {health['total']} message(s) in the last hour"
+
+
 STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("management auth", management_auth),
     ("record change -> SOAP delivery with Ack", soap_record_change),
@@ -341,4 +351,5 @@ STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("poison record among 99 good ones", poison_record),
     ("bad input refused at the door", refused_at_the_door),
     ("templates managed (list, If-Match, delete)", managed_templates),
+    ("console page and message health", console_page),
 ]

@@ -1,16 +1,18 @@
-"""Message records: read one, list by state, retry or delete one."""
+"""Message records: read one, list them newest first, their health over a window, retry or delete one."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from chalice import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import parse, reply
+from chalicelib.core import clock
 from chalicelib.core.errors import ApiError, invalid, not_found, require
+from chalicelib.core.message_health import summarize
 from chalicelib.models.messages import MessageRecord, MessageState
 from chalicelib.operations import actions as operations
 from chalicelib.operations import redrive
@@ -78,6 +80,40 @@ def list_messages(query: dict[str, str] | None) -> Response:
     except message_store.BadCursor as exc:
         raise invalid("cursor", str(exc)) from exc
     return reply(200, {"messages": [r.model_dump(mode="json") for r in records], "cursor": cursor})
+
+
+HEALTH_PARAMETERS = {"configuration_id", "definition_id", "channel", "hours"}
+HEALTH_PAGES = 20  # at most 2,000 messages read per call: the answer says when the window held more
+
+
+def message_health(query: dict[str, str] | None) -> Response:
+    """Counts by state over the last `hours` (24; at most 168) for a configuration, a definition or a channel,
+    failure rate, newest error and oldest pending message. Read from `by_time`, bounded: `complete` is false
+    when the window held more messages than one call reads (the counts are then of the newest ones)."""
+    query = query or {}
+    for name in sorted(set(query) - HEALTH_PARAMETERS):
+        raise invalid(name, f"unknown parameter; use {', '.join(sorted(HEALTH_PARAMETERS))}")
+    try:
+        hours = float(query.get("hours", "24"))
+    except ValueError as exc:
+        raise invalid("hours", "must be a number") from exc
+    if not 0 < hours <= 168:
+        raise invalid("hours", "must be more than 0 and at most 168 (7 days)")
+    if "channel" in query and query["channel"] not in CHANNELS:
+        raise invalid("channel", f"one of {', '.join(CHANNELS)}")
+    equals: dict[str, str] = {k: query[k] for k in ("channel", "configuration_id", "definition_id") if k in query}
+    now = clock.now()
+    since = (now - timedelta(hours=hours)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    records: list[MessageRecord] = []
+    cursor: str | None = None
+    for _ in range(HEALTH_PAGES):
+        page, cursor = message_store.list_filtered([], 100, cursor, equals=equals,
+                                                   ranges={"created_at": (since, None)})
+        records += page
+        if cursor is None:
+            break
+    return reply(200, {"filters": equals, "hours": hours, "since": since + "Z", "complete": cursor is None,
+                       **summarize(records, now)})
 
 
 def _found(message_id: str) -> MessageRecord:

@@ -59,6 +59,7 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
 }
 XML_ONLY = {"reference_listener"}
 XML_ANSWERS = {"outbound_message_wsdl", "twilio_inbound", "reference_listener"}
+HTML_ANSWERS = {"console"}
 PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "channel": {"type": "string", "enum": list(CHANNELS)},
     "name": {"type": "string", "pattern": OBJECT_NAME.pattern},
@@ -199,6 +200,8 @@ def _success(
         return {"description": "done"}
     if view_name in XML_ANSWERS:
         return {"description": "done", "content": {"text/xml": {"schema": {"type": "string"}}}}
+    if view_name in HTML_ANSWERS:
+        return {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}
     schema = _schema(response, components) if response else {"type": "object"}
     return {"description": "done", "content": {"application/json": {"schema": schema}}}
 

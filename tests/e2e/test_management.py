@@ -107,3 +107,9 @@ def test_messages_without_a_state_lists_every_state_newest_first(runtime: Any, a
     assert [(m["message_id"], m["state"]) for m in listed] == [(third, "sent"), (second, "failed"), (first, "sent")]
     status, failed = api.call("GET", f"/messages?configuration_id={configuration_id}&state=failed")
     assert [m["message_id"] for m in failed["messages"]] == [second]
+    status, health = api.call("GET", f"/message-health?configuration_id={configuration_id}&hours=1")
+    assert status == 200 and health["complete"] is True, health
+    assert (health["total"], health["by_state"], health["failure_rate"]) == (3, {"failed": 1, "sent": 2}, 0.3333)
+    assert health["last_error"]["message_id"] == second and health["last_error"]["error_code"] == "21614"
+    assert health["oldest_pending"] is None
+    assert api.call("GET", "/message-health?hours=0")[1]["fields"][0]["field"] == "hours"

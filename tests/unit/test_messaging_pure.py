@@ -139,3 +139,31 @@ def test_names_a_contact_supplies_are_accepted() -> None:
 
     body = "{% if Priority > 1 %}Urgent: {% endif %}{{ CustomerName }}, {{ CaseName | upper }} {{ range(2) | list }}"
     assert check_body("en-US", body) == {"Priority", "CustomerName", "CaseName"}
+
+
+def test_health_counts_states_rates_failures_over_ended_messages_and_finds_the_oldest_pending() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.core.message_health import summarize
+    from chalicelib.models.messages import MessageSource, MessageState, SmsPayload
+    from chalicelib.stores.messages import new_record
+
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
+
+    def record(i: int, state: MessageState, minutes_ago: int, error: str | None = None) -> Any:
+        made = new_record(f"msg_{i}", "sms", SmsPayload(to="+14155550100", sender="+15005550006", body="x"),
+                          MessageSource(kind="instant", ref="t"), now - timedelta(minutes=minutes_ago))
+        return made.model_copy(update={"state": state, "last_error": error, "error_code": "E" if error else None,
+                                       "updated_at": now - timedelta(minutes=minutes_ago - 1)})
+
+    records = [record(1, MessageState.delivered, 50), record(2, MessageState.failed, 40, "old"),
+               record(3, MessageState.queued, 30), record(4, MessageState.expired, 20, "newest"),
+               record(5, MessageState.sending, 10), record(6, MessageState.opted_out, 5)]
+    health = summarize(records, now)
+    assert health["total"] == 6 and health["by_state"]["queued"] == 1
+    assert health["failure_rate"] == round(2 / 3, 4)  # two died of the three that ended; pending and opted out aside
+    assert health["last_error"]["message_id"] == "msg_4"
+    assert health["oldest_pending"] == {"message_id": "msg_3", "state": "queued",
+                                        "created_at": (now - timedelta(minutes=30)).isoformat(),
+                                        "waiting_seconds": 1800}
+    assert summarize([], now)["failure_rate"] is None

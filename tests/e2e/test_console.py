@@ -1,0 +1,205 @@
+"""The operator console in a real browser: Debian's Chromium, headless, driven through its ChromeDriver by
+Selenium, against the local runtime (API key on, as deployed). Each page is screenshotted to .screenshots/ (not
+committed) for a reviewer to look at."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.providers import twilio_error
+from tests.conftest import Api, wait_for
+from tests.e2e.test_pipeline import message
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / ".screenshots"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# The flags that keep Chromium off the network this machine does not have (its own background connections).
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1366,900")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.fail("Debian's chromium and chromium-driver are not installed: `make test` installs them")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(0)
+    SHOTS.mkdir(exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def until(driver: Any, condition: Any, what: str, timeout: float = 30) -> Any:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # A page re-rendered between finding an element and reading it is read again on the next poll.
+    return WebDriverWait(driver, timeout, poll_frequency=0.3,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+                         ).until(condition, message=what)
+
+
+def click(driver: Any, xpath: str, what: str) -> None:
+    """Click what the XPath finds, finding it again if the page re-rendered it meanwhile."""
+    from selenium.webdriver.common.by import By
+
+    until(driver, lambda d: d.find_element(By.XPATH, xpath).click() or True, what)
+
+
+def page(driver: Any, name: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, f'nav button[data-page="{name}"]').click()
+
+
+def fill(driver: Any, form: str, values: dict[str, str]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    root = driver.find_element(By.CSS_SELECTOR, f'form[data-load="{form}"]')
+    for name, value in values.items():
+        field = root.find_element(By.NAME, name)
+        if field.tag_name == "select":
+            Select(field).select_by_value(value)
+        else:
+            field.clear()
+            field.send_keys(value)
+    root.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def text(driver: Any, selector: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.CSS_SELECTOR, selector).text)
+
+
+def setup_sms(api: Api, name: str) -> tuple[str, str]:
+    status, template = api.call("POST", "/templates", {"name": name, "channel_type": "sms",
+                                                       "bodies": {"en-US": "Console {{ CustomerName }}"}})
+    assert status == 201, template
+    status, configuration = api.call("POST", "/outbound-configurations", {
+        "name": name, "channel_type": "sms", "channel": "+15005550006", "template_id": template["id"]})
+    assert status == 201, configuration
+    return str(template["id"]), str(configuration["id"])
+
+
+def send(api: Api, configuration_id: str, number: str) -> str:
+    status, sent = api.call("POST", "/sends", {"configuration_id": configuration_id,
+                                               "contacts": [{"tocontactid": number, "CustomerName": "Ana"}]})
+    assert status == 202, sent
+    return str(sent["message_ids"][0])
+
+
+def failed_send(runtime: Any, api: Api, configuration_id: str, number: str) -> str:
+    refused = twilio_error(400, 21614, "not a mobile number")
+    runtime.twilio.fail_next(1, refused.status, refused.body, refused.headers)
+    message_id = send(api, configuration_id, number)
+    wait_for(lambda: message(api, message_id)["state"] == "failed", what=f"{message_id} failed")
+    return message_id
+
+
+def test_an_operator_filters_opens_retries_redrives_pauses_and_previews_in_a_real_browser(
+        runtime: Any, api: Api, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    template_id, configuration_id = setup_sms(api, "console")
+    delivered = send(api, configuration_id, "+12025550701")
+    wait_for(lambda: message(api, delivered)["state"] == "sent", what="the first message sent")
+    failed = failed_send(runtime, api, configuration_id, "+12025550702")
+    runtime.twilio.status_callbacks = True  # retried messages go on to `delivered`
+    try:
+        browser.get(f"{runtime.api_url}/console")
+        assert browser.title == "Outbound console"
+        key = browser.find_element(By.ID, "api-key")
+        assert browser.find_element(By.CSS_SELECTOR, "label:has(#api-key)").text.startswith("API key")
+        key.send_keys(runtime.api_key)
+        browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+        until(browser, lambda d: "key set" in text(d, "#status"), "the key accepted")
+
+        # Overview: the configuration's health.
+        fill(browser, "overview", {"configuration_id": configuration_id})
+        until(browser, lambda d: "Failure rate" in text(d, "#overview-out"), "the health view")
+        assert "failed" in text(browser, "#overview-out") and failed in text(browser, "#overview-out")
+        browser.save_screenshot(str(SHOTS / "console-overview.png"))
+
+        # Messages: filter by configuration and state, open the failed one, retry it, see it delivered.
+        page(browser, "messages")
+        fill(browser, "messages", {"configuration_id": configuration_id, "state": "failed"})
+        until(browser, lambda d: failed in text(d, "#messages-out") and delivered not in text(d, "#messages-out"),
+              "only the failed message listed")
+        assert "1 message(s)" in text(browser, "#messages-out")
+        click(browser, f'//button[text()="{failed}"]', "the failed message's button")
+        until(browser, lambda d: "21614" in text(d, "#message-detail"), "the message's detail")
+        assert "instant" in text(browser, "#message-detail")  # the cause
+        browser.save_screenshot(str(SHOTS / "console-message-failed.png"))
+        click(browser, '//button[text()="Retry this message"]', "the retry button")
+
+        def shows_delivered(driver: Any) -> bool:
+            """Open the message again (as an operator clicks it again) until its page says delivered."""
+            if "state delivered" in text(driver, "#message-detail"):
+                return True
+            driver.find_element(By.XPATH, f'//button[text()="{failed}"]').click()
+            return False
+
+        until(browser, shows_delivered, "the retried message delivered", timeout=60)
+        browser.save_screenshot(str(SHOTS / "console-message-delivered.png"))
+
+        # DLQ: a message failed since is redriven from its page and delivered.
+        parked = failed_send(runtime, api, configuration_id, "+12025550703")
+        page(browser, "dlq")
+        click(browser, '//button[text()="Redrive sms"]', "the redrive button")
+        until(browser, lambda d: "redriven" in text(d, "#dlq-sms"), "the redrive report")
+        wait_for(lambda: message(api, parked)["state"] == "delivered", what="the redriven message delivered")
+        browser.save_screenshot(str(SHOTS / "console-dlq.png"))
+
+        # Schedules: pause one.
+        status, schedule = api.call("POST", "/schedules", {"configuration_id": configuration_id,
+                                                           "rate": "rate(7 days)",
+                                                           "contacts": [{"tocontactid": "+12025550704",
+                                                                         "CustomerName": "Bo"}]})
+        assert status == 201, schedule
+        page(browser, "schedules")
+        fill(browser, "schedules", {"configuration_id": configuration_id})
+        until(browser, lambda d: schedule["id"] in text(d, "#schedules-out"), "the schedule listed")
+        click(browser, '//button[text()="Pause"]', "the pause button")
+        until(browser, lambda d: "Resume" in text(d, "#schedules-out"), "the schedule paused")
+        assert api.call("GET", f"/schedules/{schedule['id']}")[1]["state"] == "paused"
+        browser.save_screenshot(str(SHOTS / "console-schedules.png"))
+        click(browser, '//button[text()="Cancel"]', "the cancel button")
+        until(browser, lambda d: schedule["id"] not in text(d, "#schedules-out"), "the schedule cancelled")
+
+        # Templates: preview for a contact.
+        page(browser, "templates")
+        fill(browser, "templates", {"channel_type": "sms"})
+        until(browser, lambda d: template_id in text(d, "#templates-out"), "the template listed")
+        click(browser, f'//td[text()="{template_id}"]/..//button[text()="Preview"]', "the template's preview button")
+        browser.find_element(By.CSS_SELECTOR, "#preview-form button[type=submit]").click()
+        until(browser, lambda d: "Console Ana" in text(d, "#preview-out"), "the preview")
+        browser.save_screenshot(str(SHOTS / "console-templates.png"))
+
+        # The SOAP delivery queue renders (its retry and delete are the API's, tested elsewhere).
+        page(browser, "queue")
+        until(browser, lambda d: "delivery(ies)" in text(d, "#queue-out"), "the queue")
+        browser.save_screenshot(str(SHOTS / "console-queue.png"))
+    finally:
+        runtime.twilio.status_callbacks = False
+
+
+def test_without_a_key_the_console_says_so_instead_of_showing_nothing(runtime: Any, browser: Any) -> None:
+    browser.get(f"{runtime.api_url}/console#messages")
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    until(browser, lambda d: "HTTP 401" in text(d, "#status"), "the 401 shown")
