@@ -72,6 +72,11 @@ def _body() -> bytes | None:
     return app.current_request.raw_body
 
 
+def _if_match() -> str | None:
+    """The If-Match header of a write: only over the version it names (412 otherwise)."""
+    return app.current_request.headers.get("if-match")
+
+
 def _public_url() -> str:
     """Where this request reached the API (PUBLIC_API_URL overrides): Twilio calls back and signs that URL."""
     from chalicelib.api.public_url import resolve
@@ -183,13 +188,37 @@ def health() -> dict[str, str]:
 @route("/objects/{name}", methods=["PUT"])
 @endpoint
 def put_object(name: str) -> Response:
-    return catalog.put_schema(name, _body())
+    return managed.put_object_schema(name, _body(), _if_match())
+
+
+@route("/objects", methods=["GET"])
+@endpoint
+def list_objects() -> Response:
+    return managed.list_object_schemas(app.current_request.query_params)
 
 
 @route("/objects/{name}", methods=["GET"])
 @endpoint
 def get_object(name: str) -> Response:
-    return reply(200, catalog.get_schema(name))
+    return managed.get_object_schema(name)
+
+
+@route("/objects/{name}", methods=["DELETE"])
+@endpoint
+def delete_object(name: str) -> Response:
+    return managed.delete_object_schema(name, _if_match())
+
+
+@route("/records/{object_type}", methods=["GET"])
+@endpoint
+def list_records(object_type: str) -> Response:
+    return managed.list_records(object_type, app.current_request.query_params)
+
+
+@route("/records/{object_type}/{record_id}", methods=["DELETE"])
+@endpoint
+def delete_record(object_type: str, record_id: str) -> Response:
+    return managed.delete_record(object_type, record_id)
 
 
 @route("/records/{object_type}/{record_id}", methods=["PUT"])
@@ -244,19 +273,19 @@ def delete_outbound_queue_entry(message_id: str) -> Response:
 @route("/outbound-messages/{definition_id}", methods=["GET"])
 @endpoint
 def get_outbound_message(definition_id: str) -> Response:
-    return reply(200, definitions.get_definition(definition_id))
+    return definitions.read_definition(definition_id)
 
 
 @route("/outbound-messages/{definition_id}", methods=["PUT"])
 @endpoint
 def update_outbound_message(definition_id: str) -> Response:
-    return definitions.update_definition(definition_id, _body())
+    return definitions.update_definition(definition_id, _body(), _if_match())
 
 
 @route("/outbound-messages/{definition_id}", methods=["DELETE"])
 @endpoint
 def delete_outbound_message(definition_id: str) -> Response:
-    return definitions.delete_definition(definition_id)
+    return definitions.delete_definition(definition_id, _if_match())
 
 
 @route("/outbound-messages/{definition_id}/wsdl", methods=["GET"])
@@ -277,10 +306,22 @@ def list_rules() -> Response:
     return definitions.list_rules(app.current_request.query_params)
 
 
+@route("/rules/{rule_id}", methods=["GET"])
+@endpoint
+def get_rule(rule_id: str) -> Response:
+    return definitions.get_rule(rule_id)
+
+
+@route("/rules/{rule_id}", methods=["PUT"])
+@endpoint
+def update_rule(rule_id: str) -> Response:
+    return definitions.update_rule(rule_id, _body(), _if_match())
+
+
 @route("/rules/{rule_id}", methods=["DELETE"])
 @endpoint
 def delete_rule(rule_id: str) -> Response:
-    return definitions.delete_rule(rule_id)
+    return definitions.delete_rule(rule_id, _if_match())
 
 
 @route("/templates", methods=["POST"])
@@ -304,13 +345,13 @@ def get_template(template_id: str) -> Response:
 @route("/templates/{template_id}", methods=["PUT"])
 @endpoint
 def update_template(template_id: str) -> Response:
-    return managed.update_template(template_id, _body(), app.current_request.headers.get("if-match"))
+    return managed.update_template(template_id, _body(), _if_match())
 
 
 @route("/templates/{template_id}", methods=["DELETE"])
 @endpoint
 def delete_template(template_id: str) -> Response:
-    return managed.delete_template(template_id, app.current_request.headers.get("if-match"))
+    return managed.delete_template(template_id, _if_match())
 
 
 @route("/templates/{template_id}/preview", methods=["POST"])
@@ -340,13 +381,13 @@ def get_configuration(configuration_id: str) -> Response:
 @route("/outbound-configurations/{configuration_id}", methods=["PUT"])
 @endpoint
 def update_configuration(configuration_id: str) -> Response:
-    return managed.update_configuration(configuration_id, _body(), app.current_request.headers.get("if-match"))
+    return managed.update_configuration(configuration_id, _body(), _if_match())
 
 
 @route("/outbound-configurations/{configuration_id}", methods=["DELETE"])
 @endpoint
 def delete_configuration(configuration_id: str) -> Response:
-    return managed.delete_configuration(configuration_id, app.current_request.headers.get("if-match"))
+    return managed.delete_configuration(configuration_id, _if_match())
 
 
 @route("/sends", methods=["POST"])

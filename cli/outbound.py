@@ -6,10 +6,11 @@
     outbound [--api URL] messages retry MESSAGE_ID [MESSAGE_ID ...]
     outbound [--api URL] messages retry --state failed [--channel sms] ...   (every match, with progress)
     outbound [--api URL] dlq redrive CHANNEL [--batch 100]
-    outbound [--api URL] templates|configurations list [--channel-type sms] [--json]
-    outbound [--api URL] templates|configurations show ID
-    outbound [--api URL] templates|configurations update ID --file BODY.json [--version N]
-    outbound [--api URL] templates|configurations delete ID [--version N]
+    outbound [--api URL] RESOURCE list [--channel-type sms | --object Case] [--json]
+    outbound [--api URL] RESOURCE show ID
+    outbound [--api URL] RESOURCE update ID --file BODY.json [--version N]
+    outbound [--api URL] RESOURCE delete ID [--version N]
+      (RESOURCE: objects, definitions, rules, templates, configurations; an object's ID is its name)
 
 The API is $OUTBOUND_API or http://127.0.0.1:8000 (`make run`); $OUTBOUND_API_KEY goes in Authorization: Bearer.
 Standard library only, so it runs with any python3. Progress goes to stderr, results to stdout.
@@ -141,11 +142,15 @@ def redrive(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-# group -> (API path, key of the list in the answer, columns of its table)
+# group -> (API path, key of the list in the answer, columns of its table, the list's filters)
 RESOURCES = {
-    "templates": ("/templates", "templates", ("id", "name", "channel_type", "default_locale")),
+    "objects": ("/objects", "objects", ("name", "salesforce_ids"), ()),
+    "definitions": ("/outbound-messages", "outbound_messages", ("id", "name", "object", "endpoint_url"),
+                    ("object",)),
+    "rules": ("/rules", "rules", ("id", "name", "object", "evaluation", "active"), ("object",)),
+    "templates": ("/templates", "templates", ("id", "name", "channel_type", "default_locale"), ("channel_type",)),
     "configurations": ("/outbound-configurations", "configurations",
-                       ("id", "name", "channel_type", "channel", "template_id")),
+                       ("id", "name", "channel_type", "channel", "template_id"), ("channel_type",)),
 }
 
 
@@ -155,8 +160,8 @@ def _if_match(args: argparse.Namespace) -> dict[str, str]:
 
 
 def list_resources(client: Client, args: argparse.Namespace) -> int:
-    path, key, columns = RESOURCES[args.group]
-    query = {"channel_type": args.channel_type} if args.channel_type else {}
+    path, key, columns, filters = RESOURCES[args.group]
+    query = {name: getattr(args, name) for name in filters if getattr(args, name, None)}
     print("filters: " + (", ".join(f"{k}={v}" for k, v in query.items()) or "none"), file=sys.stderr)
     found: list[dict[str, Any]] = []
     while True:
@@ -176,13 +181,13 @@ def list_resources(client: Client, args: argparse.Namespace) -> int:
 
 
 def show_resource(client: Client, args: argparse.Namespace) -> int:
-    path, _, _ = RESOURCES[args.group]
+    path = RESOURCES[args.group][0]
     print(json.dumps(client.call("GET", f"{path}/{urllib.parse.quote(args.id)}"), indent=2))
     return 0
 
 
 def update_resource(client: Client, args: argparse.Namespace) -> int:
-    path, _, _ = RESOURCES[args.group]
+    path = RESOURCES[args.group][0]
     with open(args.file, encoding="utf-8") as source:
         body = json.load(source)
     answer = client.call("PUT", f"{path}/{urllib.parse.quote(args.id)}", body, _if_match(args))
@@ -192,7 +197,7 @@ def update_resource(client: Client, args: argparse.Namespace) -> int:
 
 
 def delete_resource(client: Client, args: argparse.Namespace) -> int:
-    path, _, _ = RESOURCES[args.group]
+    path = RESOURCES[args.group][0]
     client.call("DELETE", f"{path}/{urllib.parse.quote(args.id)}", None, _if_match(args))
     print(f"deleted {args.id}", file=sys.stderr)
     return 0
@@ -234,7 +239,10 @@ def parser() -> argparse.ArgumentParser:
     for group in RESOURCES:
         commands = groups.add_parser(group).add_subparsers(dest="command", required=True)
         listing = commands.add_parser("list")
-        listing.add_argument("--channel-type", dest="channel_type", choices=["sms", "whatsapp", "twitter"])
+        if "channel_type" in RESOURCES[group][3]:
+            listing.add_argument("--channel-type", dest="channel_type", choices=["sms", "whatsapp", "twitter"])
+        if "object" in RESOURCES[group][3]:
+            listing.add_argument("--object", help="only those on this object")
         listing.add_argument("--json", action="store_true", help="the items as JSON, for scripts")
         listing.set_defaults(run=list_resources)
         for name, run in (("show", show_resource), ("update", update_resource), ("delete", delete_resource)):

@@ -35,15 +35,13 @@ from chalicelib.stores import contact_windows
 from chalicelib.triggers.customer import contact_address, content_for
 
 
-def put_schema(name: str, raw: bytes | None) -> Response:
+def checked_schema(name: str, raw: bytes | None) -> ObjectSchema:
     if not OBJECT_NAME.match(name):
         raise invalid("name", "must start with a letter and hold letters, digits, underscores (at most 80)")
     data = parse(ObjectSchemaInput, raw)
     if data.name is not None and data.name != name:
         raise mismatch("name", f"must match the path ({name}) when given")
-    schema = ObjectSchema(name=name, fields=data.fields, salesforce_ids=data.salesforce_ids)
-    config_store.put(config_store.SCHEMA, name, schema)
-    return reply(200, schema)
+    return ObjectSchema(name=name, fields=data.fields, salesforce_ids=data.salesforce_ids)
 
 
 def get_schema(name: str) -> ObjectSchema:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.api.http import parse, reply
+from chalicelib.api.http import expected_version, parse, reply, stale, versioned_reply, with_body_version
 from chalicelib.core import ids
 from chalicelib.core.errors import ApiError, invalid, mismatch, require, unknown
 from chalicelib.core.url_policy import EndpointRefused, check_url
@@ -72,21 +72,34 @@ def create_definition(raw: bytes | None) -> Response:
     return reply(201, definition)
 
 
-def update_definition(definition_id: str, raw: bytes | None) -> Response:
-    """Full replacement. As in Salesforce, the object cannot change: rules and the WSDL are bound to it."""
-    current = get_definition(definition_id)
+def read_definition(definition_id: str) -> Response:
+    current, version = require(config_store.get_versioned(config_store.DEFINITION, definition_id,
+                                                          OutboundMessageDefinition), "outbound message", definition_id)
+    return versioned_reply(200, current, version)
+
+
+def update_definition(definition_id: str, raw: bytes | None, if_match: str | None = None) -> Response:
+    """Full replacement (If-Match: only over that version). As in Salesforce, the object cannot change: rules
+    and the WSDL are bound to it."""
+    current, version = require(config_store.get_versioned(config_store.DEFINITION, definition_id,
+                                                          OutboundMessageDefinition), "outbound message", definition_id)
+    raw, if_match = with_body_version(raw, if_match)
+    expected = expected_version(if_match, version)
     data = parse(DefinitionInput, raw)
     if data.object != current.object:
         raise mismatch("object", f"cannot change after creation (this outbound message is on {current.object})")
     _check(data)
     updated = OutboundMessageDefinition(id=definition_id, **data.model_dump())
     try:
-        config_store.put_unique(
-            config_store.DEFINITION, definition_id, updated, _marker(data), previous=_marker(current)
+        new_version = config_store.put_unique(
+            config_store.DEFINITION, definition_id, updated, _marker(data), previous=_marker(current),
+            expected=expected,
         )
+    except config_store.Stale as exc:
+        raise stale(exc) from exc
     except config_store.AlreadyExists as exc:
         raise _name_taken(data) from exc
-    return reply(200, updated)
+    return versioned_reply(200, updated, new_version)
 
 
 def list_definitions(query: dict[str, str] | None) -> Response:
@@ -106,9 +119,11 @@ def rules_using(definition_id: str) -> list[Rule]:
     return [r for r in config_store.list_all(config_store.RULE, Rule) if definition_id in r.definition_ids]
 
 
-def delete_definition(definition_id: str) -> Response:
+def delete_definition(definition_id: str, if_match: str | None = None) -> Response:
     """Refused while a rule still fires it (Salesforce does the same); queued messages still get delivered."""
-    current = get_definition(definition_id)
+    current, version = require(config_store.get_versioned(config_store.DEFINITION, definition_id,
+                                                          OutboundMessageDefinition), "outbound message", definition_id)
+    expected = expected_version(if_match, version)
     users = rules_using(definition_id)
     if users:
         names = ", ".join(f"{r.name} ({r.id})" for r in users)
@@ -118,12 +133,21 @@ def delete_definition(definition_id: str) -> Response:
             f"rules: the outbound message is used by {names}; remove it from those rules first",
             [{"field": "rules", "message": names}],
         )
-    config_store.delete_unique(config_store.DEFINITION, definition_id, _marker(current))
+    try:
+        config_store.delete_unique(config_store.DEFINITION, definition_id, _marker(current), expected)
+    except config_store.Stale as exc:
+        raise stale(exc) from exc
     return Response(body="", status_code=204)
 
 
 def create_rule(raw: bytes | None) -> Response:
-    data = parse(RuleInput, raw)
+    rule = checked_rule(parse(RuleInput, raw), ids.random_sf_id("01Q"))
+    config_store.put(config_store.RULE, rule.id, rule, new=True)
+    return reply(201, rule)
+
+
+def checked_rule(data: RuleInput, rule_id: str) -> Rule:
+    """The object, the fields its criteria compare, the definitions and configurations it fires all exist."""
     schema = config_store.get(config_store.SCHEMA, data.object, ObjectSchema)
     if schema is None:
         raise unknown("object", f"{data.object} is not a known object")
@@ -141,9 +165,7 @@ def create_rule(raw: bytes | None) -> Response:
             raise unknown(f"configuration_ids.{index}", f"{configuration_id} is not an outbound configuration")
     if data.configuration_ids:
         _check_recipients(data.recipients, schema)
-    rule = Rule(id=ids.random_sf_id("01Q"), **data.model_dump())
-    config_store.put(config_store.RULE, rule.id, rule, new=True)
-    return reply(201, rule)
+    return Rule(id=rule_id, **data.model_dump())
 
 
 def _check_recipients(recipients: Recipients | None, schema: ObjectSchema) -> None:
@@ -172,9 +194,32 @@ def list_rules(query: dict[str, str] | None) -> Response:
     return reply(200, {"rules": [r.model_dump(mode="json") for r in found]})
 
 
-def delete_rule(rule_id: str) -> Response:
-    require(config_store.get(config_store.RULE, rule_id, Rule), "rule", rule_id)
-    config_store.delete(config_store.RULE, rule_id)
+def get_rule(rule_id: str) -> Response:
+    rule, version = require(config_store.get_versioned(config_store.RULE, rule_id, Rule), "rule", rule_id)
+    return versioned_reply(200, rule, version)
+
+
+def update_rule(rule_id: str, raw: bytes | None, if_match: str | None) -> Response:
+    """Full replacement, checked as a new rule; it applies to record changes from then on."""
+    current, version = require(config_store.get_versioned(config_store.RULE, rule_id, Rule), "rule", rule_id)
+    raw, if_match = with_body_version(raw, if_match)
+    expected = expected_version(if_match, version)
+    data = parse(RuleInput, raw)
+    if data.object != current.object:
+        raise mismatch("object", f"cannot change after creation (this rule is on {current.object})")
+    rule = checked_rule(data, rule_id)
+    try:
+        return versioned_reply(200, rule, config_store.put_versioned(config_store.RULE, rule_id, rule, expected))
+    except config_store.Stale as exc:
+        raise stale(exc) from exc
+
+
+def delete_rule(rule_id: str, if_match: str | None = None) -> Response:
+    _, version = require(config_store.get_versioned(config_store.RULE, rule_id, Rule), "rule", rule_id)
+    try:
+        config_store.delete_versioned(config_store.RULE, rule_id, expected_version(if_match, version))
+    except config_store.Stale as exc:
+        raise stale(exc) from exc
     return Response(body="", status_code=204)
 
 

@@ -116,3 +116,46 @@ def uniform_error(response: Response) -> Response:
         response.body = {"error": _snake(str(body["Code"])), "message": str(body["Message"])}
         response.headers = {**response.headers, "Content-Type": "application/json"}
     return response
+
+
+# Optimistic concurrency as HTTP has it: a read answers `ETag: "<version>"` (and `version` in the body); a write
+# with `If-Match` applies only over that version (412 otherwise); without If-Match, over the version just read.
+
+
+def expected_version(if_match: str | None, current: int) -> int:
+    """The version a write is conditional on: If-Match's (a stale one is a 412 here already), else the current."""
+    if not if_match or if_match.strip() == "*":
+        return current
+    try:
+        wanted = int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError as exc:
+        raise invalid("If-Match", 'must be an ETag this API returned, e.g. "3"') from exc
+    if wanted != current:
+        raise ApiError(412, "precondition_failed", f"If-Match: version {wanted} is stale; the current is {current}",
+                       [{"field": "If-Match", "message": f"current version is {current}"}])
+    return wanted
+
+
+def stale(exc: Exception) -> ApiError:
+    """A conditional write that lost a race with another writer."""
+    return ApiError(412, "precondition_failed", f"If-Match: changed meanwhile ({exc}); read it again",
+                    [{"field": "If-Match", "message": "changed meanwhile"}])
+
+
+def versioned_reply(status: int, model: BaseModel, version: int) -> Response:
+    return reply(status, {**model.model_dump(mode="json"), "version": version}, {"ETag": f'"{version}"'})
+
+
+def with_body_version(raw: bytes | None, if_match: str | None) -> tuple[bytes | None, str | None]:
+    """A body read with GET and sent back carries `version`: take it as the If-Match of the write (the header
+    wins when both are sent), and the rest as the body."""
+    try:
+        data = json.loads(raw or b"")
+    except (ValueError, RecursionError):
+        return raw, if_match
+    if not isinstance(data, dict) or "version" not in data:
+        return raw, if_match
+    version = data.pop("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise invalid("version", "must be the integer version this API returned")
+    return json.dumps(data).encode(), if_match or f'"{version}"'

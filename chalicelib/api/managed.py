@@ -1,4 +1,4 @@
-"""Templates and outbound configurations, fully managed (issue 18): list, read, update, delete.
+"""Objects, templates and outbound configurations, fully managed (issue 18): list, read, update, delete.
 
 Optimistic concurrency as HTTP has it: a read answers with `ETag: "<version>"` (and `version` in the body); an
 update or delete that sends `If-Match` with an older version is refused with 412 and changes nothing. Without
@@ -18,11 +18,22 @@ from chalice import Response
 from pydantic import BaseModel
 
 from chalicelib.api import catalog
-from chalicelib.api.http import page_limit, parse, reply
+from chalicelib.api.http import (
+    expected_version,
+    page_limit,
+    parse,
+    reply,
+    stale,
+    versioned_reply,
+    with_body_version,
+)
 from chalicelib.core.errors import ApiError, invalid, mismatch, require, unknown
 from chalicelib.models.customer import ConfigurationInput, MessageTemplate, OutboundConfiguration, TemplateInput
-from chalicelib.models.definitions import Rule
+from chalicelib.models.definitions import OutboundMessageDefinition, Rule, comparison_fields
+from chalicelib.models.records import ObjectSchema
+from chalicelib.platform.dynamo_codec import BadCursor
 from chalicelib.stores import config as config_store
+from chalicelib.stores import records as record_store
 from chalicelib.stores import schedules as schedule_store
 
 M = TypeVar("M", bound=BaseModel)
@@ -30,29 +41,6 @@ M = TypeVar("M", bound=BaseModel)
 
 def _versioned(kind: str, key: str, model: type[M], what: str) -> tuple[M, int]:
     return require(config_store.get_versioned(kind, key, model), what, key)
-
-
-def _expected(if_match: str | None, current: int) -> int:
-    """The version a write is conditional on: If-Match's (a stale one is a 412 here already), else the current."""
-    if not if_match or if_match.strip() == "*":
-        return current
-    try:
-        wanted = int(if_match.strip().removeprefix("W/").strip('"'))
-    except ValueError as exc:
-        raise invalid("If-Match", 'must be an ETag this API returned, e.g. "3"') from exc
-    if wanted != current:
-        raise ApiError(412, "precondition_failed", f"If-Match: version {wanted} is stale; the current is {current}",
-                       [{"field": "If-Match", "message": f"current version is {current}"}])
-    return wanted
-
-
-def _stale(exc: config_store.Stale) -> ApiError:
-    return ApiError(412, "precondition_failed", f"If-Match: changed meanwhile ({exc}); read it again",
-                    [{"field": "If-Match", "message": "changed meanwhile"}])
-
-
-def _with_version(status: int, model: BaseModel, version: int) -> Response:
-    return reply(status, {**model.model_dump(mode="json"), "version": version}, {"ETag": f'"{version}"'})
 
 
 def _page(items: Sequence[M], query: Mapping[str, str], key: Callable[[M], str], name: str) -> Response:
@@ -91,22 +79,23 @@ def list_templates(query: Mapping[str, str] | None) -> Response:
 
 def get_template(template_id: str) -> Response:
     template, version = _versioned(config_store.TEMPLATE, template_id, MessageTemplate, "message template")
-    return _with_version(200, template, version)
+    return versioned_reply(200, template, version)
 
 
 def update_template(template_id: str, raw: bytes | None, if_match: str | None) -> Response:
     """Full replacement; the channel type cannot change (configurations are bound to it)."""
     current, version = _versioned(config_store.TEMPLATE, template_id, MessageTemplate, "message template")
-    expected = _expected(if_match, version)
+    raw, if_match = with_body_version(raw, if_match)
+    expected = expected_version(if_match, version)
     data = parse(TemplateInput, raw)
     if data.channel_type != current.channel_type:
         raise mismatch("channel_type", f"cannot change after creation (this template is {current.channel_type})")
     template = catalog.checked_template(data, template_id)
     try:
-        return _with_version(200, template, config_store.put_versioned(config_store.TEMPLATE, template_id, template,
+        return versioned_reply(200, template, config_store.put_versioned(config_store.TEMPLATE, template_id, template,
                                                                        expected))
     except config_store.Stale as exc:
-        raise _stale(exc) from exc
+        raise stale(exc) from exc
 
 
 def configurations_using(template_id: str) -> list[OutboundConfiguration]:
@@ -121,14 +110,14 @@ def _conflict(field: str, message: str, names: list[str]) -> ApiError:
 
 def delete_template(template_id: str, if_match: str | None) -> Response:
     _, version = _versioned(config_store.TEMPLATE, template_id, MessageTemplate, "message template")
-    expected = _expected(if_match, version)
+    expected = expected_version(if_match, version)
     users = configurations_using(template_id)
     if users:
         raise _conflict("configurations", "the template is used by", [f"{c.name} ({c.id})" for c in users])
     try:
         config_store.delete_versioned(config_store.TEMPLATE, template_id, expected)
     except config_store.Stale as exc:
-        raise _stale(exc) from exc
+        raise stale(exc) from exc
     return Response(body="", status_code=204)
 
 
@@ -147,13 +136,14 @@ def list_configurations(query: Mapping[str, str] | None) -> Response:
 def get_configuration(configuration_id: str) -> Response:
     configuration, version = _versioned(config_store.CONFIGURATION, configuration_id, OutboundConfiguration,
                                         "outbound configuration")
-    return _with_version(200, configuration, version)
+    return versioned_reply(200, configuration, version)
 
 
 def update_configuration(configuration_id: str, raw: bytes | None, if_match: str | None) -> Response:
     current, version = _versioned(config_store.CONFIGURATION, configuration_id, OutboundConfiguration,
                                   "outbound configuration")
-    expected = _expected(if_match, version)
+    raw, if_match = with_body_version(raw, if_match)
+    expected = expected_version(if_match, version)
     data = parse(ConfigurationInput, raw)
     if data.channel_type != current.channel_type:
         raise mismatch("channel_type", f"cannot change after creation (this configuration is {current.channel_type})")
@@ -166,8 +156,8 @@ def update_configuration(configuration_id: str, raw: bytes | None, if_match: str
     try:
         new_version = config_store.put_versioned(config_store.CONFIGURATION, configuration_id, configuration, expected)
     except config_store.Stale as exc:
-        raise _stale(exc) from exc
-    return _with_version(200, configuration, new_version)
+        raise stale(exc) from exc
+    return versioned_reply(200, configuration, new_version)
 
 
 def _referrers(configuration_id: str) -> list[str]:
@@ -183,12 +173,105 @@ def _referrers(configuration_id: str) -> list[str]:
 def delete_configuration(configuration_id: str, if_match: str | None) -> Response:
     _, version = _versioned(config_store.CONFIGURATION, configuration_id, OutboundConfiguration,
                             "outbound configuration")
-    expected = _expected(if_match, version)
+    expected = expected_version(if_match, version)
     users = _referrers(configuration_id)
     if users:
         raise _conflict("references", "the configuration is used by", users)
     try:
         config_store.delete_versioned(config_store.CONFIGURATION, configuration_id, expected)
     except config_store.Stale as exc:
-        raise _stale(exc) from exc
+        raise stale(exc) from exc
+    return Response(body="", status_code=204)
+
+
+# --- objects (record schemas) ----------------------------------------------------------------------------------
+
+
+def list_object_schemas(query: Mapping[str, str] | None) -> Response:
+    wanted = _filters(query, set())
+    found = list(config_store.list_all(config_store.SCHEMA, ObjectSchema))
+    return _page(found, wanted, lambda o: o.name, "objects")
+
+
+def get_object_schema(name: str) -> Response:
+    schema, version = _versioned(config_store.SCHEMA, name, ObjectSchema, "object")
+    return versioned_reply(200, schema, version)
+
+
+def put_object_schema(name: str, raw: bytes | None, if_match: str | None) -> Response:
+    """Create or replace (PUT); over an existing one, If-Match applies as for any update. Records already
+    stored keep their values; a field a definition or rule uses cannot be dropped (409 naming them)."""
+    raw, if_match = with_body_version(raw, if_match)
+    schema = catalog.checked_schema(name, raw)
+    current = config_store.get_versioned(config_store.SCHEMA, name, ObjectSchema)
+    if current is None:
+        if if_match and if_match.strip() != "*":
+            raise ApiError(412, "precondition_failed", f"If-Match: object {name} does not exist",
+                           [{"field": "If-Match", "message": "no such object"}])
+        try:
+            config_store.put(config_store.SCHEMA, name, schema, new=True)
+        except config_store.AlreadyExists as exc:
+            raise stale(exc) from exc
+        return versioned_reply(200, schema, 1)
+    expected = expected_version(if_match, current[1])
+    dropped = set(current[0].fields) - set(schema.fields)
+    users = [f"{label} ({used})" for label, used in _object_users(name) if set(used.split(", ")) & dropped]
+    if users:
+        raise _conflict("fields", "fields still used by", users)
+    try:
+        return versioned_reply(200, schema, config_store.put_versioned(config_store.SCHEMA, name, schema, expected))
+    except config_store.Stale as exc:
+        raise stale(exc) from exc
+
+
+def _object_users(name: str) -> list[tuple[str, str]]:
+    """(who, the fields it uses) for each definition and rule on the object."""
+    users = [(f"outbound message {d.name} {d.id}", ", ".join(d.fields))
+             for d in config_store.list_all(config_store.DEFINITION, OutboundMessageDefinition) if d.object == name]
+    users += [(f"rule {r.name} {r.id}", ", ".join(sorted(_rule_fields(r))) or "-")
+              for r in config_store.list_all(config_store.RULE, Rule) if r.object == name]
+    return users
+
+
+def _rule_fields(rule: Rule) -> set[str]:
+    fields = comparison_fields(rule.criteria)
+    if rule.recipients is not None:
+        fields |= set(rule.recipients.via)
+        if rule.recipients.case_name_field:
+            fields.add(rule.recipients.case_name_field)
+    return fields
+
+
+def delete_object_schema(name: str, if_match: str | None) -> Response:
+    """Refused while a definition or rule is on it (409 naming them); its records stay in the records table."""
+    _, version = _versioned(config_store.SCHEMA, name, ObjectSchema, "object")
+    expected = expected_version(if_match, version)
+    users = [label for label, _ in _object_users(name)]
+    if users:
+        raise _conflict("object", "the object is used by", users)
+    try:
+        config_store.delete_versioned(config_store.SCHEMA, name, expected)
+    except config_store.Stale as exc:
+        raise stale(exc) from exc
+    return Response(body="", status_code=204)
+
+
+# --- records ---------------------------------------------------------------------------------------------------
+
+
+def list_records(object_type: str, query: Mapping[str, str] | None) -> Response:
+    """An object's records in id order (`limit` up to 100, `cursor`)."""
+    wanted = _filters(query, set())
+    _versioned(config_store.SCHEMA, object_type, ObjectSchema, "object")
+    try:
+        records, cursor = record_store.page(object_type, page_limit(wanted.get("limit"), 100), wanted.get("cursor"))
+    except BadCursor as exc:
+        raise invalid("cursor", str(exc)) from exc
+    return reply(200, {"object_type": object_type, "records": records, "cursor": cursor})
+
+
+def delete_record(object_type: str, record_id: str) -> Response:
+    """Removes the record; no rule fires on a removal, and messages already built from it stay as they are."""
+    if not record_store.delete(object_type, record_id):
+        raise ApiError(404, "not_found", f"{object_type} record {record_id} does not exist")
     return Response(body="", status_code=204)

@@ -19,14 +19,17 @@ from chalicelib.models.customer import (
 )
 from chalicelib.models.definitions import DefinitionInput, RuleInput, stage_secret_reference
 from chalicelib.models.messages import MessageRecord
-from chalicelib.models.records import OBJECT_NAME, RECORD_ID, ObjectSchema, ObjectSchemaInput, RecordInput
+from chalicelib.models.records import OBJECT_NAME, RECORD_ID, ObjectSchemaInput, RecordInput
 from chalicelib.models.schedules import Schedule, ScheduleInput, SchedulePatch
 from chalicelib.platform.settings import CHANNELS
 
 # view name -> (request model, success status, response model or None)
 OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]] = {
-    "put_object": (ObjectSchemaInput, 200, ObjectSchema),
-    "get_object": (None, 200, ObjectSchema),
+    "put_object": (ObjectSchemaInput, 200, None),  # the schema plus its version
+    "get_object": (None, 200, None),
+    "delete_object": (None, 204, None),
+    "delete_record": (None, 204, None),
+    "update_rule": (RuleInput, 200, None),
     "put_record": (RecordInput, 200, None),
     "create_outbound_message": (DefinitionInput, 201, None),
     "update_outbound_message": (DefinitionInput, 200, None),

@@ -60,41 +60,62 @@ def _put_op(item: dict[str, Any], condition: str | None = None) -> dict[str, Any
     return {"Put": put}
 
 
-def _transact(operations: list[dict[str, Any]], conflict: str) -> None:
+def _transact(operations: list[dict[str, Any]], conflict: str, stale: str | None = None) -> None:
+    """One transaction; a failed condition on the first operation (the item itself) is Stale when `stale` says
+    what was expected of it, any other failed condition AlreadyExists (a name already held)."""
     try:
         aws.client("dynamodb").transact_write_items(TransactItems=operations)
     except Exception as exc:
-        if aws.is_conditional_failure(exc):
-            raise AlreadyExists(conflict) from exc
-        raise
+        if not aws.is_conditional_failure(exc):
+            raise
+        reasons = (getattr(exc, "response", None) or {}).get("CancellationReasons") or []
+        if stale is not None and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            raise Stale(stale) from exc
+        raise AlreadyExists(conflict) from exc
 
 
 def put_unique(
-    kind: str, key: str, model: BaseModel, claim: tuple[str, str], previous: tuple[str, str] | None = None
-) -> None:
-    """Write an item together with its uniqueness marker (pk, sk) in one transaction.
+    kind: str, key: str, model: BaseModel, claim: tuple[str, str], previous: tuple[str, str] | None = None,
+    expected: int | None = None,
+) -> int:
+    """Write an item together with its uniqueness marker (pk, sk) in one transaction; returns its version.
 
     With `previous` (a rename), the old marker is released in the same transaction, so a name is never held
-    twice nor briefly free for someone else.
+    twice nor briefly free for someone else. With `expected` (an update), the item must still be at that
+    version (Stale otherwise); without, it must not exist yet.
     """
-    operations = [_put_op({"pk": kind, "sk": key, "data": model.model_dump(mode="json")})]
+    version = 1 if expected is None else expected + 1
+    item = {"pk": kind, "sk": key, "data": model.model_dump(mode="json"), "version": version}
+    if expected is None:
+        first = _put_op(item, "attribute_not_exists(pk)")
+    else:
+        condition, values = _version_condition(expected)
+        first = _put_op(item, condition)
+        first["Put"]["ExpressionAttributeValues"] = values
+    operations = [first]
     if previous != claim:
         operations.append(_put_op({"pk": claim[0], "sk": claim[1], "owner": key}, "attribute_not_exists(pk)"))
         if previous is not None:
             operations.append(
                 {"Delete": {"TableName": _table(), "Key": to_item({"pk": previous[0], "sk": previous[1]})}}
             )
-    _transact(operations, f"{claim[1]} is already taken")
+    _transact(operations, f"{claim[1]} is already taken", stale=f"{kind} {key} is no longer at version {expected}")
+    return version
 
 
-def delete_unique(kind: str, key: str, claim: tuple[str, str]) -> None:
-    """Delete an item and release its uniqueness marker together."""
+def delete_unique(kind: str, key: str, claim: tuple[str, str], expected: int | None = None) -> None:
+    """Delete an item and release its uniqueness marker together (at version `expected`, when given)."""
+    delete: dict[str, Any] = {"TableName": _table(), "Key": to_item({"pk": kind, "sk": key})}
+    if expected is not None:
+        condition, values = _version_condition(expected)
+        delete |= {"ConditionExpression": condition, "ExpressionAttributeValues": values}
     _transact(
         [
-            {"Delete": {"TableName": _table(), "Key": to_item({"pk": kind, "sk": key})}},
+            {"Delete": delete},
             {"Delete": {"TableName": _table(), "Key": to_item({"pk": claim[0], "sk": claim[1]})}},
         ],
         f"{kind} {key} changed while deleting",
+        stale=f"{kind} {key} is no longer at version {expected}",
     )
 
 

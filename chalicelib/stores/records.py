@@ -1,11 +1,12 @@
-"""Reading records (the entities rules watch) back, for the related records an automated send needs."""
+"""Reading records (the entities rules watch) back: the related records an automated send needs, the
+operators' listing; and deleting one (its stream event changes nothing: rules ignore removals)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from chalicelib.platform import aws
-from chalicelib.platform.dynamo_codec import from_item, to_item
+from chalicelib.platform.dynamo_codec import BadCursor, cursor_in, cursor_out, from_item, to_item, to_value
 from chalicelib.platform.settings import get_settings
 
 BATCH = 100  # BatchGetItem's limit
@@ -33,3 +34,31 @@ def get_many(object_type: str, record_ids: list[str]) -> dict[str, dict[str, Any
         else:
             raise RuntimeError("records could not be read (throttled)")
     return found
+
+
+def page(object_type: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of an object's records in id order: (records as {"id", "fields"}, the next cursor)."""
+    kwargs: dict[str, Any] = {"TableName": get_settings().records_table, "Limit": limit,
+                              "KeyConditionExpression": "object_type = :o",
+                              "ExpressionAttributeValues": {":o": to_value(object_type)}}
+    start = cursor_in(cursor)
+    if start is not None:
+        if set(start) != {"object_type", "id"} or start["object_type"] != {"S": object_type} or not isinstance(
+                start["id"], dict) or set(start["id"]) != {"S"} or not isinstance(start["id"]["S"], str):
+            raise BadCursor("not a cursor of this object's records")
+        kwargs["ExclusiveStartKey"] = start
+    answer = aws.client("dynamodb").query(**kwargs)
+    records = []
+    for item in answer.get("Items", []):
+        data = from_item(item)
+        data.pop("object_type", None)
+        records.append({"id": str(data.pop("id")), "fields": data})
+    return records, cursor_out(answer.get("LastEvaluatedKey"))
+
+
+def delete(object_type: str, record_id: str) -> bool:
+    """True if it existed."""
+    answer = aws.client("dynamodb").delete_item(
+        TableName=get_settings().records_table, Key=to_item({"object_type": object_type, "id": record_id}),
+        ReturnValues="ALL_OLD")
+    return "Attributes" in answer

@@ -104,3 +104,20 @@ def test_cli_lists_updates_and_deletes_templates_and_configurations(runtime: Any
     deleted = outbound(runtime, "templates", "delete", template["id"], "--version", "2")
     assert deleted.returncode == 0 and f"deleted {template['id']}" in deleted.stderr
     assert api.call("GET", f"/templates/{template['id']}")[0] == 404
+
+
+def test_cli_covers_objects_definitions_and_rules(runtime: Any, api: Api) -> None:
+    from tests.e2e.test_pipeline import soap_setup
+
+    obj, definition_id = soap_setup(api, runtime.soap.url + "/cli")
+    objects = outbound(runtime, "objects", "show", obj)
+    assert objects.returncode == 0 and json.loads(objects.stdout)["fields"]["Subject"] == "string"
+    definitions = outbound(runtime, "definitions", "list", "--object", obj)
+    rows = [line.split("\t") for line in definitions.stdout.splitlines()]
+    assert rows[0] == ["id", "name", "object", "endpoint_url"] and [r[0] for r in rows[1:]] == [definition_id]
+    assert f"filters: object={obj}" in definitions.stderr
+    rules = json.loads(outbound(runtime, "rules", "list", "--object", obj, "--json").stdout)
+    refused = outbound(runtime, "definitions", "delete", definition_id)
+    assert refused.returncode == 2 and "HTTP 409" in refused.stderr and rules[0]["id"] in refused.stderr
+    assert outbound(runtime, "rules", "delete", rules[0]["id"], "--version", "1").returncode == 0
+    assert outbound(runtime, "definitions", "delete", definition_id).returncode == 0

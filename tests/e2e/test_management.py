@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from tests.conftest import Api
 from tests.e2e.test_pipeline import message, wait_state
@@ -113,3 +114,84 @@ def test_messages_without_a_state_lists_every_state_newest_first(runtime: Any, a
     assert health["last_error"]["message_id"] == second and health["last_error"]["error_code"] == "21614"
     assert health["oldest_pending"] is None
     assert api.call("GET", "/message-health?hours=0")[1]["fields"][0]["field"] == "hours"
+
+
+def test_objects_definitions_and_rules_are_read_with_a_version_and_changed_only_from_the_current_one(
+        api: Api) -> None:
+    from tests.conftest import unique_object
+
+    obj = unique_object()
+    status, schema = api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {"Subject": "string",
+                                                                                 "Priority": "int"}})
+    assert status == 200 and schema["version"] == 1, schema
+    names, cursor = [], ""
+    while True:  # every object, page by page
+        page = api.call("GET", "/objects?limit=100" + (f"&cursor={quote(cursor)}" if cursor else ""))[1]
+        names += [o["name"] for o in page["objects"]]
+        if not page["cursor"]:
+            break
+        cursor = page["cursor"]
+    assert obj in names and names == sorted(names)
+    status, definition = api.call("POST", "/outbound-messages", {
+        "object": obj, "name": "Versioned", "unique_name": "Versioned", "endpoint_url": "https://erp.example.com/s",
+        "fields": ["Subject"]})
+    assert status == 201, definition
+    status, rule = api.call("POST", "/rules", {"object": obj, "name": "r", "definition_ids": [definition["id"]],
+                                               "criteria": {"conditions": [{"field": "Priority", "op": "greater_than",
+                                                                            "value": 2}]}})
+    assert status == 201, rule
+
+    # Definitions: GET, change, PUT back with the version it read; a second writer with the same version loses.
+    status, read = api.call("GET", f"/outbound-messages/{definition['id']}")
+    assert status == 200 and read["version"] == 1
+    read.pop("id")
+    assert api.call("PUT", f"/outbound-messages/{definition['id']}", {**read, "name": "Renamed"})[1]["version"] == 2
+    status, refused = api.call("PUT", f"/outbound-messages/{definition['id']}", {**read, "name": "Lost update"})
+    assert status == 412 and refused["fields"][0]["field"] == "If-Match", refused
+    assert api.call("GET", f"/outbound-messages/{definition['id']}")[1]["name"] == "Renamed"
+
+    # Rules: read, replace (checked as a new rule), stale write refused.
+    status, read_rule = api.call("GET", f"/rules/{rule['id']}")
+    assert status == 200 and read_rule["version"] == 1
+    changed = {k: v for k, v in read_rule.items() if k not in ("id", "version")} | {"name": "r2"}
+    status, updated = api.call("PUT", f"/rules/{rule['id']}", changed, headers={"If-Match": '"1"'})
+    assert status == 200 and updated["name"] == "r2" and updated["version"] == 2, updated
+    status, refused = api.call("PUT", f"/rules/{rule['id']}", changed, headers={"If-Match": '"1"'})
+    assert status == 412, refused
+    status, refused = api.call("PUT", f"/rules/{rule['id']}", {**changed, "definition_ids": ["04knope"]})
+    assert status == 404 and refused["fields"][0]["field"] == "definition_ids.0", refused
+
+    # Objects: a field a rule or definition uses cannot be dropped; the object cannot go while they exist.
+    status, refused = api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {"Subject": "string"}})
+    assert status == 409 and rule["id"] in refused["message"], refused
+    status, refused = api.call("DELETE", f"/objects/{obj}")
+    assert status == 409 and definition["id"] in refused["message"] and rule["id"] in refused["message"], refused
+    assert api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {"Subject": "string", "Priority": "int",
+                                                                       "Status": "string"}},
+                    headers={"If-Match": '"1"'})[1]["version"] == 2
+    assert api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {}}, headers={"If-Match": '"1"'})[0] == 412
+    assert api.call("DELETE", f"/rules/{rule['id']}", headers={"If-Match": '"2"'})[0] == 204
+    assert api.call("DELETE", f"/outbound-messages/{definition['id']}", headers={"If-Match": '"1"'})[0] == 412
+    assert api.call("DELETE", f"/outbound-messages/{definition['id']}", headers={"If-Match": '"2"'})[0] == 204
+    assert api.call("DELETE", f"/objects/{obj}")[0] == 204
+    assert api.call("GET", f"/objects/{obj}")[0] == 404
+
+
+def test_records_are_listed_page_by_page_and_deleted(api: Api) -> None:
+    from tests.conftest import unique_object
+
+    obj = unique_object()
+    assert api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {"Subject": "string"}})[0] == 200
+    for record_id in ("r1", "r2", "r3"):
+        assert api.call("PUT", f"/records/{obj}/{record_id}", {"fields": {"Subject": record_id}})[0] == 200
+    status, first = api.call("GET", f"/records/{obj}?limit=2")
+    assert status == 200 and [r["id"] for r in first["records"]] == ["r1", "r2"] and first["cursor"], first
+    status, second = api.call("GET", f"/records/{obj}?limit=2&cursor={quote(first['cursor'])}")
+    assert [(r["id"], r["fields"]) for r in second["records"]] == [("r3", {"Subject": "r3"})]
+    assert api.call("DELETE", f"/records/{obj}/r2")[0] == 204
+    assert api.call("GET", f"/records/{obj}/r2")[0] == 404
+    assert api.call("DELETE", f"/records/{obj}/r2")[0] == 404
+    assert [r["id"] for r in api.call("GET", f"/records/{obj}")[1]["records"]] == ["r1", "r3"]
+    status, refused = api.call("GET", f"/records/{obj}?cursor={quote(first['cursor'].swapcase())}")
+    assert status == 400 and refused["fields"][0]["field"] == "cursor", refused
+    assert api.call("GET", "/records/NoSuchObject")[0] == 404

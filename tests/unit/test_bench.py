@@ -25,7 +25,7 @@ def test_a_route_module_loads_on_first_use() -> None:
     code = (
         "import sys, app\n"
         "before = 'chalicelib.api.catalog' in sys.modules\n"
-        "app.catalog.put_schema\n"
+        "app.catalog.checked_schema\n"
         "print(before, 'chalicelib.api.catalog' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
