@@ -66,6 +66,8 @@ def _query(args: argparse.Namespace) -> dict[str, str]:
         ("definition_id", "definition_id"),
         ("since", "created_after"),
         ("until", "created_before"),
+        ("contact", "contact"),
+        ("record_id", "record_id"),
     ):
         value = getattr(args, option, None)
         if value:
@@ -218,6 +220,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--definition-id", dest="definition_id")
         p.add_argument("--since", help="created at or after (ISO 8601 with timezone)")
         p.add_argument("--until", help="created at or before")
+        p.add_argument("--contact", help="a customer's messages: a phone number, @handle or X user id")
+        p.add_argument("--record-id", dest="record_id", help="SOAP messages carrying this record")
 
     listing = messages.add_parser("list")
     filters(listing, None)

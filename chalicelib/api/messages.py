@@ -36,6 +36,8 @@ LIST_PARAMETERS = {
     "definition_id",
     "created_after",
     "created_before",
+    "contact",
+    "record_id",
 }
 
 
@@ -55,8 +57,9 @@ def _moment(query: dict[str, str], name: str) -> str | None:
 
 def list_messages(query: dict[str, str] | None) -> Response:
     """Messages newest first, every state unless `state` names one; filters: channel, configuration_id,
-    definition_id, created_after, created_before (applied after the page's read, so a page can be short while a
-    cursor remains)."""
+    definition_id, created_after, created_before, record_id (SOAP messages carrying it), contact (a customer's
+    messages, read from their own index however old) — applied after the page's read, so a page can be short
+    while a cursor remains."""
     query = query or {}
     for name in sorted(set(query) - LIST_PARAMETERS):
         raise invalid(name, f"unknown parameter; use {', '.join(sorted(LIST_PARAMETERS))}")
@@ -75,11 +78,44 @@ def list_messages(query: dict[str, str] | None) -> Response:
     equals: dict[str, str] = {k: query[k] for k in ("channel", "configuration_id", "definition_id") if k in query}
     after, before = _moment(query, "created_after"), _moment(query, "created_before")
     ranges = {"created_at": (after, before)} if after or before else None
+    contains = {"payload.record_ids": query["record_id"]} if "record_id" in query else None
+    if "contact" in query:
+        if contains:
+            raise invalid("record_id", "SOAP messages carry records, customer messages a contact: not both")
+        try:
+            records, cursor = message_store.list_for_contacts(
+                _contact_keys(query["contact"], query.get("channel")), states, limit, query.get("cursor"),
+                equals=equals, ranges=ranges)
+        except message_store.BadCursor as exc:
+            raise invalid("cursor", str(exc)) from exc
+        return reply(200, {"messages": [r.model_dump(mode="json") for r in records], "cursor": cursor})
     try:
-        records, cursor = message_store.list_filtered(states, limit, query.get("cursor"), equals=equals, ranges=ranges)
+        records, cursor = message_store.list_filtered(states, limit, query.get("cursor"), equals=equals,
+                                                      contains=contains, ranges=ranges)
     except message_store.BadCursor as exc:
         raise invalid("cursor", str(exc)) from exc
     return reply(200, {"messages": [r.model_dump(mode="json") for r in records], "cursor": cursor})
+
+
+CUSTOMER_CHANNELS = ("sms", "whatsapp", "twitter")
+
+
+def _contact_keys(raw: str, channel: str | None) -> list[str]:
+    """The `<channel>#<address>` keys a contact's messages are filed under, normalised as a send normalises the
+    address (E.164 for SMS and WhatsApp, an @handle or user id for X), on every channel it can be one of."""
+    from chalicelib.triggers.customer import contact_address
+
+    if channel == "soap":
+        raise invalid("contact", "SOAP messages have no contact; filter them by record_id")
+    found: list[str] = []
+    for name in [channel] if channel else list(CUSTOMER_CHANNELS):
+        try:
+            found.append(f"{name}#{contact_address(name, raw, 0)}")
+        except ApiError:
+            continue  # not an address of this channel
+    if not found:
+        raise invalid("contact", "neither a phone number nor an X @handle or user id")
+    return found
 
 
 HEALTH_PARAMETERS = {"configuration_id", "definition_id", "channel", "hours"}

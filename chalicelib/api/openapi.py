@@ -29,6 +29,7 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
     "get_object": (None, 200, None),
     "delete_object": (None, 204, None),
     "delete_record": (None, 204, None),
+    "delete_conversation": (None, 204, None),
     "update_rule": (RuleInput, 200, None),
     "put_record": (RecordInput, 200, None),
     "create_outbound_message": (DefinitionInput, 201, None),

@@ -52,3 +52,25 @@ def entries(conversation_id: str, limit: int = 200) -> list[ConversationEntry]:
         data.pop("expires_at", None)
         result.append(ConversationEntry.model_validate(data))
     return sorted(result, key=lambda e: (e.at, e.direction == "inbound"))
+
+
+def delete(conversation_id: str) -> int:
+    """Every entry of a conversation (a customer asking to be forgotten); returns how many there were."""
+    client = aws.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": _table(), "KeyConditionExpression": "conversation_id = :c",
+        "ExpressionAttributeValues": {":c": to_value(conversation_id)},
+        "ProjectionExpression": "conversation_id, #e", "ExpressionAttributeNames": {"#e": "entry"},
+    }
+    removed = 0
+    while True:
+        found = client.query(**kwargs)
+        keys = found.get("Items", [])
+        for start in range(0, len(keys), 25):
+            pending: dict[str, Any] = {_table(): [{"DeleteRequest": {"Key": key}} for key in keys[start:start + 25]]}
+            while pending:
+                pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        removed += len(keys)
+        if "LastEvaluatedKey" not in found:
+            return removed
+        kwargs["ExclusiveStartKey"] = found["LastEvaluatedKey"]

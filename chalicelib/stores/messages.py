@@ -350,9 +350,12 @@ def last_to_contact(contact_key: str, states: frozenset[MessageState]) -> Messag
     return None
 
 
+INDEX_KEYS = {keys.TIME_INDEX: ("time_pk", "time_sk"), keys.ATTENTION_INDEX: ("attn_pk", "due_key"),
+              keys.CONTACT_INDEX: ("contact_key", "time_sk")}
+
+
 def _entry_key(index: str, entry: dict[str, Any]) -> dict[str, Any]:
-    names = {keys.TIME_INDEX: ("time_pk", "time_sk"), keys.ATTENTION_INDEX: ("attn_pk", "due_key")}[index]
-    return {name: entry[name] for name in (*names, "message_id")}
+    return {name: entry[name] for name in (*INDEX_KEYS[index], "message_id")}
 
 
 def _merged_page(
@@ -362,7 +365,7 @@ def _merged_page(
     """One page of `index` entries across `partitions` in one sort order: each partition is read from its own
     position (`starts`: partition -> last entry taken, or "done"), the reads merged, the first `limit` taken.
     Returns the entries, the new positions and the queries made."""
-    pk_name, sk_name = ("time_pk", "time_sk") if index == keys.TIME_INDEX else ("attn_pk", "due_key")
+    pk_name, sk_name = INDEX_KEYS[index]
     low, high = sort_range
     condition = "#pk = :pk"
     values: dict[str, Any] = {}
@@ -504,6 +507,39 @@ def list_filtered(
     if phase >= len(phases):
         return found, None
     return found, _cursor_out({"ph": phase, "d": current, "p": positions})
+
+
+def list_for_contacts(
+    contact_keys: list[str],
+    states: list[MessageState],
+    limit: int,
+    cursor: str | None = None,
+    *,
+    equals: dict[str, str] | None = None,
+    ranges: dict[str, tuple[str | None, str | None]] | None = None,
+) -> tuple[list[MessageRecord], str | None]:
+    """A contact's messages newest first, from `by_contact_keys` (one partition per `<channel>#<address>`): every
+    message kept to that contact, however old, without reading anyone else's. Filters as `list_filtered`."""
+    position = _cursor_in(cursor) or {}
+    if cursor and not (set(position) == {"c"} and isinstance(position["c"], dict) and all(
+            v == "done" or (isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
+            for v in position["c"].values())):
+        raise BadCursor("not a cursor this API returned")
+    positions: dict[str, Any] = dict(position.get("c", {}))
+    found: list[MessageRecord] = []
+    queries = 0
+    while len(found) < limit and queries < MAX_QUERIES_PER_PAGE:
+        entries, positions, used = _merged_page(keys.CONTACT_INDEX, contact_keys, limit - len(found), positions,
+                                                newest_first=True)
+        queries += used
+        records = get_many([str(e["message_id"]) for e in entries])
+        for entry in entries:
+            record = records.get(str(entry["message_id"]))
+            if record is not None and _matches(record, set(states), equals or {}, {}, ranges or {}):
+                found.append(record)
+        if all(positions.get(p) == "done" for p in contact_keys):
+            return found, None
+    return found, _cursor_out({"c": positions})
 
 
 def _valid_position(position: dict[str, Any], phases: int) -> bool:

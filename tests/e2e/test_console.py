@@ -203,3 +203,49 @@ def test_without_a_key_the_console_says_so_instead_of_showing_nothing(runtime: A
     browser.execute_script("sessionStorage.clear()")
     browser.refresh()
     until(browser, lambda d: "HTTP 401" in text(d, "#status"), "the 401 shown")
+
+
+def test_an_operator_edits_and_deletes_configuration_items_and_a_stale_save_changes_nothing(
+        runtime: Any, api: Api, browser: Any) -> None:
+    import json
+
+    from selenium.webdriver.common.by import By
+
+    template_id, configuration_id = setup_sms(api, "console-edit")
+    browser.get(f"{runtime.api_url}/console#resources")
+    browser.find_element(By.ID, "api-key").send_keys(runtime.api_key)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    fill(browser, "resources", {"kind": "templates"})
+    until(browser, lambda d: template_id in text(d, "#resources-out"), "the template listed")
+    click(browser, f'//button[@aria-label="Edit {template_id}"]', "the template's edit button")
+    until(browser, lambda d: "version 1" in text(d, "#editor-title"), "the editor")
+    editor = browser.find_element(By.CSS_SELECTOR, "#editor textarea")
+    body = json.loads(editor.get_attribute("value"))
+    assert body["version"] == 1 and "id" not in body
+    body["bodies"] = {"en-US": "Edited {{ CustomerName }}"}
+    browser.execute_script("arguments[0].value = arguments[1]", editor, json.dumps(body))
+    browser.find_element(By.CSS_SELECTOR, "#editor button[type=submit]").click()
+    until(browser, lambda d: "saved (version 2)" in text(d, "#status"), "the save")
+    assert api.call("GET", f"/templates/{template_id}")[1]["bodies"] == {"en-US": "Edited {{ CustomerName }}"}
+
+    # Someone else saves between this operator's read and save: refused, nothing changes.
+    click(browser, f'//button[@aria-label="Edit {template_id}"]', "the edit button again")
+    until(browser, lambda d: "version 2" in text(d, "#editor-title"), "the editor at version 2")
+    other = {**body, "bodies": {"en-US": "Theirs {{ CustomerName }}"}}
+    other.pop("version")
+    assert api.call("PUT", f"/templates/{template_id}", other)[1]["version"] == 3
+    editor = browser.find_element(By.CSS_SELECTOR, "#editor textarea")
+    mine = {**json.loads(editor.get_attribute("value")), "bodies": {"en-US": "Mine {{ CustomerName }}"}}
+    browser.execute_script("arguments[0].value = arguments[1]", editor, json.dumps(mine))
+    browser.find_element(By.CSS_SELECTOR, "#editor button[type=submit]").click()
+    until(browser, lambda d: "HTTP 412" in text(d, "#status"), "the stale save refused")
+    assert api.call("GET", f"/templates/{template_id}")[1]["bodies"] == {"en-US": "Theirs {{ CustomerName }}"}
+    browser.save_screenshot(str(SHOTS / "console-configuration-stale.png"))
+
+    # A template a configuration uses is kept, and the refusal names the configuration.
+    click(browser, f'//button[@aria-label="Delete {template_id}"]', "the delete button")
+    until(browser, lambda d: "HTTP 409" in text(d, "#status") and configuration_id in text(d, "#status"), "the 409")
+    fill(browser, "resources", {"kind": "configurations"})
+    click(browser, f'//button[@aria-label="Delete {configuration_id}"]', "the configuration's delete button")
+    until(browser, lambda d: f"{configuration_id} deleted" in text(d, "#status"), "the configuration deleted")
+    assert api.call("GET", f"/outbound-configurations/{configuration_id}")[0] == 404

@@ -195,3 +195,30 @@ def test_records_are_listed_page_by_page_and_deleted(api: Api) -> None:
     status, refused = api.call("GET", f"/records/{obj}?cursor={quote(first['cursor'].swapcase())}")
     assert status == 400 and refused["fields"][0]["field"] == "cursor", refused
     assert api.call("GET", "/records/NoSuchObject")[0] == 404
+
+
+def test_messages_are_found_by_contact_across_configurations_and_by_record_id(runtime: Any, api: Api) -> None:
+    from tests.conftest import wait_for
+    from tests.e2e.test_pipeline import soap_setup
+
+    ids = []
+    for name, number in (("mgmt-d", "+12025550610"), ("mgmt-e", "+12025550611"), ("mgmt-f", "+12025550610")):
+        template = api.call("POST", "/templates", {**BODY, "name": name})[1]
+        configuration_id = api.call("POST", "/outbound-configurations", {
+            "name": name, "channel_type": "sms", "channel": "+15005550006", "template_id": template["id"]})[1]["id"]
+        ids.append(send(api, configuration_id, number))
+        wait_state(api, ids[-1], "sent")
+    status, page = api.call("GET", f"/messages?contact={quote('+1 (202) 555-0610')}")
+    assert status == 200 and [m["message_id"] for m in page["messages"]] == [ids[2], ids[0]], page
+    status, page = api.call("GET", f"/messages?contact={quote('+12025550610')}&limit=1")
+    assert [m["message_id"] for m in page["messages"]] == [ids[2]] and page["cursor"]
+    status, page = api.call("GET", f"/messages?contact={quote('+12025550610')}&limit=1&cursor={quote(page['cursor'])}")
+    assert [m["message_id"] for m in page["messages"]] == [ids[0]]
+    assert api.call("GET", f"/messages?contact={quote('+12025550610')}&state=failed")[1]["messages"] == []
+    status, refused = api.call("GET", "/messages?contact=not-a-number!")
+    assert status == 400 and refused["fields"][0]["field"] == "contact", refused
+
+    obj, definition_id = soap_setup(api, runtime.soap.url + "/by-record")
+    assert api.call("PUT", f"/records/{obj}/rec-find-me", {"fields": {"Subject": "x"}})[0] == 200
+    found = wait_for(lambda: api.call("GET", "/messages?record_id=rec-find-me")[1]["messages"], what="the message")
+    assert [m["definition_id"] for m in found] == [definition_id] and "rec-find-me" in found[0]["payload"]["record_ids"]

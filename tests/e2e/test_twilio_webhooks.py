@@ -111,6 +111,10 @@ def test_reply_is_stored_in_a_conversation_linked_to_the_last_message(runtime: A
         ("inbound", f"in_{sid}", "Thanks, all good"),
     ]
     assert conversation["entries"][1]["in_reply_to"] == last
+    assert api.call("DELETE", f"/conversations/{conversation_id}")[0] == 204  # a customer asks to be forgotten
+    assert api.call("GET", f"/conversations/{conversation_id}")[0] == 404
+    assert api.call("DELETE", f"/conversations/{conversation_id}")[0] == 404
+    assert message(api, last)["state"] == "sent"  # the message's own record stays
 
 
 @pytest.mark.parametrize("query", ["tenant=acme%20eu&next=/cases", "tenant=acme+eu&next=%2Fcases", "z=1&a=2"])
