@@ -417,13 +417,13 @@ def get_schedule(schedule_id: str) -> Response:
 @route("/schedules/{schedule_id}", methods=["PATCH"])
 @endpoint
 def patch_schedule(schedule_id: str) -> Response:
-    return schedules.patch_schedule(schedule_id, _body())
+    return schedules.patch_schedule(schedule_id, _body(), _if_match())
 
 
 @route("/schedules/{schedule_id}", methods=["DELETE"])
 @endpoint
 def delete_schedule(schedule_id: str) -> Response:
-    return schedules.delete_schedule(schedule_id)
+    return schedules.delete_schedule(schedule_id, _if_match())
 
 
 @route("/schedule-failures", methods=["GET"])

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.api.http import expected_version, parse, reply, stale, versioned_reply, with_body_version
+from chalicelib.api.http import parse, reply, versioned_reply, with_body_version
 from chalicelib.core import ids
 from chalicelib.core.errors import ApiError, invalid, mismatch, require, unknown
 from chalicelib.core.url_policy import EndpointRefused, check_url
+from chalicelib.core.versions import expected_version, stale
 from chalicelib.models.customer import OutboundConfiguration
 from chalicelib.models.definitions import (
     DefinitionInput,

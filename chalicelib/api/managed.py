@@ -19,15 +19,14 @@ from pydantic import BaseModel
 
 from chalicelib.api import catalog
 from chalicelib.api.http import (
-    expected_version,
     page_limit,
     parse,
     reply,
-    stale,
     versioned_reply,
     with_body_version,
 )
 from chalicelib.core.errors import ApiError, invalid, mismatch, require, unknown
+from chalicelib.core.versions import expected_version, stale
 from chalicelib.models.customer import ConfigurationInput, MessageTemplate, OutboundConfiguration, TemplateInput
 from chalicelib.models.definitions import OutboundMessageDefinition, Rule, comparison_fields
 from chalicelib.models.records import ObjectSchema

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.api.http import page_limit, parse, reply
+from chalicelib.api.http import page_limit, parse, reply, versioned_reply
 from chalicelib.core.errors import invalid, require
 from chalicelib.models.schedules import ScheduleInput, SchedulePatch
 from chalicelib.platform.dynamo_codec import BadCursor
@@ -41,15 +41,15 @@ def list_schedules(query: dict[str, str] | None) -> Response:
 
 
 def get_schedule(schedule_id: str) -> Response:
-    return reply(200, scheduled.get(schedule_id))
+    return versioned_reply(200, *scheduled.get(schedule_id))
 
 
-def patch_schedule(schedule_id: str, raw: bytes | None) -> Response:
-    return reply(200, scheduled.patch(schedule_id, parse(SchedulePatch, raw)))
+def patch_schedule(schedule_id: str, raw: bytes | None, if_match: str | None = None) -> Response:
+    return versioned_reply(200, *scheduled.patch(schedule_id, parse(SchedulePatch, raw), if_match))
 
 
-def delete_schedule(schedule_id: str) -> Response:
-    scheduled.delete(schedule_id)
+def delete_schedule(schedule_id: str, if_match: str | None = None) -> Response:
+    scheduled.delete(schedule_id, if_match)
     return Response(body="", status_code=204)
 
 

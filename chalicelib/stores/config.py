@@ -89,7 +89,7 @@ def put_unique(
     if expected is None:
         first = _put_op(item, "attribute_not_exists(pk)")
     else:
-        condition, values = _version_condition(expected)
+        condition, values = version_condition(expected)
         first = _put_op(item, condition)
         first["Put"]["ExpressionAttributeValues"] = values
     operations = [first]
@@ -107,7 +107,7 @@ def delete_unique(kind: str, key: str, claim: tuple[str, str], expected: int | N
     """Delete an item and release its uniqueness marker together (at version `expected`, when given)."""
     delete: dict[str, Any] = {"TableName": _table(), "Key": to_item({"pk": kind, "sk": key})}
     if expected is not None:
-        condition, values = _version_condition(expected)
+        condition, values = version_condition(expected)
         delete |= {"ConditionExpression": condition, "ExpressionAttributeValues": values}
     _transact(
         [
@@ -155,7 +155,7 @@ def get_versioned(kind: str, key: str, model: type[M]) -> tuple[M, int] | None:
     return model.model_validate(plain["data"]), int(plain.get("version", 1))
 
 
-def _version_condition(expected: int) -> tuple[str, dict[str, Any]]:
+def version_condition(expected: int) -> tuple[str, dict[str, Any]]:
     if expected == 1:
         return "attribute_exists(pk) AND (attribute_not_exists(version) OR version = :v)", {":v": to_value(1)}
     return "version = :v", {":v": to_value(expected)}
@@ -163,7 +163,7 @@ def _version_condition(expected: int) -> tuple[str, dict[str, Any]]:
 
 def put_versioned(kind: str, key: str, model: BaseModel, expected: int) -> int:
     """Replace the item if it is still at `expected`; returns the new version. Raises Stale otherwise."""
-    condition, values = _version_condition(expected)
+    condition, values = version_condition(expected)
     item = {"pk": kind, "sk": key, "data": model.model_dump(mode="json"), "version": expected + 1}
     try:
         aws.client("dynamodb").put_item(TableName=_table(), Item=to_item(item), ConditionExpression=condition,
@@ -176,7 +176,7 @@ def put_versioned(kind: str, key: str, model: BaseModel, expected: int) -> int:
 
 
 def delete_versioned(kind: str, key: str, expected: int) -> None:
-    condition, values = _version_condition(expected)
+    condition, values = version_condition(expected)
     try:
         aws.client("dynamodb").delete_item(TableName=_table(), Key=to_item({"pk": kind, "sk": key}),
                                            ConditionExpression=condition, ExpressionAttributeValues=values)

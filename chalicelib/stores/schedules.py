@@ -30,15 +30,45 @@ def _item(schedule: Schedule) -> dict[str, Any]:
             "due_pk": f"SCHEDULES#{schedule.configuration_id}", "due_sk": f"{schedule.state}#{schedule.id}"}
 
 
-def put(schedule: Schedule, *, new: bool = False) -> None:
-    kwargs: dict[str, Any] = {"TableName": _table(), "Item": to_item(_item(schedule))}
-    if new:
+def put(schedule: Schedule, *, expected: int | None = None) -> int:
+    """A new schedule (`expected` None: version 1), or an operator's change over version `expected` (Stale if
+    another change came first). Returns the version written."""
+    version = 1 if expected is None else expected + 1
+    kwargs: dict[str, Any] = {"TableName": _table(), "Item": to_item({**_item(schedule), "version": version})}
+    if expected is None:
         kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
-    aws.client("dynamodb").put_item(**kwargs)
+    else:
+        condition, values = config_store.version_condition(expected)
+        kwargs |= {"ConditionExpression": condition, "ExpressionAttributeValues": values}
+    try:
+        aws.client("dynamodb").put_item(**kwargs)
+    except Exception as exc:
+        if aws.is_conditional_failure(exc):
+            raise config_store.Stale(f"schedule {schedule.id} is no longer at version {expected}") from exc
+        raise
+    return version
+
+
+def record_failure(schedule: Schedule) -> None:
+    """What a failed firing changes (failures, last error, state), leaving the operator's version alone."""
+    aws.client("dynamodb").update_item(
+        TableName=_table(), Key=to_item({"pk": SCHEDULE, "sk": schedule.id}),
+        UpdateExpression="SET #d.failures = :f, #d.last_error = :e, #d.last_failed_at = :at, #d.#state = :s, "
+                         "due_sk = :due",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeNames={"#d": "data", "#state": "state"},
+        ExpressionAttributeValues={
+            ":f": to_value(schedule.failures), ":e": to_value(schedule.last_error),
+            ":at": to_value(schedule.last_failed_at.isoformat() if schedule.last_failed_at else None),
+            ":s": to_value(schedule.state), ":due": to_value(f"{schedule.state}#{schedule.id}")})
 
 
 def get(schedule_id: str) -> Schedule | None:
     return config_store.get(SCHEDULE, schedule_id, Schedule)
+
+
+def get_versioned(schedule_id: str) -> tuple[Schedule, int] | None:
+    return config_store.get_versioned(SCHEDULE, schedule_id, Schedule)
 
 
 def delete(schedule_id: str) -> None:

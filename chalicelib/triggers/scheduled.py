@@ -22,6 +22,7 @@ from chalicelib.core import clock, ids
 from chalicelib.core import schedule_expressions as expressions
 from chalicelib.core.errors import ApiError, invalid, mismatch, require
 from chalicelib.core.texts import clip
+from chalicelib.core.versions import expected_version, stale
 from chalicelib.models.customer import Contact
 from chalicelib.models.messages import MessageSource
 from chalicelib.models.schedules import (
@@ -34,6 +35,7 @@ from chalicelib.models.schedules import (
     Timing,
 )
 from chalicelib.platform.logs import log
+from chalicelib.stores import config as config_store
 from chalicelib.stores import scheduler
 from chalicelib.stores import schedules as schedule_store
 from chalicelib.triggers.customer import build_records, load_configuration
@@ -112,7 +114,7 @@ def create(request: ScheduleInput, seed: str | None = None) -> Schedule:
         start_at=start,
         created_at=now,
     )
-    schedule_store.put(schedule, new=True)
+    schedule_store.put(schedule)
     try:
         scheduler.create(schedule)
     except Exception:
@@ -122,9 +124,9 @@ def create(request: ScheduleInput, seed: str | None = None) -> Schedule:
     return _with_next(schedule, now)
 
 
-def get(schedule_id: str) -> Schedule:
-    found = require(schedule_store.get(schedule_id), "schedule", schedule_id)
-    return _with_next(found, clock.now())
+def get(schedule_id: str) -> tuple[Schedule, int]:
+    found, version = require(schedule_store.get_versioned(schedule_id), "schedule", schedule_id)
+    return _with_next(found, clock.now()), version
 
 
 def page(limit: int, cursor: str | None, configuration_id: str | None, state: str | None
@@ -134,8 +136,11 @@ def page(limit: int, cursor: str | None, configuration_id: str | None, state: st
     return [_with_next(s, now, count=1) for s in found], following
 
 
-def patch(schedule_id: str, change: SchedulePatch) -> Schedule:
-    schedule = require(schedule_store.get(schedule_id), "schedule", schedule_id)
+def patch(schedule_id: str, change: SchedulePatch, if_match: str | None = None) -> tuple[Schedule, int]:
+    """Scheduler first (it refuses what it cannot run), then our copy over the version read: a change that lost
+    the race to another puts Scheduler back to the winner's schedule and is refused (412)."""
+    schedule, version = require(schedule_store.get_versioned(schedule_id), "schedule", schedule_id)
+    expected = expected_version(if_match, version)
     if schedule.state == "done":
         raise mismatch("state", "this one-time schedule has fired; create a new one")
     now = clock.now()
@@ -154,9 +159,15 @@ def patch(schedule_id: str, change: SchedulePatch) -> Schedule:
         update |= {"state": change.state, "failures": 0}
     changed = schedule.model_copy(update=update)
     scheduler.update(changed)
-    schedule_store.put(changed)
+    try:
+        new_version = schedule_store.put(changed, expected=expected)
+    except config_store.Stale as exc:
+        winner = schedule_store.get(schedule_id)
+        if winner is not None:
+            scheduler.update(winner)
+        raise stale(exc) from exc
     log("schedule.changed", schedule_id=schedule_id, state=changed.state, expression=changed.expression)
-    return _with_next(changed, now)
+    return _with_next(changed, now), new_version
 
 
 def _timing_of(schedule: Schedule) -> Timing:
@@ -168,8 +179,9 @@ def _timing_of(schedule: Schedule) -> Timing:
     return Timing(cron=schedule.expression)
 
 
-def delete(schedule_id: str) -> None:
-    require(schedule_store.get(schedule_id), "schedule", schedule_id)
+def delete(schedule_id: str, if_match: str | None = None) -> None:
+    _, version = require(schedule_store.get_versioned(schedule_id), "schedule", schedule_id)
+    expected_version(if_match, version)
     scheduler.delete(schedule_id)
     schedule_store.delete(schedule_id)
     log("schedule.deleted", schedule_id=schedule_id)
@@ -210,7 +222,7 @@ def _record_schedule_failure(schedule: Schedule, reason: str, permanent: bool) -
     state = "failed" if permanent or failures >= MAX_FAILURES else schedule.state
     changed = schedule.model_copy(update={"failures": failures, "last_error": clip(reason),
                                           "last_failed_at": clock.now(), "state": state})
-    schedule_store.put(changed)
+    schedule_store.record_failure(changed)
 
 
 def fire(event: Any) -> dict[str, Any]:

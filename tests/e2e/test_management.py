@@ -63,7 +63,7 @@ def test_templates_are_listed_read_with_a_version_updated_only_from_the_current_
     assert api.call("GET", "/templates?nope=1")[1]["fields"][0]["field"] == "nope"
 
 
-def test_configurations_are_listed_updated_and_not_deleted_while_a_schedule_uses_them(api: Api) -> None:
+def test_configurations_are_listed_updated_and_not_deleted_while_a_schedule_uses_them(runtime: Any, api: Api) -> None:
     status, template = api.call("POST", "/templates", {**BODY, "name": "mgmt-b"})
     assert status == 201
     base = {"name": "mgmt-b", "channel_type": "sms", "channel": "+15005550006", "template_id": template["id"]}
@@ -82,7 +82,17 @@ def test_configurations_are_listed_updated_and_not_deleted_while_a_schedule_uses
     assert status == 201, schedule
     status, refused = api.call("DELETE", f"/outbound-configurations/{configuration_id}")
     assert status == 409 and schedule["id"] in refused["message"], refused
-    assert api.call("DELETE", f"/schedules/{schedule['id']}")[0] in (200, 204)
+    # Schedules carry versions too: a stale change is refused and Scheduler keeps the current one.
+    path = f"/schedules/{schedule['id']}"
+    assert api.call("GET", path)[1]["version"] == 1
+    status, paused = api.call("PATCH", path, {"state": "paused"}, headers={"If-Match": '"1"'})
+    assert status == 200 and paused["version"] == 2 and paused["state"] == "paused", paused
+    status, refused = api.call("PATCH", path, {"state": "active"}, headers={"If-Match": '"1"'})
+    assert status == 412 and refused["fields"][0]["field"] == "If-Match", refused
+    remote = runtime.client("scheduler").get_schedule(Name=schedule["id"], GroupName="outbound-local")
+    assert remote["State"] == "DISABLED" and api.call("GET", path)[1]["state"] == "paused"
+    assert api.call("DELETE", path, headers={"If-Match": '"1"'})[0] == 412
+    assert api.call("DELETE", path, headers={"If-Match": '"2"'})[0] in (200, 204)
     assert api.call("DELETE", f"/outbound-configurations/{configuration_id}")[0] == 204
     assert api.call("GET", f"/outbound-configurations/{configuration_id}")[0] == 404
 
