@@ -6,11 +6,12 @@
     outbound [--api URL] messages retry MESSAGE_ID [MESSAGE_ID ...]
     outbound [--api URL] messages retry --state failed [--channel sms] ...   (every match, with progress)
     outbound [--api URL] dlq redrive CHANNEL [--batch 100]
-    outbound [--api URL] RESOURCE list [--channel-type sms | --object Case] [--json]
+    outbound [--api URL] RESOURCE list [--channel-type sms | --object Case | --configuration-id ID] [--json]
     outbound [--api URL] RESOURCE show ID
     outbound [--api URL] RESOURCE update ID --file BODY.json [--version N]
     outbound [--api URL] RESOURCE delete ID [--version N]
-      (RESOURCE: objects, definitions, rules, templates, configurations; an object's ID is its name)
+      (RESOURCE: objects, definitions, rules, templates, configurations, schedules (update: PATCH);
+       an object's ID is its name; records take OBJECT before ID; conversations: show and delete)
 
 The API is $OUTBOUND_API or http://127.0.0.1:8000 (`make run`); $OUTBOUND_API_KEY goes in Authorization: Bearer.
 Standard library only, so it runs with any python3. Progress goes to stderr, results to stdout.
@@ -26,6 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -144,63 +146,84 @@ def redrive(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-# group -> (API path, key of the list in the answer, columns of its table, the list's filters)
+@dataclass(frozen=True)
+class Resource:
+    """How the CLI reaches one kind of resource through the API."""
+
+    path: str  # "{object}" is filled from the command's OBJECT argument (records)
+    key: str  # the list's key in a listing's answer
+    columns: tuple[str, ...]
+    filters: tuple[str, ...] = ()
+    update: str = "PUT"  # schedules change with PATCH
+    commands: tuple[str, ...] = ("list", "show", "update", "delete")
+
+
 RESOURCES = {
-    "objects": ("/objects", "objects", ("name", "salesforce_ids"), ()),
-    "definitions": ("/outbound-messages", "outbound_messages", ("id", "name", "object", "endpoint_url"),
-                    ("object",)),
-    "rules": ("/rules", "rules", ("id", "name", "object", "evaluation", "active"), ("object",)),
-    "templates": ("/templates", "templates", ("id", "name", "channel_type", "default_locale"), ("channel_type",)),
-    "configurations": ("/outbound-configurations", "configurations",
-                       ("id", "name", "channel_type", "channel", "template_id"), ("channel_type",)),
+    "objects": Resource("/objects", "objects", ("name", "salesforce_ids")),
+    "records": Resource("/records/{object}", "records", ("id", "fields")),
+    "definitions": Resource("/outbound-messages", "outbound_messages", ("id", "name", "object", "endpoint_url"),
+                            ("object",)),
+    "rules": Resource("/rules", "rules", ("id", "name", "object", "evaluation", "active"), ("object",)),
+    "templates": Resource("/templates", "templates", ("id", "name", "channel_type", "default_locale"),
+                          ("channel_type",)),
+    "configurations": Resource("/outbound-configurations", "configurations",
+                               ("id", "name", "channel_type", "channel", "template_id"), ("channel_type",)),
+    "schedules": Resource("/schedules", "schedules", ("id", "configuration_id", "expression", "timezone", "state",
+                                                      "runs"), ("configuration_id", "state"), update="PATCH"),
+    "conversations": Resource("/conversations", "", (), commands=("show", "delete")),
 }
 
 
 def _if_match(args: argparse.Namespace) -> dict[str, str]:
     """--version N writes only over version N (412 if it changed since)."""
-    return {"If-Match": f'"{args.version}"'} if args.version is not None else {}
+    return {"If-Match": f'"{args.version}"'} if getattr(args, "version", None) is not None else {}
+
+
+def _path(args: argparse.Namespace, with_id: bool = True) -> str:
+    base = RESOURCES[args.group].path.replace("{object}", urllib.parse.quote(getattr(args, "object_type", "") or ""))
+    return f"{base}/{urllib.parse.quote(args.id)}" if with_id else base
 
 
 def list_resources(client: Client, args: argparse.Namespace) -> int:
-    path, key, columns, filters = RESOURCES[args.group]
-    query = {name: getattr(args, name) for name in filters if getattr(args, name, None)}
+    resource = RESOURCES[args.group]
+    query = {name: getattr(args, name) for name in resource.filters if getattr(args, name, None)}
     print("filters: " + (", ".join(f"{k}={v}" for k, v in query.items()) or "none"), file=sys.stderr)
     found: list[dict[str, Any]] = []
     while True:
-        page = client.call("GET", path + ("?" + urllib.parse.urlencode(query) if query else ""))
-        found += page[key]
+        page = client.call("GET", _path(args, False) + ("?" + urllib.parse.urlencode(query) if query else ""))
+        found += page[resource.key]
         if not page.get("cursor"):
             break
         query["cursor"] = page["cursor"]
+        print(f"... {len(found)} so far", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(found, indent=2))
     else:
-        print("\t".join(columns))
+        print("\t".join(resource.columns))
         for item in found:
-            print("\t".join(str(item.get(column, "-")) for column in columns))
+            print("\t".join(json.dumps(v) if isinstance(v := item.get(column, "-"), dict) else str(v)
+                            for column in resource.columns))
     print(f"{len(found)} {args.group}", file=sys.stderr)
     return 0
 
 
 def show_resource(client: Client, args: argparse.Namespace) -> int:
-    path = RESOURCES[args.group][0]
-    print(json.dumps(client.call("GET", f"{path}/{urllib.parse.quote(args.id)}"), indent=2))
+    print(json.dumps(client.call("GET", _path(args)), indent=2))
     return 0
 
 
 def update_resource(client: Client, args: argparse.Namespace) -> int:
-    path = RESOURCES[args.group][0]
     with open(args.file, encoding="utf-8") as source:
         body = json.load(source)
-    answer = client.call("PUT", f"{path}/{urllib.parse.quote(args.id)}", body, _if_match(args))
+    answer = client.call(RESOURCES[args.group].update, _path(args), body, _if_match(args))
     print(json.dumps(answer, indent=2))
-    print(f"updated {args.id}: version {answer.get('version')}", file=sys.stderr)
+    version = answer.get("version") if isinstance(answer, dict) else None
+    print(f"updated {args.id}" + (f": version {version}" if version else ""), file=sys.stderr)
     return 0
 
 
 def delete_resource(client: Client, args: argparse.Namespace) -> int:
-    path = RESOURCES[args.group][0]
-    client.call("DELETE", f"{path}/{urllib.parse.quote(args.id)}", None, _if_match(args))
+    client.call("DELETE", _path(args), None, _if_match(args))
     print(f"deleted {args.id}", file=sys.stderr)
     return 0
 
@@ -240,23 +263,25 @@ def parser() -> argparse.ArgumentParser:
     redriving.add_argument("channel", choices=["soap", "sms", "whatsapp", "twitter"])
     redriving.add_argument("--batch", type=int, default=100, help="entries per API call (1-500)")
     redriving.set_defaults(run=redrive)
-    for group in RESOURCES:
+    runs = {"list": list_resources, "show": show_resource, "update": update_resource, "delete": delete_resource}
+    for group, resource in RESOURCES.items():
         commands = groups.add_parser(group).add_subparsers(dest="command", required=True)
-        listing = commands.add_parser("list")
-        if "channel_type" in RESOURCES[group][3]:
-            listing.add_argument("--channel-type", dest="channel_type", choices=["sms", "whatsapp", "twitter"])
-        if "object" in RESOURCES[group][3]:
-            listing.add_argument("--object", help="only those on this object")
-        listing.add_argument("--json", action="store_true", help="the items as JSON, for scripts")
-        listing.set_defaults(run=list_resources)
-        for name, run in (("show", show_resource), ("update", update_resource), ("delete", delete_resource)):
+        for name in resource.commands:
             command = commands.add_parser(name)
-            command.add_argument("id")
-            if name != "show":
+            if "{object}" in resource.path:
+                command.add_argument("object_type", metavar="OBJECT")
+            if name == "list":
+                for option in resource.filters:
+                    command.add_argument("--" + option.replace("_", "-"), dest=option)
+                command.add_argument("--json", action="store_true", help="the items as JSON, for scripts")
+            else:
+                command.add_argument("id")
+            if name in ("update", "delete") and group not in ("records", "conversations"):
                 command.add_argument("--version", type=int, help="only if still at this version (else HTTP 412)")
             if name == "update":
-                command.add_argument("--file", required=True, help="the whole new body, as for POST (JSON)")
-            command.set_defaults(run=run)
+                command.add_argument("--file", required=True,
+                                     help=f"the body, as for {resource.update} (JSON; for PUT the whole resource)")
+            command.set_defaults(run=runs[name])
     return top
 
 

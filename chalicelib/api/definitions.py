@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.api.http import parse, reply, versioned_reply, with_body_version
+from chalicelib.api.http import parse, reply, sorted_page, versioned_reply, with_body_version
 from chalicelib.core import ids
 from chalicelib.core.errors import ApiError, invalid, mismatch, require, unknown
 from chalicelib.core.url_policy import EndpointRefused, check_url
@@ -112,8 +112,7 @@ def list_definitions(query: dict[str, str] | None) -> Response:
         for d in config_store.list_all(config_store.DEFINITION, OutboundMessageDefinition)
         if object_name is None or d.object == object_name
     ]
-    found.sort(key=lambda d: (d.object, d.name, d.id))
-    return reply(200, {"outbound_messages": [d.model_dump(mode="json") for d in found]})
+    return sorted_page(found, query or {}, lambda d: f"{d.object}\x00{d.name}\x00{d.id}", "outbound_messages")
 
 
 def rules_using(definition_id: str) -> list[Rule]:
@@ -191,8 +190,7 @@ def list_rules(query: dict[str, str] | None) -> Response:
     found = [
         r for r in config_store.list_all(config_store.RULE, Rule) if object_name is None or r.object == object_name
     ]
-    found.sort(key=lambda r: (r.object, r.name, r.id))
-    return reply(200, {"rules": [r.model_dump(mode="json") for r in found]})
+    return sorted_page(found, query or {}, lambda r: f"{r.object}\x00{r.name}\x00{r.id}", "rules")
 
 
 def get_rule(rule_id: str) -> Response:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice import Response
@@ -138,3 +140,19 @@ def with_body_version(raw: bytes | None, if_match: str | None) -> tuple[bytes | 
     if not isinstance(version, int) or isinstance(version, bool):
         raise invalid("version", "must be the integer version this API returned")
     return json.dumps(data).encode(), if_match or f'"{version}"'
+
+
+def sorted_page(items: Sequence[M], query: Mapping[str, str], key: Callable[[M], str], name: str) -> Response:
+    """A page of a small, sorted collection; the cursor is the last key returned."""
+    limit = page_limit(query.get("limit"), 100)
+    ordered = sorted(items, key=key)
+    start = ""
+    if query.get("cursor"):
+        try:
+            start = base64.urlsafe_b64decode(query["cursor"].encode()).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            raise invalid("cursor", "not a cursor this API returned") from exc
+    chosen = [item for item in ordered if key(item) > start][:limit]
+    more = len([item for item in ordered if key(item) > start]) > limit
+    cursor = base64.urlsafe_b64encode(key(chosen[-1]).encode()).decode() if more and chosen else None
+    return reply(200, {name: [item.model_dump(mode="json") for item in chosen], "cursor": cursor})

@@ -1,4 +1,4 @@
-"""Objects, templates and outbound configurations, fully managed (issue 18): list, read, update, delete.
+"""Objects, records, templates and outbound configurations, fully managed (issue 18): list, read, update, delete.
 
 Optimistic concurrency as HTTP has it: a read answers with `ETag: "<version>"` (and `version` in the body); an
 update or delete that sends `If-Match` with an older version is refused with 412 and changes nothing. Without
@@ -9,9 +9,7 @@ messages created afterwards; a message keeps what it was rendered from (its payl
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from chalice import Response
@@ -22,6 +20,7 @@ from chalicelib.api.http import (
     page_limit,
     parse,
     reply,
+    sorted_page,
     versioned_reply,
     with_body_version,
 )
@@ -42,22 +41,6 @@ def _versioned(kind: str, key: str, model: type[M], what: str) -> tuple[M, int]:
     return require(config_store.get_versioned(kind, key, model), what, key)
 
 
-def _page(items: Sequence[M], query: Mapping[str, str], key: Callable[[M], str], name: str) -> Response:
-    """A page of a small, sorted collection; the cursor is the last key returned."""
-    limit = page_limit(query.get("limit"), 100)
-    ordered = sorted(items, key=key)
-    start = ""
-    if query.get("cursor"):
-        try:
-            start = base64.urlsafe_b64decode(query["cursor"].encode()).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-            raise invalid("cursor", "not a cursor this API returned") from exc
-    chosen = [item for item in ordered if key(item) > start][:limit]
-    more = len([item for item in ordered if key(item) > start]) > limit
-    cursor = base64.urlsafe_b64encode(key(chosen[-1]).encode()).decode() if more and chosen else None
-    return reply(200, {name: [item.model_dump(mode="json") for item in chosen], "cursor": cursor})
-
-
 def _filters(query: Mapping[str, str] | None, allowed: set[str]) -> dict[str, str]:
     query = dict(query or {})
     for name in sorted(set(query) - allowed - {"limit", "cursor"}):
@@ -73,7 +56,7 @@ def list_templates(query: Mapping[str, str] | None) -> Response:
     wanted = _filters(query, {"channel_type", "name"})
     found = [t for t in config_store.list_all(config_store.TEMPLATE, MessageTemplate)
              if all(str(getattr(t, k)) == v for k, v in wanted.items() if k in {"channel_type", "name"})]
-    return _page(found, wanted, lambda t: f"{t.name}\x00{t.id}", "templates")
+    return sorted_page(found, wanted, lambda t: f"{t.name}\x00{t.id}", "templates")
 
 
 def get_template(template_id: str) -> Response:
@@ -129,7 +112,7 @@ def list_configurations(query: Mapping[str, str] | None) -> Response:
     found = [c for c in config_store.list_all(config_store.CONFIGURATION, OutboundConfiguration)
              if all(str(getattr(c, k)) == v for k, v in wanted.items()
                     if k in {"channel_type", "channel", "template_id", "name"})]
-    return _page(found, wanted, lambda c: f"{c.name}\x00{c.id}", "configurations")
+    return sorted_page(found, wanted, lambda c: f"{c.name}\x00{c.id}", "configurations")
 
 
 def get_configuration(configuration_id: str) -> Response:
@@ -189,7 +172,7 @@ def delete_configuration(configuration_id: str, if_match: str | None) -> Respons
 def list_object_schemas(query: Mapping[str, str] | None) -> Response:
     wanted = _filters(query, set())
     found = list(config_store.list_all(config_store.SCHEMA, ObjectSchema))
-    return _page(found, wanted, lambda o: o.name, "objects")
+    return sorted_page(found, wanted, lambda o: o.name, "objects")
 
 
 def get_object_schema(name: str) -> Response:

@@ -121,3 +121,35 @@ def test_cli_covers_objects_definitions_and_rules(runtime: Any, api: Api) -> Non
     assert refused.returncode == 2 and "HTTP 409" in refused.stderr and rules[0]["id"] in refused.stderr
     assert outbound(runtime, "rules", "delete", rules[0]["id"], "--version", "1").returncode == 0
     assert outbound(runtime, "definitions", "delete", definition_id).returncode == 0
+
+
+def test_cli_covers_records_schedules_and_conversations(runtime: Any, api: Api, tmp_path: Any) -> None:
+    from tests.conftest import unique_object
+
+    obj = unique_object()
+    assert api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {"Subject": "string"}})[0] == 200
+    assert api.call("PUT", f"/records/{obj}/cli-1", {"fields": {"Subject": "first"}})[0] == 200
+    listed = outbound(runtime, "records", "list", obj)
+    rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert rows == [["id", "fields"], ["cli-1", '{"Subject": "first"}']], listed.stderr
+    assert outbound(runtime, "records", "delete", obj, "cli-1").returncode == 0
+    assert api.call("GET", f"/records/{obj}/cli-1")[0] == 404
+
+    configuration_id = sms_configuration(api)
+    status, schedule = api.call("POST", "/schedules", {"configuration_id": configuration_id, "rate": "rate(7 days)",
+                                                       "contacts": [{"tocontactid": "+14155552750",
+                                                                     "CustomerName": "Q", "CaseName": "C",
+                                                                     "contextitems": {"Status": "x"}}]})
+    assert status == 201, schedule
+    schedules = outbound(runtime, "schedules", "list", "--configuration-id", configuration_id)
+    assert schedule["id"] in schedules.stdout and "filters: configuration_id=" in schedules.stderr
+    change = tmp_path / "pause.json"
+    change.write_text('{"state": "paused"}')
+    paused = outbound(runtime, "schedules", "update", schedule["id"], "--file", str(change), "--version", "1")
+    assert paused.returncode == 0 and json.loads(paused.stdout)["state"] == "paused", paused.stderr
+    stale = outbound(runtime, "schedules", "update", schedule["id"], "--file", str(change), "--version", "1")
+    assert stale.returncode == 2 and "HTTP 412" in stale.stderr
+    assert outbound(runtime, "schedules", "delete", schedule["id"]).returncode == 0
+
+    missing = outbound(runtime, "conversations", "show", "conv_missing_cli")
+    assert missing.returncode == 2 and "HTTP 404" in missing.stderr

@@ -249,3 +249,31 @@ def test_an_operator_edits_and_deletes_configuration_items_and_a_stale_save_chan
     click(browser, f'//button[@aria-label="Delete {configuration_id}"]', "the configuration's delete button")
     until(browser, lambda d: f"{configuration_id} deleted" in text(d, "#status"), "the configuration deleted")
     assert api.call("GET", f"/outbound-configurations/{configuration_id}")[0] == 404
+
+
+def test_an_operator_creates_edits_and_deletes_a_record_from_the_console(
+        runtime: Any, api: Api, browser: Any) -> None:
+    import json
+
+    from selenium.webdriver.common.by import By
+
+    from tests.conftest import unique_object
+
+    obj = unique_object()
+    assert api.call("PUT", f"/objects/{obj}", {"name": obj, "fields": {"Subject": "string"}})[0] == 200
+    browser.get(f"{runtime.api_url}/console#resources")
+    browser.find_element(By.ID, "api-key").send_keys(runtime.api_key)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    fill(browser, "resources", {"kind": "records", "object": obj})
+    until(browser, lambda d: "0 records" in text(d, "#resources-out"), "the object's (empty) records")
+    browser.find_element(By.ID, "new-resource").click()
+    editor = browser.find_element(By.CSS_SELECTOR, "#editor textarea")
+    browser.execute_script("arguments[0].value = arguments[1]", editor,
+                           json.dumps({"id": "rec-console", "fields": {"Subject": "from the console"}}))
+    browser.find_element(By.CSS_SELECTOR, "#editor button[type=submit]").click()
+    until(browser, lambda d: "rec-console" in text(d, "#resources-out"), "the record listed")
+    assert api.call("GET", f"/records/{obj}/rec-console")[1]["fields"] == {"Subject": "from the console"}
+    browser.save_screenshot(str(SHOTS / "console-records.png"))
+    click(browser, '//button[@aria-label="Delete rec-console"]', "the record's delete button")
+    until(browser, lambda d: "rec-console deleted" in text(d, "#status"), "the record deleted")
+    assert api.call("GET", f"/records/{obj}/rec-console")[0] == 404
