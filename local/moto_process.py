@@ -27,7 +27,9 @@ def main() -> None:
     server.start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    # Ctrl-C reaches the whole process group: the runtime, not moto, decides when moto stops (after `make run`
+    # has written its data out, local/persistence.py), and stops it with SIGTERM.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stopped.wait()
     server.stop()
 

@@ -54,7 +54,7 @@ class MakeRun:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local", "--data-dir", str(data_dir), "--tick-seconds", "1",
              *[part for pair in ports.items() for part in pair], *extra],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.lines: list[str] = []
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -75,9 +75,11 @@ class MakeRun:
         return Api(self.api, None).call(method, path, body)
 
     def stop(self) -> str:
+        """Ctrl-C as a terminal sends it: SIGINT to the whole process group (moto's child process too)."""
+        import os
         import signal
 
-        self.process.send_signal(signal.SIGINT)
+        os.killpg(self.process.pid, signal.SIGINT)
         assert self.process.wait(timeout=120) == 0, "".join(self.lines[-40:])
         return "".join(self.lines)
 
