@@ -518,6 +518,12 @@ def get_timeline(entity_type: str, entity_id: str) -> Response:
     return activity.get_timeline(entity_type, unquote(entity_id))
 
 
+@route("/conversations", methods=["GET"])
+@endpoint
+def list_conversations() -> Response:
+    return activity.list_conversations(app.current_request.query_params)
+
+
 @route("/conversations/{conversation_id}", methods=["DELETE"])
 @endpoint
 def delete_conversation(conversation_id: str) -> Response:

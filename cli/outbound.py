@@ -11,7 +11,7 @@
     outbound [--api URL] RESOURCE update ID --file BODY.json [--version N]
     outbound [--api URL] RESOURCE delete ID [--version N]
       (RESOURCE: objects, definitions, rules, templates, configurations, schedules (update: PATCH);
-       an object's ID is its name; records take OBJECT before ID; conversations: show and delete)
+       an object's ID is its name; records take OBJECT before ID; conversations: list --contact, show, delete)
 
 The API is $OUTBOUND_API or http://127.0.0.1:8000 (`make run`); $OUTBOUND_API_KEY goes in Authorization: Bearer.
 Standard library only, so it runs with any python3. Progress goes to stderr, results to stdout.
@@ -170,7 +170,9 @@ RESOURCES = {
                                ("id", "name", "channel_type", "channel", "template_id"), ("channel_type",)),
     "schedules": Resource("/schedules", "schedules", ("id", "configuration_id", "expression", "timezone", "state",
                                                       "runs"), ("configuration_id", "state"), update="PATCH"),
-    "conversations": Resource("/conversations", "", (), commands=("show", "delete")),
+    "conversations": Resource("/conversations", "conversations",
+                              ("conversation_id", "channel", "last_message_id", "last_message_at"),
+                              ("contact", "channel"), commands=("list", "show", "delete")),
 }
 
 

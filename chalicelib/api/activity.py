@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Response
 
 from chalicelib.api.http import reply
-from chalicelib.core.errors import not_found, require
+from chalicelib.core.errors import invalid, not_found, require
 from chalicelib.stores import conversations, timeline
 
 
@@ -14,6 +14,33 @@ def get_timeline(entity_type: str, entity_id: str) -> Response:
         200,
         {"entity": {"type": entity_type, "id": entity_id}, "activities": timeline.activities(entity_type, entity_id)},
     )
+
+
+def list_conversations(query: dict[str, str] | None) -> Response:
+    """A contact's conversations (their natural key), newest first: found through the contact's messages, each
+    conversation named once with its newest message. `contact` is required (a number, @handle or X user id),
+    `channel` optional; `cursor` pages through the contact's messages."""
+    from chalicelib.api.messages import contact_keys
+    from chalicelib.stores import messages as message_store
+
+    query = query or {}
+    for name in sorted(set(query) - {"contact", "channel", "cursor"}):
+        raise invalid(name, "unknown parameter; use contact, channel, cursor")
+    if not query.get("contact"):
+        raise invalid("contact", "required: conversations are listed per contact")
+    try:
+        records, cursor = message_store.list_for_contacts(contact_keys(query["contact"], query.get("channel")), [],
+                                                          100, query.get("cursor"))
+    except message_store.BadCursor as exc:
+        raise invalid("cursor", str(exc)) from exc
+    seen: dict[str, dict[str, str]] = {}
+    for record in records:
+        if record.conversation_id and record.conversation_id not in seen:
+            seen[record.conversation_id] = {"conversation_id": record.conversation_id, "channel": record.channel,
+                                            "last_message_id": record.message_id,
+                                            "last_message_at": record.model_dump(
+                                                mode="json", include={"created_at"})["created_at"]}
+    return reply(200, {"conversations": list(seen.values()), "cursor": cursor})
 
 
 def get_conversation(conversation_id: str) -> Response:

@@ -9,7 +9,7 @@ messages created afterwards; a message keeps what it was rendered from (its payl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from chalice import Response
@@ -39,6 +39,21 @@ M = TypeVar("M", bound=BaseModel)
 
 def _versioned(kind: str, key: str, model: type[M], what: str) -> tuple[M, int]:
     return require(config_store.get_versioned(kind, key, model), what, key)
+
+
+def _delete_unused(kind: str, key: str, model: type[M], what: str, if_match: str | None,
+                   users: Callable[[], list[str]], field: str, message: str) -> Response:
+    """Delete at the version read (or If-Match's), unless something still needs it: 409 naming them."""
+    _, version = _versioned(kind, key, model, what)
+    expected = expected_version(if_match, version)
+    found = users()
+    if found:
+        raise _conflict(field, message, found)
+    try:
+        config_store.delete_versioned(kind, key, expected)
+    except config_store.Stale as exc:
+        raise stale(exc) from exc
+    return Response(body="", status_code=204)
 
 
 def _filters(query: Mapping[str, str] | None, allowed: set[str]) -> dict[str, str]:
@@ -91,16 +106,9 @@ def _conflict(field: str, message: str, names: list[str]) -> ApiError:
 
 
 def delete_template(template_id: str, if_match: str | None) -> Response:
-    _, version = _versioned(config_store.TEMPLATE, template_id, MessageTemplate, "message template")
-    expected = expected_version(if_match, version)
-    users = configurations_using(template_id)
-    if users:
-        raise _conflict("configurations", "the template is used by", [f"{c.name} ({c.id})" for c in users])
-    try:
-        config_store.delete_versioned(config_store.TEMPLATE, template_id, expected)
-    except config_store.Stale as exc:
-        raise stale(exc) from exc
-    return Response(body="", status_code=204)
+    return _delete_unused(config_store.TEMPLATE, template_id, MessageTemplate, "message template", if_match,
+                          lambda: [f"{c.name} ({c.id})" for c in configurations_using(template_id)],
+                          "configurations", "the template is used by")
 
 
 # --- outbound configurations -----------------------------------------------------------------------------------
@@ -153,17 +161,9 @@ def _referrers(configuration_id: str) -> list[str]:
 
 
 def delete_configuration(configuration_id: str, if_match: str | None) -> Response:
-    _, version = _versioned(config_store.CONFIGURATION, configuration_id, OutboundConfiguration,
-                            "outbound configuration")
-    expected = expected_version(if_match, version)
-    users = _referrers(configuration_id)
-    if users:
-        raise _conflict("references", "the configuration is used by", users)
-    try:
-        config_store.delete_versioned(config_store.CONFIGURATION, configuration_id, expected)
-    except config_store.Stale as exc:
-        raise stale(exc) from exc
-    return Response(body="", status_code=204)
+    return _delete_unused(config_store.CONFIGURATION, configuration_id, OutboundConfiguration,
+                          "outbound configuration", if_match, lambda: _referrers(configuration_id),
+                          "references", "the configuration is used by")
 
 
 # --- objects (record schemas) ----------------------------------------------------------------------------------
@@ -226,16 +226,8 @@ def _rule_fields(rule: Rule) -> set[str]:
 
 def delete_object_schema(name: str, if_match: str | None) -> Response:
     """Refused while a definition or rule is on it (409 naming them); its records stay in the records table."""
-    _, version = _versioned(config_store.SCHEMA, name, ObjectSchema, "object")
-    expected = expected_version(if_match, version)
-    users = [label for label, _ in _object_users(name)]
-    if users:
-        raise _conflict("object", "the object is used by", users)
-    try:
-        config_store.delete_versioned(config_store.SCHEMA, name, expected)
-    except config_store.Stale as exc:
-        raise stale(exc) from exc
-    return Response(body="", status_code=204)
+    return _delete_unused(config_store.SCHEMA, name, ObjectSchema, "object", if_match,
+                          lambda: [label for label, _ in _object_users(name)], "object", "the object is used by")
 
 
 # --- records ---------------------------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def list_messages(query: dict[str, str] | None) -> Response:
             raise invalid("record_id", "SOAP messages carry records, customer messages a contact: not both")
         try:
             records, cursor = message_store.list_for_contacts(
-                _contact_keys(query["contact"], query.get("channel")), states, limit, query.get("cursor"),
+                contact_keys(query["contact"], query.get("channel")), states, limit, query.get("cursor"),
                 equals=equals, ranges=ranges)
         except message_store.BadCursor as exc:
             raise invalid("cursor", str(exc)) from exc
@@ -100,7 +100,7 @@ def list_messages(query: dict[str, str] | None) -> Response:
 CUSTOMER_CHANNELS = ("sms", "whatsapp", "twitter")
 
 
-def _contact_keys(raw: str, channel: str | None) -> list[str]:
+def contact_keys(raw: str, channel: str | None) -> list[str]:
     """The `<channel>#<address>` keys a contact's messages are filed under, normalised as a send normalises the
     address (E.164 for SMS and WhatsApp, an @handle or user id for X), on every channel it can be one of."""
     from chalicelib.triggers.customer import contact_address

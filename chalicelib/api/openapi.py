@@ -73,6 +73,7 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
 # Rules a JSON Schema cannot state (they depend on another field's value, another resource, or what a template or
 # a phone number means): a request breaking one is refused with 400 naming the field, and the document says so.
 SEMANTIC_RULES: dict[str, list[str]] = {
+    "list_conversations": ["the contact query parameter is required: a phone number, an X @handle or user id"],
     "create_template": ["bodies must include default_locale",
                         "each body must compile as a message template (jinja2 syntax, no include/macro/~)"],
     "update_template": ["as POST /templates", "the channel_type cannot change",

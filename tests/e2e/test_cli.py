@@ -151,5 +151,8 @@ def test_cli_covers_records_schedules_and_conversations(runtime: Any, api: Api, 
     assert stale.returncode == 2 and "HTTP 412" in stale.stderr
     assert outbound(runtime, "schedules", "delete", schedule["id"]).returncode == 0
 
+    none = outbound(runtime, "conversations", "list", "--contact", "+14155552750")
+    assert none.returncode == 0 and none.stdout.splitlines()[0].split("\t")[0] == "conversation_id"
+    assert "filters: contact=+14155552750" in none.stderr
     missing = outbound(runtime, "conversations", "show", "conv_missing_cli")
     assert missing.returncode == 2 and "HTTP 404" in missing.stderr

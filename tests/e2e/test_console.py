@@ -277,3 +277,30 @@ def test_an_operator_creates_edits_and_deletes_a_record_from_the_console(
     click(browser, '//button[@aria-label="Delete rec-console"]', "the record's delete button")
     until(browser, lambda d: "rec-console deleted" in text(d, "#status"), "the record deleted")
     assert api.call("GET", f"/records/{obj}/rec-console")[0] == 404
+
+
+def test_an_operator_reads_and_erases_a_customers_conversation_from_the_console(
+        runtime: Any, api: Api, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    _, configuration_id = setup_sms(api, "console-conversation")
+    number = "+12025550721"
+    sent = send(api, configuration_id, number)
+    wait_for(lambda: message(api, sent)["state"] == "sent", what="the message sent")
+    status, _ = runtime.twilio.send_inbound(f"{runtime.api_url}/webhooks/twilio/inbound", number, "+15005550006",
+                                            "Please call me back", "SM" + "e" * 32)
+    assert status == 200
+    conversation_id = wait_for(lambda: message(api, sent)["conversation_id"], what="the conversation")
+    browser.get(f"{runtime.api_url}/console#messages")
+    browser.find_element(By.ID, "api-key").send_keys(runtime.api_key)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    fill(browser, "messages", {"contact": number})
+    until(browser, lambda d: sent in text(d, "#messages-out") and "1 message(s)" in text(d, "#messages-out"),
+          "the contact's message")
+    click(browser, f'//button[text()="{sent}"]', "the message")
+    click(browser, '//button[text()="Show its conversation"]', "the conversation button")
+    until(browser, lambda d: "Please call me back" in text(d, "#conversation-out"), "the reply shown")
+    browser.save_screenshot(str(SHOTS / "console-conversation.png"))
+    click(browser, '//button[text()="Erase its conversation"]', "the erase button")
+    until(browser, lambda d: "erased" in text(d, "#status"), "the conversation erased")
+    assert api.call("GET", f"/conversations/{conversation_id}")[0] == 404

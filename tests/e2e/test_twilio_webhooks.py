@@ -111,6 +111,11 @@ def test_reply_is_stored_in_a_conversation_linked_to_the_last_message(runtime: A
         ("inbound", f"in_{sid}", "Thanks, all good"),
     ]
     assert conversation["entries"][1]["in_reply_to"] == last
+    status, listed = api.call("GET", "/conversations?contact=%2B14155552674")
+    assert status == 200 and listed["conversations"] == [{
+        "conversation_id": conversation_id, "channel": "sms", "last_message_id": last,
+        "last_message_at": message(api, last)["created_at"]}], listed
+    assert api.call("GET", "/conversations")[1]["fields"][0]["field"] == "contact"
     assert api.call("DELETE", f"/conversations/{conversation_id}")[0] == 204  # a customer asks to be forgotten
     assert api.call("GET", f"/conversations/{conversation_id}")[0] == 404
     assert api.call("DELETE", f"/conversations/{conversation_id}")[0] == 404
