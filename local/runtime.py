@@ -464,9 +464,12 @@ class LocalRuntime:
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                 """One access line per request, as API Gateway's access log would have it (no query string:
                 it can carry a phone number)."""
+                from urllib.parse import unquote
+
                 from chalicelib.platform.logs import log
 
-                log("api.access", method=self.command, path=self.path.split("?", 1)[0],
+                # Decoded, so the log's masking sees a phone number however the path spelled it (%2B...).
+                log("api.access", method=self.command, path=unquote(self.path.split("?", 1)[0]),
                     status=int(code) if str(code).isdigit() else str(code))
 
         config = Config.create(

@@ -35,9 +35,12 @@ def test_every_api_request_leaves_an_access_line_with_a_timestamp(
         runtime: Any, api: Api, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="outbound"):
         assert api.call("GET", "/templates/tpl_missing_for_access_log")[0] == 404
+        api.call("GET", "/entities/contact/%2B14155550199/timeline")
     lines = [json.loads(r.getMessage()) for r in caplog.records if '"api.access"' in r.getMessage()]
     mine = [line for line in lines if line["path"] == "/templates/tpl_missing_for_access_log"]
     assert mine and mine[0]["method"] == "GET" and mine[0]["status"] == 404 and mine[0]["ts"].endswith("Z")
+    timeline = [line["path"] for line in lines if line["path"].startswith("/entities/contact/")]
+    assert timeline and not any("4155550199" in path for path in timeline), timeline  # masked, however encoded
 
 
 class MakeRun:
