@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.api.http import reply
+from chalicelib.api.http import known_parameters, reply
 from chalicelib.core.errors import invalid, not_found, require
 from chalicelib.stores import conversations, timeline
 
@@ -23,9 +23,7 @@ def list_conversations(query: dict[str, str] | None) -> Response:
     from chalicelib.api.messages import contact_keys
     from chalicelib.stores import messages as message_store
 
-    query = query or {}
-    for name in sorted(set(query) - {"contact", "channel", "cursor"}):
-        raise invalid(name, "unknown parameter; use contact, channel, cursor")
+    query = known_parameters(query, {"contact", "channel", "cursor"})
     if not query.get("contact"):
         raise invalid("contact", "required: conversations are listed per contact")
     try:

@@ -73,17 +73,24 @@ def create_definition(raw: bytes | None) -> Response:
     return reply(201, definition)
 
 
+def _versioned_definition(definition_id: str) -> tuple[OutboundMessageDefinition, int]:
+    return require(config_store.get_versioned(config_store.DEFINITION, definition_id, OutboundMessageDefinition),
+                   "outbound message", definition_id)
+
+
+def _versioned_rule(rule_id: str) -> tuple[Rule, int]:
+    return require(config_store.get_versioned(config_store.RULE, rule_id, Rule), "rule", rule_id)
+
+
 def read_definition(definition_id: str) -> Response:
-    current, version = require(config_store.get_versioned(config_store.DEFINITION, definition_id,
-                                                          OutboundMessageDefinition), "outbound message", definition_id)
+    current, version = _versioned_definition(definition_id)
     return versioned_reply(200, current, version)
 
 
 def update_definition(definition_id: str, raw: bytes | None, if_match: str | None = None) -> Response:
     """Full replacement (If-Match: only over that version). As in Salesforce, the object cannot change: rules
     and the WSDL are bound to it."""
-    current, version = require(config_store.get_versioned(config_store.DEFINITION, definition_id,
-                                                          OutboundMessageDefinition), "outbound message", definition_id)
+    current, version = _versioned_definition(definition_id)
     raw, if_match = with_body_version(raw, if_match)
     expected = expected_version(if_match, version)
     data = parse(DefinitionInput, raw)
@@ -121,8 +128,7 @@ def rules_using(definition_id: str) -> list[Rule]:
 
 def delete_definition(definition_id: str, if_match: str | None = None) -> Response:
     """Refused while a rule still fires it (Salesforce does the same); queued messages still get delivered."""
-    current, version = require(config_store.get_versioned(config_store.DEFINITION, definition_id,
-                                                          OutboundMessageDefinition), "outbound message", definition_id)
+    current, version = _versioned_definition(definition_id)
     expected = expected_version(if_match, version)
     users = rules_using(definition_id)
     if users:
@@ -194,13 +200,13 @@ def list_rules(query: dict[str, str] | None) -> Response:
 
 
 def get_rule(rule_id: str) -> Response:
-    rule, version = require(config_store.get_versioned(config_store.RULE, rule_id, Rule), "rule", rule_id)
+    rule, version = _versioned_rule(rule_id)
     return versioned_reply(200, rule, version)
 
 
 def update_rule(rule_id: str, raw: bytes | None, if_match: str | None) -> Response:
     """Full replacement, checked as a new rule; it applies to record changes from then on."""
-    current, version = require(config_store.get_versioned(config_store.RULE, rule_id, Rule), "rule", rule_id)
+    current, version = _versioned_rule(rule_id)
     raw, if_match = with_body_version(raw, if_match)
     expected = expected_version(if_match, version)
     data = parse(RuleInput, raw)
@@ -214,7 +220,7 @@ def update_rule(rule_id: str, raw: bytes | None, if_match: str | None) -> Respon
 
 
 def delete_rule(rule_id: str, if_match: str | None = None) -> Response:
-    _, version = require(config_store.get_versioned(config_store.RULE, rule_id, Rule), "rule", rule_id)
+    _, version = _versioned_rule(rule_id)
     try:
         config_store.delete_versioned(config_store.RULE, rule_id, expected_version(if_match, version))
     except config_store.Stale as exc:

@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.api.http import page_limit, parse, reply
+from chalicelib.api.http import known_parameters, page_limit, parse, reply
 from chalicelib.core.errors import ApiError, invalid
 from chalicelib.models.messages import MessageRecord, MessageState, SoapPayload
 from chalicelib.operations import actions as operations
@@ -58,12 +58,7 @@ def entry(record: MessageRecord) -> QueueEntry:
 
 
 def list_queue(query: dict[str, str] | None) -> Response:
-    query = query or {}
-    unknown = set(query) - {"view", "limit", "cursor", "record_id", *FILTERS}
-    if unknown:
-        raise invalid(
-            sorted(unknown)[0], f"unknown parameter; use view, limit, cursor, record_id, {', '.join(FILTERS)}"
-        )
+    query = known_parameters(query, {"view", "limit", "cursor", "record_id", *FILTERS})
     view = query.get("view", "all")
     if view not in VIEWS:
         raise invalid("view", f"one of {', '.join(VIEWS)}")

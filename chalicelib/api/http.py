@@ -74,6 +74,14 @@ def validate(model: type[M], data: Any) -> M:
         raise ApiError(400, "validation_error", summary, fields) from exc
 
 
+def known_parameters(query: Mapping[str, str] | None, allowed: set[str]) -> dict[str, str]:
+    """The query as a dict, if it names only `allowed` parameters; else a 400 naming the first unknown one."""
+    query = dict(query or {})
+    for name in sorted(set(query) - allowed):
+        raise invalid(name, f"unknown parameter; use {', '.join(sorted(allowed))}")
+    return query
+
+
 def page_limit(raw: str | None, default: int = 50) -> int:
     """A `limit` query parameter: 1 to 100."""
     try:

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from chalicelib.api import catalog
 from chalicelib.api.http import (
+    known_parameters,
     page_limit,
     parse,
     reply,
@@ -57,10 +58,7 @@ def _delete_unused(kind: str, key: str, model: type[M], what: str, if_match: str
 
 
 def _filters(query: Mapping[str, str] | None, allowed: set[str]) -> dict[str, str]:
-    query = dict(query or {})
-    for name in sorted(set(query) - allowed - {"limit", "cursor"}):
-        raise invalid(name, f"unknown parameter; use {', '.join(sorted(allowed | {'limit', 'cursor'}))}")
-    return query
+    return known_parameters(query, allowed | {"limit", "cursor"})
 
 
 # --- templates -------------------------------------------------------------------------------------------------

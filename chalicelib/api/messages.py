@@ -9,7 +9,7 @@ from typing import Annotated
 from chalice import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.api.http import parse, reply
+from chalicelib.api.http import known_parameters, parse, reply
 from chalicelib.core import clock
 from chalicelib.core.errors import ApiError, invalid, not_found, require
 from chalicelib.core.message_health import summarize
@@ -60,9 +60,7 @@ def list_messages(query: dict[str, str] | None) -> Response:
     definition_id, created_after, created_before, record_id (SOAP messages carrying it), contact (a customer's
     messages, read from their own index however old) — applied after the page's read, so a page can be short
     while a cursor remains."""
-    query = query or {}
-    for name in sorted(set(query) - LIST_PARAMETERS):
-        raise invalid(name, f"unknown parameter; use {', '.join(sorted(LIST_PARAMETERS))}")
+    query = known_parameters(query, LIST_PARAMETERS)
     try:
         states = [MessageState(query["state"])] if "state" in query else []
     except ValueError as exc:
@@ -79,19 +77,16 @@ def list_messages(query: dict[str, str] | None) -> Response:
     after, before = _moment(query, "created_after"), _moment(query, "created_before")
     ranges = {"created_at": (after, before)} if after or before else None
     contains = {"payload.record_ids": query["record_id"]} if "record_id" in query else None
-    if "contact" in query:
-        if contains:
-            raise invalid("record_id", "SOAP messages carry records, customer messages a contact: not both")
-        try:
+    if "contact" in query and contains:
+        raise invalid("record_id", "SOAP messages carry records, customer messages a contact: not both")
+    try:
+        if "contact" in query:
             records, cursor = message_store.list_for_contacts(
                 contact_keys(query["contact"], query.get("channel")), states, limit, query.get("cursor"),
                 equals=equals, ranges=ranges)
-        except message_store.BadCursor as exc:
-            raise invalid("cursor", str(exc)) from exc
-        return reply(200, {"messages": [r.model_dump(mode="json") for r in records], "cursor": cursor})
-    try:
-        records, cursor = message_store.list_filtered(states, limit, query.get("cursor"), equals=equals,
-                                                      contains=contains, ranges=ranges)
+        else:
+            records, cursor = message_store.list_filtered(states, limit, query.get("cursor"), equals=equals,
+                                                          contains=contains, ranges=ranges)
     except message_store.BadCursor as exc:
         raise invalid("cursor", str(exc)) from exc
     return reply(200, {"messages": [r.model_dump(mode="json") for r in records], "cursor": cursor})
@@ -126,9 +121,7 @@ def message_health(query: dict[str, str] | None) -> Response:
     """Counts by state over the last `hours` (24; at most 168) for a configuration, a definition or a channel,
     failure rate, newest error and oldest pending message. Read from `by_time`, bounded: `complete` is false
     when the window held more messages than one call reads (the counts are then of the newest ones)."""
-    query = query or {}
-    for name in sorted(set(query) - HEALTH_PARAMETERS):
-        raise invalid(name, f"unknown parameter; use {', '.join(sorted(HEALTH_PARAMETERS))}")
+    query = known_parameters(query, HEALTH_PARAMETERS)
     try:
         hours = float(query.get("hours", "24"))
     except ValueError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.api.http import page_limit, parse, reply, versioned_reply
+from chalicelib.api.http import known_parameters, page_limit, parse, reply, versioned_reply
 from chalicelib.core.errors import invalid, require
 from chalicelib.models.schedules import ScheduleInput, SchedulePatch
 from chalicelib.platform.dynamo_codec import BadCursor
@@ -25,10 +25,7 @@ def create_schedule(raw: bytes | None, idempotency_key: str | None = None) -> Re
 
 
 def list_schedules(query: dict[str, str] | None) -> Response:
-    query = query or {}
-    unknown = set(query) - {"configuration_id", "state", "limit", "cursor"}
-    if unknown:
-        raise invalid(sorted(unknown)[0], "unknown parameter; use configuration_id, state, limit, cursor")
+    query = known_parameters(query, {"configuration_id", "state", "limit", "cursor"})
     state = query.get("state")
     if state is not None and state not in STATES:
         raise invalid("state", f"one of {', '.join(STATES)}")
@@ -54,10 +51,7 @@ def delete_schedule(schedule_id: str, if_match: str | None = None) -> Response:
 
 
 def list_failures(query: dict[str, str] | None) -> Response:
-    query = query or {}
-    unknown = set(query) - {"limit", "cursor"}
-    if unknown:
-        raise invalid(sorted(unknown)[0], "unknown parameter; use limit, cursor")
+    query = known_parameters(query, {"limit", "cursor"})
     try:
         found, cursor = schedule_store.failures(page_limit(query.get("limit")), query.get("cursor"))
     except BadCursor as exc:

@@ -493,11 +493,7 @@ def list_filtered(
                                                     newest_first=True, sort_range=(low, high))
             entries = [e for e in entries if _matches_entry(e, equals or {})]
         queries += used
-        records = get_many([str(e["message_id"]) for e in entries])
-        for entry in entries:
-            record = records.get(str(entry["message_id"]))
-            if record is not None and _matches(record, wanted, equals or {}, contains or {}, ranges or {}):
-                found.append(record)
+        found += _records_matching(entries, wanted, equals or {}, contains or {}, ranges or {})
         if all(positions.get(p) == "done" for p in partitions):
             positions = {}
             if phases[phase] == "living" and current > first_day:
@@ -521,9 +517,7 @@ def list_for_contacts(
     """A contact's messages newest first, from `by_contact_keys` (one partition per `<channel>#<address>`): every
     message kept to that contact, however old, without reading anyone else's. Filters as `list_filtered`."""
     position = _cursor_in(cursor) or {}
-    if cursor and not (set(position) == {"c"} and isinstance(position["c"], dict) and all(
-            v == "done" or (isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
-            for v in position["c"].values())):
+    if cursor and not (set(position) == {"c"} and _valid_marks(position["c"])):
         raise BadCursor("not a cursor this API returned")
     positions: dict[str, Any] = dict(position.get("c", {}))
     found: list[MessageRecord] = []
@@ -532,11 +526,7 @@ def list_for_contacts(
         entries, positions, used = _merged_page(keys.CONTACT_INDEX, contact_keys, limit - len(found), positions,
                                                 newest_first=True)
         queries += used
-        records = get_many([str(e["message_id"]) for e in entries])
-        for entry in entries:
-            record = records.get(str(entry["message_id"]))
-            if record is not None and _matches(record, set(states), equals or {}, {}, ranges or {}):
-                found.append(record)
+        found += _records_matching(entries, set(states), equals or {}, {}, ranges or {})
         if all(positions.get(p) == "done" for p in contact_keys):
             return found, None
     return found, _cursor_out({"c": positions})
@@ -547,9 +537,22 @@ def _valid_position(position: dict[str, Any], phases: int) -> bool:
         datetime.strptime(str(position["d"]), "%Y-%m-%d")
     except (KeyError, ValueError):
         return False
-    marks = position.get("p")
-    return set(position) == {"ph", "d", "p"} and position["ph"] in range(phases) and isinstance(marks, dict) and all(
+    return set(position) == {"ph", "d", "p"} and position["ph"] in range(phases) and _valid_marks(position["p"])
+
+
+def _valid_marks(marks: Any) -> bool:
+    """Per-partition positions as a cursor carries them: "done", or an index entry's key of strings."""
+    return isinstance(marks, dict) and all(
         v == "done" or (isinstance(v, dict) and all(isinstance(x, str) for x in v.values())) for v in marks.values())
+
+
+def _records_matching(entries: list[dict[str, Any]], states: set[MessageState], equals: dict[str, str],
+                      contains: dict[str, str], ranges: dict[str, tuple[str | None, str | None]]
+                      ) -> list[MessageRecord]:
+    """The records behind index entries (one BatchGetItem), in the entries' order, that pass the filters."""
+    records = get_many([str(e["message_id"]) for e in entries])
+    found = [records.get(str(e["message_id"])) for e in entries]
+    return [r for r in found if r is not None and _matches(r, states, equals, contains, ranges)]
 
 
 def _matches_entry(entry: dict[str, Any], equals: dict[str, str]) -> bool:
