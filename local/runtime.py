@@ -64,6 +64,22 @@ def references(node: Any) -> set[str]:
     return found
 
 
+def conditions_named(node: Any) -> set[str]:
+    """Condition names a template fragment uses (a resource's `Condition`, the first argument of `Fn::If`)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Fn::If" and isinstance(value, list) and value:
+                found.add(str(value[0]))
+            if key == "Condition" and isinstance(value, str):
+                found.add(value)
+            found.update(conditions_named(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.update(conditions_named(item))
+    return found
+
+
 def plain_resources(template_path: Path = ROOT / "infra" / "template.yaml") -> dict[str, Any]:
     """The part of the merge template that stands alone: complete resources that moto can create, without
     those that point at Chalice's resources (the functions' alarms), and only the parameters they use."""
@@ -74,16 +90,16 @@ def plain_resources(template_path: Path = ROOT / "infra" / "template.yaml") -> d
         if "Type" in spec and not spec["Type"].startswith(SKIPPED_TYPES)
     }
     while True:  # drop what refers to a resource that is not kept, until nothing more goes
-        known = set(resources) | set(template.get("Parameters", {})) | {"AWS::Region", "AWS::AccountId",
-                                                                        "AWS::URLSuffix", "AWS::Partition"}
+        known = set(resources) | set(template.get("Parameters", {})) | {
+            "AWS::Region", "AWS::AccountId", "AWS::URLSuffix", "AWS::Partition", "AWS::NoValue"}
         dropped = [name for name, spec in resources.items() if not references(spec) <= known]
         if not dropped:
             break
         for name in dropped:
             del resources[name]
     used = references(resources)
-    conditions = {name: spec for name, spec in template.get("Conditions", {}).items()
-                  if any(r.get("Condition") == name for r in resources.values())}
+    named = conditions_named(resources)
+    conditions = {name: spec for name, spec in template.get("Conditions", {}).items() if name in named}
     used |= references(conditions)
     parameters = {name: spec for name, spec in template.get("Parameters", {}).items() if name in used}
     # Globals (SAM only) and Outputs (they may reference Chalice's resources) are left out.

@@ -25,8 +25,9 @@ IAM_PREFIX = {"dynamodb": "dynamodb", "dynamodbstreams": "dynamodb", "sqs": "sqs
               "secretsmanager": "secretsmanager", "scheduler": "scheduler", "pinpoint-sms-voice-v2": "sms-voice",
               "s3": "s3"}
 # Sending numbers, pools and sender ids belong to the account, not to a stage: End User Messaging's SendTextMessage
-# is allowed on the account's identities, and is the one call not scoped to the stage's own resources.
-ACCOUNT_WIDE = {"pinpoint-sms-voice-v2"}
+# is granted by infra/template.yaml (EndUserMessagingSendPolicy, on the identities a stack parameter names), not by
+# the stage's policy file.
+GRANTED_BY_TEMPLATE = {"pinpoint-sms-voice-v2"}
 # AWS authorises SQS batch calls with the single-message action (SQS developer guide, "API permissions").
 SAME_AS = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
            "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
@@ -40,11 +41,25 @@ def used_services() -> set[str]:
     return found
 
 
+def _our_functions() -> dict[str, set[str]]:
+    """Module stem -> the functions it defines: `schedules.list_schedules(...)` calls ours, not Scheduler's."""
+    found: dict[str, set[str]] = {}
+    for path in SOURCES:
+        tree = ast.parse(path.read_text())
+        found.setdefault(path.stem, set()).update(
+            node.name for node in tree.body if isinstance(node, ast.FunctionDef))
+    return found
+
+
 def called_names() -> set[str]:
     names: set[str] = set()
+    ours = _our_functions()
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                receiver = node.func.value
+                if isinstance(receiver, ast.Name) and node.func.attr in ours.get(receiver.id, set()):
+                    continue
                 names.add(node.func.attr)
                 if node.func.attr == "get_paginator" and node.args and isinstance(node.args[0], ast.Constant):
                     names.add(str(node.args[0].value))
@@ -85,15 +100,21 @@ def resource_for(service: str, operation: str, stage: str) -> str:
     raise AssertionError(f"no representative resource for {service}")
 
 
-def allows(policy: dict[str, Any], action: str, resource: str) -> bool:
-    """Identity-policy evaluation for Allow statements with wildcards (no Deny, no conditions: ours has none)."""
+def _conditions_hold(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """StringEquals only (the one operator our policies use); a key absent from the request fails it."""
+    assert set(condition) <= {"StringEquals"}, condition
+    return all(context.get(key) == value for key, value in condition.get("StringEquals", {}).items())
+
+
+def allows(policy: dict[str, Any], action: str, resource: str, context: dict[str, str] | None = None) -> bool:
+    """Identity-policy evaluation for Allow statements with wildcards (no Deny)."""
     for statement in policy["Statement"]:
-        assert statement["Effect"] == "Allow" and "Condition" not in statement
+        assert statement["Effect"] == "Allow"
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         if any(fnmatch.fnmatchcase(action, a) for a in actions) and any(
             fnmatch.fnmatchcase(resource, r) for r in resources
-        ):
+        ) and _conditions_hold(statement.get("Condition", {}), context or {}):
             return True
     return False
 
@@ -120,6 +141,8 @@ def test_every_operation_is_allowed_on_the_stages_own_resources(stage: str) -> N
     policy = stage_policies()[stage]
     missing = []
     for service, operation in sorted(operations()):
+        if service in GRANTED_BY_TEMPLATE:
+            continue
         action = f"{IAM_PREFIX[service]}:{operation}"
         action = SAME_AS.get(action, action)
         if not allows(policy, action, resource_for(service, operation, stage)):
@@ -132,7 +155,7 @@ def test_a_stage_cannot_reach_another_stages_resources(stage: str) -> None:
     policy = stage_policies()[stage]
     for other in {"dev", "prod", "local"} - {stage}:
         for service, operation in operations():
-            if service in ACCOUNT_WIDE:
+            if service in GRANTED_BY_TEMPLATE:
                 continue
             action = SAME_AS.get(f"{IAM_PREFIX[service]}:{operation}", f"{IAM_PREFIX[service]}:{operation}")
             assert not allows(policy, action, resource_for(service, operation, other)), (action, other)
@@ -150,7 +173,64 @@ def test_the_api_may_pass_only_its_stages_scheduler_role(stage: str) -> None:
     (path /outbound-<stage>/), and on no other stage's role."""
     policy = stage_policies()[stage]
     assert ("scheduler", "CreateSchedule") in operations()
-    assert allows(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/outbound-{stage}/outbound-{stage}-Sched-X1")
+    to_scheduler = {"iam:PassedToService": "scheduler.amazonaws.com"}
+    assert allows(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/outbound-{stage}/outbound-{stage}-Sched-X1",
+                  to_scheduler)
     for other in {"dev", "prod"} - {stage}:
-        assert not allows(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/outbound-{other}/x")
-    assert not allows(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin")
+        assert not allows(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/outbound-{other}/x", to_scheduler)
+    assert not allows(policy, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin", to_scheduler)
+
+
+@pytest.mark.parametrize("stage", sorted(stage_policies()))
+def test_the_scheduler_role_is_passed_to_scheduler_only(stage: str) -> None:
+    """iam:PassRole without iam:PassedToService would let the API hand the role to any service that accepts one
+    (IAM User Guide, "Granting a user permissions to pass a role to an AWS service")."""
+    policy = stage_policies()[stage]
+    role = f"arn:aws:iam::{ACCOUNT}:role/outbound-{stage}/outbound-{stage}-SchedulerRole-X1"
+    assert allows(policy, "iam:PassRole", role, {"iam:PassedToService": "scheduler.amazonaws.com"})
+    assert not allows(policy, "iam:PassRole", role, {"iam:PassedToService": "lambda.amazonaws.com"})
+    assert not allows(policy, "iam:PassRole", role)
+
+
+# What Lambda itself does with the function's role (its logs, the event-source mappings' polling), and the
+# action AWS authorises alongside a call (PassRole for the role CreateSchedule hands Scheduler).
+USED_BY_LAMBDA = {"iam:PassRole", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:DescribeStream",
+                  "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams", "sqs:ReceiveMessage",
+                  "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
+
+
+@pytest.mark.parametrize("stage", sorted(stage_policies()))
+def test_every_allowed_action_is_one_the_code_or_lambda_uses(stage: str) -> None:
+    used = {SAME_AS.get(f"{IAM_PREFIX[s]}:{o}", f"{IAM_PREFIX[s]}:{o}") for s, o in operations()} | USED_BY_LAMBDA
+    granted = {a for st in stage_policies()[stage]["Statement"]
+               for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    assert granted - used == set(), f"{stage} grants actions nothing calls"
+
+
+def _stage_pattern() -> str:
+    import yaml
+
+    return str(yaml.safe_load((ROOT / "infra" / "template.yaml").read_text())["Parameters"]["Stage"]["AllowedPattern"])
+
+
+@pytest.mark.parametrize("name", ["dev-x", "prod-eu", "Dev", "1dev", "", "a" * 17, "dev_x"])
+def test_a_stage_name_that_could_share_a_prefix_is_refused(name: str) -> None:
+    """Every name is `outbound-<stage>-...` and every policy pattern `outbound-<stage>-*`: a stage with a hyphen
+    (`dev-x`) would fall inside dev's patterns. The stack refuses such a name before anything is created."""
+    assert re.fullmatch(_stage_pattern(), name) is None
+
+
+@pytest.mark.parametrize("stage", sorted(stage_policies()))
+@pytest.mark.parametrize("neighbour", ["devx", "dev2", "prodx", "prod1", "de", "pro"])
+def test_no_allowed_stage_name_falls_inside_another_stages_policy(stage: str, neighbour: str) -> None:
+    assert re.fullmatch(_stage_pattern(), neighbour)
+    if neighbour == stage:
+        return
+    policy = stage_policies()[stage]
+    for service, operation in operations():
+        if service in GRANTED_BY_TEMPLATE:
+            continue
+        action = SAME_AS.get(f"{IAM_PREFIX[service]}:{operation}", f"{IAM_PREFIX[service]}:{operation}")
+        assert not allows(policy, action, resource_for(service, operation, neighbour)), (action, neighbour)
+    assert not allows(policy, "logs:PutLogEvents",
+                      f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/outbound-{neighbour}-send_sms")
