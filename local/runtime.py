@@ -8,6 +8,7 @@ to it through CloudFormation; the Chalice app serves its REST API; and pollers f
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import logging
@@ -22,6 +23,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,24 @@ def references(node: Any) -> set[str]:
         for item in node:
             found.update(references(item))
     return found
+
+
+def lambda_stream_record(record: dict[str, Any], arn: str) -> dict[str, Any]:
+    """A record as boto3's GetRecords decodes it, re-encoded as Lambda hands it to a function: JSON, binary
+    values as base64 text, the creation time in epoch seconds (Lambda Developer Guide, "Using Lambda with
+    DynamoDB", example event)."""
+    def encode(value: Any) -> Any:
+        if isinstance(value, bytes | bytearray):
+            return base64.b64encode(bytes(value)).decode("ascii")
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, dict):
+            return {k: encode(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [encode(v) for v in value]
+        return value
+
+    return dict(encode({**record, "eventSourceARN": arn}))
 
 
 def conditions_named(node: Any) -> set[str]:
@@ -642,7 +662,7 @@ class LocalRuntime:
         retry limit, send the batch's description to the on-failure queue and move on."""
         batch = records
         for attempt in range(self.options.stream_max_retries + 1):
-            event = {"Records": [{**r, "eventSourceARN": arn} for r in batch]}
+            event = {"Records": [lambda_stream_record(r, arn) for r in batch]}
             try:
                 result = handler(event, LambdaLikeContext("on_record_change"))
                 failures = [f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])]

@@ -88,8 +88,28 @@ def process(changes: list[RecordChange]) -> list[tuple[str, str]]:
     return failed
 
 
+def _parsed(raw_records: Iterable[dict[str, Any]]) -> tuple[list[RecordChange], list[tuple[str, str]]]:
+    """Each record parsed on its own: one that cannot be read (an attribute shape nothing expected) is kept as
+    a stream failure an operator lists and replays, and its neighbours go on. Only a failure to keep it (AWS)
+    is reported, so Lambda retries from that record."""
+    from chalicelib.triggers import stream_failures
+
+    changes: list[RecordChange] = []
+    failed: list[tuple[str, str]] = []
+    for raw in raw_records:
+        try:
+            changes.append(parse(raw))
+        except Exception as exc:  # noqa: BLE001 - this record alone: recorded below, the batch goes on
+            try:
+                stream_failures.record_unreadable(raw, f"{type(exc).__name__}: {exc}")
+            except Exception as keep_error:  # noqa: BLE001 - not kept: Lambda retries from here
+                failed.append((str(raw["dynamodb"]["SequenceNumber"]), f"{type(keep_error).__name__}: {keep_error}"))
+    return changes, failed
+
+
 def handle(raw_records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
-    failed = process([parse(r) for r in raw_records])
+    changes, failed = _parsed(raw_records)
+    failed += process(changes)
     if not failed:
         return {"batchItemFailures": []}
     first = min((sequence for sequence, _ in failed), key=int)

@@ -59,6 +59,28 @@ def _save(failure: StreamFailure) -> None:
         record_id=failure.record_id, reason=failure.reason)
 
 
+def record_unreadable(raw: dict[str, Any], reason: str) -> StreamFailure:
+    """A stream record no change could be read from, kept (when it fits an item) for an operator's replay."""
+    stream = raw.get("dynamodb") or {}
+    sequence = str(stream.get("SequenceNumber", ""))
+    arn = str(raw.get("eventSourceARN", ""))
+    keys = stream.get("Keys") or {}
+    failure = StreamFailure(
+        id=failure_id(arn.rsplit("/stream/", 1)[-1] or "stream", sequence),
+        stream_arn=arn,
+        shard_id="",
+        sequence_number=sequence,
+        object_type=(keys.get("object_type") or {}).get("S"),
+        record_id=(keys.get("id") or {}).get("S"),
+        event_name=raw.get("eventName"),
+        reason=reason[:2000],
+        at=clock.iso(clock.now()),
+        record=raw if len(json.dumps(raw, default=str)) <= MAX_STORED_RECORD_BYTES else None,
+    )
+    _save(failure)
+    return failure
+
+
 def _read_range(info: BatchInfo) -> list[dict[str, Any]] | None:
     """The stream records from start to end, or None when the stream no longer holds the start."""
     streams = aws.client("dynamodbstreams")
@@ -164,7 +186,11 @@ def replay(failure: StreamFailure) -> list[str]:
     it still fails for (empty: done, and the entry is removed)."""
     if failure.record is None:
         return ["nothing to replay: the stream record was not kept; write the record again"]
-    problems = [reason for _, reason in stream.process([parse(failure.record)])]
+    try:
+        change = parse(failure.record)
+    except Exception as exc:  # noqa: BLE001 - still unreadable: said to the operator, kept
+        return [f"{type(exc).__name__}: {exc}"]
+    problems = [reason for _, reason in stream.process([change])]
     if not problems:
         config_store.delete(STREAM_FAILURE, failure.id)
     return problems

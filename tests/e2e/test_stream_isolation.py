@@ -186,3 +186,49 @@ def test_the_stream_failure_pointer_is_followed_and_what_still_fails_is_recorded
     wait_for(lambda: record_id.encode() in delivered_ids(runtime), 30, "the replayed notification")
     remaining = [f["id"] for f in api.call("GET", "/stream-failures")[1]["stream_failures"]]
     assert unprocessed["id"] not in remaining
+
+
+def test_binary_sets_and_nested_attributes_do_not_stall_the_shard(runtime: Any, api: Api) -> None:
+    """Records written by another writer with attribute types the record API never produces (binary, binary
+    set, a map holding binary, a list), in one burst with 97 good ones: every record is delivered, none stalls
+    the shard (before, a binary attribute failed every batch it was in)."""
+    obj, _ = soap_setup(api, runtime.soap.url + "/binary")
+    batch = uuid.uuid4().hex[:6]
+    ids = [f"501{batch}{i:04d}" for i in range(100)]
+    odd = {ids[10]: {"Subject": {"B": b"\x89PNG"}}, ids[50]: {"Blobs": {"BS": [b"\x01", b"\x02"]}},
+           ids[90]: {"Address": {"M": {"Seal": {"B": b"\xff"}, "Lines": {"L": [{"S": "a"}, {"B": b"\x00"}]}}}}}
+    dynamodb = runtime.client("dynamodb")
+    items = [{"object_type": {"S": obj}, "id": {"S": rid}, "Status": {"S": "New"},
+              **odd.get(rid, {"Subject": {"S": f"ok {rid}"}})} for rid in ids]
+    for start in range(0, len(items), 25):
+        dynamodb.batch_write_item(RequestItems={"outbound-local-records": [
+            {"PutRequest": {"Item": item}} for item in items[start:start + 25]]})
+    wait_for(lambda: all(rid.encode() in delivered_ids(runtime) for rid in ids), 60, "all 100 records' notifications")
+    body = delivered_ids(runtime)
+    assert b"iVBORw==" in body  # the binary Subject, as its base64 text (a string field carries text)
+    assert stream_failures_depth(runtime) == 0
+
+
+def test_a_record_that_cannot_be_read_is_kept_for_the_operator_and_its_neighbours_go_on(
+        runtime: Any, api: Api) -> None:
+    """The stream handler reads each record on its own: one it cannot read (here binary that is not base64,
+    which no writer can produce, standing for whatever shape comes next) becomes a listed stream failure."""
+    from chalicelib.triggers import stream
+
+    obj, _ = soap_setup(api, runtime.soap.url + "/unreadable")
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/outbound-local-records/stream/2026-12-05T00:00:00.000"
+    tag = uuid.uuid4().hex[:6]
+
+    def raw(number: int, subject: dict[str, Any]) -> dict[str, Any]:
+        image = {"object_type": {"S": obj}, "id": {"S": f"502{tag}{number}"}, "Subject": subject}
+        return {"eventID": f"{tag}-{number}", "eventName": "INSERT", "eventSourceARN": arn, "dynamodb": {
+            "Keys": {"object_type": {"S": obj}, "id": {"S": f"502{tag}{number}"}}, "NewImage": image,
+            "SequenceNumber": f"9{tag.encode().hex()}{number}", "StreamViewType": "NEW_AND_OLD_IMAGES"}}
+
+    answer = stream.handle([raw(1, {"S": "first"}), raw(2, {"B": "not base64!"}), raw(3, {"S": "third"})])
+    assert answer == {"batchItemFailures": []}
+    wait_for(lambda: all(f"502{tag}{n}".encode() in delivered_ids(runtime) for n in (1, 3)), 30, "the neighbours")
+    listed = [f for f in api.call("GET", "/stream-failures")[1]["stream_failures"] if f.get("record_id") == f"502{tag}2"]
+    assert listed and "Error" in listed[0]["reason"], listed
+    status, body = api.call("POST", f"/stream-failures/{listed[0]['id']}/replay")
+    assert status == 409 and "Error" in body["message"], (status, body)  # still unreadable: said, and kept
