@@ -7,6 +7,7 @@ They check what the real ones check (auth, required fields, number format), answ
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import random
 import re
@@ -20,7 +21,9 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlencode
 
@@ -431,6 +434,25 @@ def aws_json_error(status: int, kind: str, message: str, reason: str | None = No
                                                          "x-amzn-ErrorType": kind})
 
 
+AWS_EXAMPLES = json.loads((Path(__file__).parent / "aws_examples" / "sms_voice_events.json").read_text())
+
+
+def eum_event(event_type: str, message_id: str, params: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A delivery event as End User Messaging puts it on the bus: AWS's documented example (delivered, or sent
+    for TEXT_SUCCESSFUL) with this send's identity, numbers, Context and times, and the event type asked for."""
+    example = copy.deepcopy(AWS_EXAMPLES["successful" if event_type == "TEXT_SUCCESSFUL" else "delivered"])
+    millis = int(now.timestamp() * 1000)
+    example.update({"id": str(uuid.uuid4()), "account": "123456789012", "region": "us-east-1",
+                    "time": now.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    example["detail"].update({
+        "eventType": event_type, "eventTimestamp": millis, "messageRequestTimestamp": millis,
+        "messageId": message_id, "originationPhoneNumber": params["OriginationIdentity"],
+        "destinationPhoneNumber": params["DestinationPhoneNumber"],
+        "messageType": params.get("MessageType", example["detail"]["messageType"]),
+        "messageStatus": event_type.removeprefix("TEXT_"), "context": params.get("Context") or {}})
+    return dict(example)
+
+
 class FakeEndUserMessaging(LoopbackServer):
     """AWS End User Messaging SMS's `SendTextMessage` (service pinpoint-sms-voice-v2, AWS JSON 1.0: POST / with
     X-Amz-Target PinpointSMSVoiceV2.SendTextMessage, SigV4-signed), as boto3 pointed at it with `endpoint_url`
@@ -489,26 +511,10 @@ class FakeEndUserMessaging(LoopbackServer):
         return None
 
     def _events(self, message_id: str, params: dict[str, Any]) -> None:
-        for event_type, status in (("TEXT_SUCCESSFUL", "SUCCESSFUL"), (self.final_event, "")):
+        for event_type in ("TEXT_SUCCESSFUL", self.final_event):
             time.sleep(self.event_delay)
-            now = int(clock.now().timestamp() * 1000)
-            detail = {
-                "eventType": event_type, "eventVersion": "1.0", "eventTimestamp": now,
-                "isFinal": event_type != "TEXT_SUCCESSFUL", "originationPhoneNumber": params["OriginationIdentity"],
-                "destinationPhoneNumber": params["DestinationPhoneNumber"], "isInternationalSend": False,
-                "messageId": message_id, "messageRequestTimestamp": now, "messageEncoding": "GSM",
-                "messageType": params.get("MessageType", "TRANSACTIONAL"),
-                "messageStatus": status or event_type.removeprefix("TEXT_"),
-                "messageStatusDescription": f"{event_type} (loopback)",
-                "context": params.get("Context") or {}, "totalMessageParts": 1, "totalMessagePrice": 0.00581,
-                "totalCarrierFee": 0.0,
-            }
-            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Text Message Delivery Status Updated",
-                     "source": "aws.sms-voice", "account": "123456789012",
-                     "time": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "region": "us-east-1", "resources": [],
-                     "detail": detail}
             assert self.emit is not None
-            self.emit(event)
+            self.emit(eum_event(event_type, message_id, params, clock.now()))
 
     def sent(self) -> list[dict[str, Any]]:
         return [json.loads(r.body) for r in self.requests if r.headers.get("x-amz-target") == self.TARGET]

@@ -84,13 +84,48 @@ class Emulator:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def aws_client(endpoint: str) -> Any:
+def aws_client(endpoint: str, credentials: dict[str, str] = ROOT_CREDENTIALS) -> Any:
     import boto3
 
     session = boto3.session.Session(region_name=REGION, **{
-        "aws_access_key_id": ROOT_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": ROOT_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]})
+        "aws_access_key_id": credentials["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": credentials["AWS_SECRET_ACCESS_KEY"]})
     return lambda service: session.client(service, endpoint_url=endpoint)
+
+
+def refused_to_the_deployer(aws: Any) -> str:
+    """What the deployer policy does not grant is refused (the emulator enforces it, so the deploy above
+    proved the policy): another application's queue, and the stage's API key parameter outside /outbound/."""
+    from botocore.exceptions import ClientError
+
+    refused = []
+    for what, call in (("sqs:CreateQueue on another name", lambda: aws("sqs").create_queue(QueueName="billing-jobs")),
+                       ("ssm:PutParameter outside /outbound/", lambda: aws("ssm").put_parameter(
+                           Name="/billing/key", Value="x", Type="SecureString"))):
+        try:
+            call()
+        except ClientError as error:
+            if error.response["Error"]["Code"] in {"AccessDenied", "AccessDeniedException"}:
+                refused.append(what)
+                continue
+            raise
+    if len(refused) != 2:
+        raise RuntimeError(f"the emulator let the deployer do more than its policy grants (refused only {refused})")
+    return ", ".join(refused) + " refused"
+
+
+def deployer_credentials(aws: Any) -> dict[str, str]:
+    """An IAM user holding only the README's deployer policy (infra/deployer-policy.json), created as root;
+    the README's Deploying block runs with its keys, as a cloud team's pipeline would."""
+    import json
+
+    iam = aws("iam")
+    user = "outbound-deployer"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="outbound-deployer",
+                        PolicyDocument=json.dumps(json.loads((ROOT / "infra" / "deployer-policy.json").read_text())))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
 
 
 def put_event(events: Any, event: dict[str, Any]) -> None:
@@ -149,8 +184,11 @@ def main() -> int:
                 "AllowInsecureEndpoints=true"]),
         }
         environment.pop("AWS_PROFILE", None)
-        outputs = deploy.run(environment, work / "deploy.log")
-        line("ok", "deploy (README block, as written)", f"API {outputs.get('API')}", time.monotonic() - step_start)
+        deployer = deployer_credentials(aws_client(emulator.url))
+        outputs = deploy.run({**environment, **deployer}, work / "deploy.log")
+        refusals = refused_to_the_deployer(aws_client(emulator.url, deployer))
+        line("ok", "deploy (README block, as the deployer policy)", f"API {outputs.get('API')}; {refusals}",
+             time.monotonic() - step_start)
         world = World(api=Api(gateway, outputs["API"], api_key), twilio=twilio, telesign=telesign, x=x, soap=soap,
                       aws=aws_client(emulator.url), stage=STAGE, eum=eum,
                       notes={"x_account": x_account, "environment": environment, "work": work})

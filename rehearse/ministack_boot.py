@@ -28,6 +28,11 @@ service does, puts its "Text Message Delivery Status Updated" events (source `aw
 default bus (https://docs.aws.amazon.com/sms-voice/latest/userguide/monitor-event-bridge.html). PutEvents refuses
 `aws.*` sources to clients, as AWS does, so events of exactly that source are let through here, as ministack's
 own built-in emitters are.
+7. ministack's EventBridge (rules and Scheduler) runs a Lambda target once, in a thread, and forgets a failure.
+EventBridge and Scheduler invoke Lambda asynchronously: Lambda retries a failing event (MaximumRetryAttempts,
+2 by default) and then hands it to the function's on-failure destination, or drops it
+(https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html). ministack's own asynchronous path
+(`invoke_async_with_retry`, used for S3 notifications) does exactly that; Lambda targets go through it here.
 The product follows AWS; the emulator is corrected here.
 """
 
@@ -178,6 +183,30 @@ def _let_end_user_messaging_emit() -> None:
 
 
 _let_end_user_messaging_emit()
+
+
+def _invoke_lambda_targets_asynchronously() -> None:
+    import json
+
+    from ministack.services import eventbridge, lambda_svc
+
+    dispatch = eventbridge._dispatch_to_lambda
+
+    def dispatch_to_lambda(arn: Any, payload: Any) -> Any:
+        func, config, _name = lambda_svc._get_func_record_for_ref(arn)
+        if not func or not config:
+            return dispatch(arn, payload)
+        try:
+            event = json.loads(payload)
+        except (TypeError, ValueError):
+            event = {"body": payload}
+        lambda_svc.invoke_async_with_retry(lambda_svc._execution_record_for_config(func, config), event)
+        return None
+
+    eventbridge._dispatch_to_lambda = dispatch_to_lambda
+
+
+_invoke_lambda_targets_asynchronously()
 
 if __name__ == "__main__":
     from ministack.app import main

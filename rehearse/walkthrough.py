@@ -163,6 +163,45 @@ def operator_schedule(world: World) -> str:
     return f"the README's aws scheduler create-schedule (at({at}) UTC) sent '{sms[0]['Body']}'"
 
 
+def failed_firing(world: World) -> str:
+    """A firing that raises (here the function's table is made unreachable for the duration) is retried by
+    Lambda and then parked on the schedule DLQ, as the README says, not dropped; the schedule records it."""
+    import json
+
+    configuration_id = _sms_setup(world)
+    functions = world.aws("lambda")
+    name = f"outbound-{world.stage}-scheduled_send"
+    variables = dict(functions.get_function_configuration(FunctionName=name)["Environment"]["Variables"])
+    broken = {**variables, "MESSAGES_TABLE": f"outbound-{world.stage}-unreachable"}
+    functions.update_function_configuration(FunctionName=name, Environment={"Variables": broken})
+    sqs = world.aws("sqs")
+    dlq = sqs.get_queue_url(QueueName=f"outbound-{world.stage}-schedule-dlq")["QueueUrl"]
+    try:
+        schedule = expect(world.api.call("POST", "/schedules", {
+            "configuration_id": configuration_id, "delay_seconds": 5, "timezone": "UTC",
+            "contacts": [{"tocontactid": "+14155550140", "CustomerName": "Fay", "CaseName": "C-40"}]}), 201,
+            "POST /schedules")
+
+        def parked() -> dict[str, Any] | None:
+            for entry in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+                    "Messages", []):
+                body = json.loads(entry["Body"])
+                if (body.get("requestPayload") or {}).get("schedule_id") == schedule["id"]:
+                    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=entry["ReceiptHandle"])
+                    return dict(body)
+            return None
+
+        body = wait_for(parked, "the failed firing on the schedule DLQ", timeout=120)
+    finally:
+        functions.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+    check(body["requestContext"]["condition"] == "RetriesExhausted", f"unexpected DLQ entry {body}")
+    check(not any(m.get("To") == "+14155550140" for m in world.twilio.messages()), "the failed firing sent an SMS")
+    recorded = expect(world.api.call("GET", f"/schedules/{schedule['id']}"), 200, "GET /schedules/{id}")
+    check(recorded.get("failures", 0) >= 1 and recorded.get("last_error"), f"the schedule kept no failure: {recorded}")
+    return (f"{schedule['id']}: raised, retried by Lambda, parked on outbound-{world.stage}-schedule-dlq "
+            f"({recorded['failures']} failures recorded)")
+
+
 def automated_send(world: World) -> str:
     api = world.api
     configuration_id = _sms_setup(world)
@@ -347,6 +386,7 @@ STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("instant SMS + Twilio status callback", instant_sms),
     ("scheduled send (API schedule)", scheduled_send),
     ("operator's own Scheduler schedule", operator_schedule),
+    ("failed firing parked on the schedule DLQ", failed_firing),
     ("automated send to a related contact", automated_send),
     ("X DM", x_dm),
     ("End User Messaging SMS + delivery event", end_user_messaging),

@@ -40,6 +40,15 @@ class TwilioInbound(BaseModel):
     Body: str = ""
 
 
+def _refused(path: str) -> None:
+    """A callback whose signature does not verify: logged, and counted (metric WebhookRefused, alarmed), since
+    a run of them means a wrong auth token in the stage's parameters, or someone forging callbacks."""
+    from chalicelib.platform import metrics
+
+    log("webhook.bad_signature", path=path)
+    metrics.emit({"WebhookRefused": 1}, channel="webhook", path=path)
+
+
 def _urls(base_url: str, path: str, query: Mapping[str, str] | None) -> list[str]:
     """The URLs Twilio may have signed for this request. Twilio signs the webhook URL exactly as configured,
     query string included, but API Gateway hands us the query decoded, as a map: the spellings a configured
@@ -69,7 +78,7 @@ def _verified(
     token = str(json_parameter(settings.twilio_credentials_param).get("auth_token", ""))
     signature = headers.get("x-twilio-signature")
     if not any(twilio_signature.valid(token, url, params, signature) for url in _urls(base_url, path, query)):
-        log("webhook.bad_signature", path=path)
+        _refused(path)
         raise ApiError(403, "forbidden", "X-Twilio-Signature is missing or does not match")
     return dict(params)
 
@@ -119,7 +128,7 @@ def telesign_status(headers: Mapping[str, str], raw: bytes | None) -> Response:
     body = raw or b""
     api_key = str(json_parameter(get_settings().telesign_credentials_param).get("api_key", ""))
     if not telesign_signature.valid(api_key, body, headers.get("authorization")):
-        log("webhook.bad_signature", path="/webhooks/telesign/status")
+        _refused("/webhooks/telesign/status")
         raise ApiError(403, "forbidden", "Authorization is missing or is not TeleSign's signature of this body")
     report = parse(TeleSignReport, body)
     if not report.external_id:

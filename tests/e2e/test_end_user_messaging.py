@@ -100,3 +100,35 @@ def test_the_app_declares_the_eventbridge_rule_end_user_messaging_delivers_to() 
 
     (rule,) = [s for s in app.app.event_sources if isinstance(s, CloudWatchEventConfig)]
     assert rule.event_pattern == eum_events.PATTERN and rule.name == "on_sms_event"
+
+
+def test_awss_documented_events_are_read_and_the_loopback_service_sends_their_shape(
+        runtime: Any, api: Api) -> None:
+    """AWS's documented example events (local/aws_examples, from the End User Messaging user guides): as
+    published, they are another application's messages (no Context of ours) and change nothing; the loopback
+    service's events carry every field AWS's do, and with our Context and message id they move the record."""
+    from datetime import UTC, datetime
+
+    from local.providers import AWS_EXAMPLES, eum_event
+
+    before = list(runtime.errors)
+    for name in ("delivered", "successful"):
+        assert runtime.put_event(AWS_EXAMPLES[name]) == 1
+    assert runtime.errors == before
+    for name, event_type in (("delivered", "TEXT_DELIVERED"), ("successful", "TEXT_SUCCESSFUL")):
+        ours = eum_event(event_type, "m-1", {"OriginationIdentity": OURS, "DestinationPhoneNumber": "+13035550540",
+                                             "Context": {"message_id": "msg_1"}}, datetime.now(UTC))
+        documented = AWS_EXAMPLES[name]
+        assert set(ours) == set(documented) and set(documented["detail"]) <= set(ours["detail"])
+        assert set(ours["detail"]) - set(documented["detail"]) <= set(AWS_EXAMPLES["event_data"])
+    cfg = configuration(api, "sms", OURS, provider="eum")
+    runtime.eum.final_event = "TEXT_PENDING"
+    try:
+        (message_id,) = send(api, cfg, contact("+13035550541"))
+        sent = wait_state(api, message_id, "sent")
+    finally:
+        runtime.eum.final_event = "TEXT_DELIVERED"
+    delivered = json.loads(json.dumps(AWS_EXAMPLES["delivered"]))
+    delivered["detail"].update(messageId=sent["provider_message_id"], context={"message_id": message_id})
+    assert runtime.put_event(delivered) == 1
+    wait_state(api, message_id, "delivered")

@@ -280,3 +280,36 @@ def test_with_a_webhook_url_set_callbacks_point_at_it(runtime: Any, api: Api,
     finally:
         monkeypatch.delenv("WEBHOOK_URL")
         settings.get_settings.cache_clear()
+
+
+def test_a_refused_callback_is_counted_as_the_stacks_alarm_reads_it(runtime: Any, monkeypatch: pytest.MonkeyPatch
+                                                                     ) -> None:
+    """Through the function URL's handler (what a public, unauthenticated caller reaches): the refusal is an EMF
+    metric whose name and dimensions are exactly those the template's WebhookRefusalsAlarm watches."""
+    import io
+    import json
+    import logging
+    from pathlib import Path
+
+    import yaml
+
+    from chalicelib.api import function_url
+
+    handler = next(h for h in logging.getLogger("outbound").handlers if isinstance(h, logging.StreamHandler))
+    out = io.StringIO()
+    monkeypatch.setattr(handler, "stream", out)
+    answer = function_url.handle({"rawPath": "/webhooks/twilio/status", "rawQueryString": "message_id=msg_x",
+                                  "headers": {"content-type": "application/x-www-form-urlencoded"},
+                                  "body": "MessageSid=SM" + "0" * 32 + "&MessageStatus=delivered",
+                                  "requestContext": {"domainName": "abc.lambda-url.us-east-1.on.aws",
+                                                     "http": {"method": "POST"}}})
+    assert answer["statusCode"] == 403
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if '"_aws"' in line]
+    (metric,) = [line for line in lines if "WebhookRefused" in line]
+    alarm = yaml.safe_load((Path(__file__).resolve().parents[2] / "infra" / "template.yaml").read_text())[
+        "Resources"]["WebhookRefusalsAlarm"]["Properties"]
+    directive = metric["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == alarm["Namespace"]
+    assert [m["Name"] for m in directive["Metrics"]] == [alarm["MetricName"]]
+    assert directive["Dimensions"] == [sorted(d["Name"] for d in alarm["Dimensions"])]
+    assert metric["Channel"] == "webhook" and metric["Stage"] == "local"

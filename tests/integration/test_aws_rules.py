@@ -305,3 +305,19 @@ def test_template_quotas(template: dict[str, Any], tmp_path: Path) -> None:
     """At most 500 resources, 200 parameters and 200 outputs per template (CloudFormation User Guide, "Quotas")."""
     assert len(template["Resources"]) <= 500
     assert len(template.get("Parameters", {})) <= 200 and len(template.get("Outputs", {})) <= 200
+
+
+def test_alarms_cover_throttles_stream_age_api_errors_and_refused_webhooks(stack: Stack) -> None:
+    """Every way work stops or is turned away has an alarm: each function's Throttles, the records stream's
+    IteratorAge (rules firing late), the API's 5xx, and callbacks refused for their signature."""
+    alarms = [stack.properties(name) for name in stack.of_type("AWS::CloudWatch::Alarm")]
+
+    def watched(namespace: str, metric: str) -> list[dict[str, Any]]:
+        return [{d["Name"]: d["Value"] for d in a["Dimensions"]} for a in alarms
+                if a["Namespace"] == namespace and a["MetricName"] == metric]
+
+    throttled = {d["FunctionName"] for d in watched("AWS/Lambda", "Throttles")}
+    assert throttled == {f"<{name}>" for name in stack.of_type(FUNCTION)}
+    assert watched("AWS/Lambda", "IteratorAge") == [{"FunctionName": "<OnRecordChange>"}]
+    assert len(watched("AWS/ApiGateway", "5XXError")) == 1
+    assert watched("Outbound", "WebhookRefused") == [{"Channel": "webhook", "Stage": stack.values["Stage"]}]
