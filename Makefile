@@ -31,8 +31,11 @@ $(CHROMEDRIVER):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 
+# The fast tier first (pure logic, no runtime: seconds) and stop on its failures; then everything that starts
+# the local runtime (marked e2e by the fixture it uses).
 test: $(STAMP) lint $(CHROMEDRIVER)
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not e2e" -x
+	$(PY) -m pytest -m e2e
 
 # Throughput, AWS calls per message, cold start, render cost, memory: prints the README's table.
 # SMS sizes stay small by default: moto's per-call cost grows with the items it stores (see the README).

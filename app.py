@@ -447,7 +447,7 @@ def get_message(message_id: str) -> Response:
 @route("/messages/{message_id}/retry", methods=["POST"])
 @endpoint
 def retry_message(message_id: str) -> Response:
-    return messages.retry_message(message_id)
+    return messages.retry_message(message_id, _body())
 
 
 @route("/messages/{message_id}", methods=["DELETE"])
@@ -502,7 +502,7 @@ def twilio_status() -> Response:
 @app.route("/webhooks/telesign/status", methods=["POST"], content_types=["application/json"])
 @endpoint
 def telesign_status() -> Response:
-    return webhooks.telesign_status(app.current_request.headers, _body())
+    return webhooks.telesign_status(app.current_request.headers, _body(), app.current_request.query_params)
 
 
 @app.route("/webhooks/twilio/inbound", methods=["POST"], content_types=["application/x-www-form-urlencoded"])

@@ -3,9 +3,9 @@
     outbound [--api URL] messages list [--state failed] [--channel sms] [--configuration-id ID]
                                        [--definition-id ID] [--since ISO] [--until ISO] [--all]
     outbound [--api URL] messages show MESSAGE_ID
-    outbound [--api URL] messages retry MESSAGE_ID [MESSAGE_ID ...]
+    outbound [--api URL] messages retry MESSAGE_ID [MESSAGE_ID ...] [--resend]
     outbound [--api URL] messages retry --state failed [--channel sms] ...   (every match, with progress)
-    outbound [--api URL] dlq redrive CHANNEL [--batch 100]
+    outbound [--api URL] dlq redrive CHANNEL [--batch 100] [--resend]
     outbound [--api URL] RESOURCE list [--channel-type sms | --object Case | --configuration-id ID] [--json]
     outbound [--api URL] RESOURCE show ID
     outbound [--api URL] RESOURCE update ID --file BODY.json [--version N]
@@ -116,7 +116,8 @@ def retry(client: Client, args: argparse.Namespace) -> int:
     failed = 0
     for done, message_id in enumerate(ids, start=1):
         try:
-            client.call("POST", f"/messages/{urllib.parse.quote(message_id)}/retry")
+            client.call("POST", f"/messages/{urllib.parse.quote(message_id)}/retry",
+                        {"resend": True} if args.resend else None)
         except ApiFailure as exc:
             failed += 1
             print(f"{message_id}: {exc}", file=sys.stderr)
@@ -130,13 +131,16 @@ def retry(client: Client, args: argparse.Namespace) -> int:
 
 
 def redrive(client: Client, args: argparse.Namespace) -> int:
-    totals = {"redriven": 0, "dropped": 0, "kept": 0}
+    totals = {"redriven": 0, "dropped": 0, "kept": 0, "accepted_not_resent": 0}
     while True:
-        report = client.call("POST", f"/dlq/{urllib.parse.quote(args.channel)}/redrive", {"limit": args.batch})
+        report = client.call("POST", f"/dlq/{urllib.parse.quote(args.channel)}/redrive",
+                             {"limit": args.batch, **({"resend": True} if args.resend else {})})
         for key in totals:
             totals[key] += len(report[key])
         print(
-            f"redriven {totals['redriven']}, dropped {totals['dropped']}, kept {totals['kept']}",
+            f"redriven {totals['redriven']}, dropped {totals['dropped']}, kept {totals['kept']}"
+            + (f", accepted by the provider and left parked {totals['accepted_not_resent']} (--resend sends them)"
+               if totals["accepted_not_resent"] else ""),
             file=sys.stderr,
             flush=True,
         )
@@ -258,12 +262,16 @@ def parser() -> argparse.ArgumentParser:
     show.set_defaults(run=lambda c, a: print(json.dumps(c.call("GET", f"/messages/{a.message_id}"), indent=2)) or 0)
     retrying = messages.add_parser("retry")
     retrying.add_argument("message_ids", nargs="*")
+    retrying.add_argument("--resend", action="store_true",
+                          help="send again messages a provider accepted (the person may get them twice)")
     filters(retrying, "failed")
     retrying.set_defaults(run=retry)
     dlq = groups.add_parser("dlq").add_subparsers(dest="command", required=True)
     redriving = dlq.add_parser("redrive")
     redriving.add_argument("channel", choices=["soap", "sms", "whatsapp", "twitter"])
     redriving.add_argument("--batch", type=int, default=100, help="entries per API call (1-500)")
+    redriving.add_argument("--resend", action="store_true",
+                           help="also send again parked messages a provider had accepted (may reach people twice)")
     redriving.set_defaults(run=redrive)
     runs = {"list": list_resources, "show": show_resource, "update": update_resource, "delete": delete_resource}
     for group, resource in RESOURCES.items():

@@ -400,13 +400,14 @@ class FakeTeleSign(LoopbackServer):
     def messages(self) -> list[dict[str, str]]:
         return [r.form() for r in self.requests if r.path == "/v1/messaging"]
 
-    def report(self, external_id: str, code: int, description: str, signature: str | None = None
-               ) -> tuple[int, bytes]:
+    def report(self, external_id: str, code: int, description: str, signature: str | None = None,
+               sent: tuple[str, str] | None = None) -> tuple[int, bytes]:
         """TeleSign's delivery report for a message it was sent, POSTed to that message's callback_url as TeleSign
-        does: a JSON body, signed in the Authorization header with HMAC-SHA256 of the base64-decoded API key."""
+        does: a JSON body, signed in the Authorization header with HMAC-SHA256 of the base64-decoded API key.
+        `sent`: the (reference, callback_url) of an earlier send of the message (a late report), else the last."""
         from chalicelib.core import telesign_signature
 
-        reference, url = self.sent[external_id]
+        reference, url = sent or self.sent[external_id]
         body = json.dumps({"reference_id": reference, "external_id": external_id,
                            "submit_timestamp": "2026-11-25T09:00:00.000000Z",
                            "status": {"code": code, "description": description,

@@ -39,6 +39,14 @@ class Api:
             return status, text
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the local runtime, however indirectly, is an end-to-end test: `make test` runs the
+    fast tier (`-m "not e2e"`) first and stops there on a failure."""
+    for item in items:
+        if "runtime" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[Any]:
     from local.providers import FakeSoapListener

@@ -53,3 +53,16 @@ class Lambdas:
 
         context = LambdaLikeContext(function_name, timeout_s)  # sub-second budgets for the time-budget tests
         return Invoked(getattr(self.runtime.app_module, function_name)(event, context))
+
+
+def claim(record: Any, attempt: int, now: Any, lease_until: Any) -> Any:
+    """A sender's claim of `attempt`, through the lifecycle (raises Conflict when it is not claimed)."""
+    from chalicelib.core import lifecycle
+    from chalicelib.stores import messages as message_store
+    from chalicelib.stores import transitions
+
+    current = message_store.get(record if isinstance(record, str) else record.message_id)
+    result = transitions.run(current, lifecycle.Claimed(attempt, now, lease_until))
+    if not result.changed:
+        raise message_store.Conflict(result.record)
+    return result.record

@@ -55,7 +55,7 @@ Handler = Callable[[Mapping[str, str], Mapping[str, str], bytes | None, str], Re
 
 
 def _telesign(query: Mapping[str, str], headers: Mapping[str, str], raw: bytes | None, base_url: str) -> Response:
-    return webhooks.telesign_status(headers, raw)
+    return webhooks.telesign_status(headers, raw, query)
 
 
 ROUTES: dict[str, Handler] = {

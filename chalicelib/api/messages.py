@@ -13,7 +13,7 @@ from chalicelib.api.http import known_parameters, parse, reply
 from chalicelib.core import clock
 from chalicelib.core.errors import ApiError, invalid, not_found, require
 from chalicelib.core.message_health import summarize
-from chalicelib.models.messages import MessageRecord, MessageState
+from chalicelib.models.messages import Audit, MessageRecord, MessageState, MessageView
 from chalicelib.operations import actions as operations
 from chalicelib.operations import redrive
 from chalicelib.platform.settings import CHANNELS
@@ -24,7 +24,9 @@ def get_message(message_id: str) -> Response:
     record = message_store.get(message_id)
     if record is None:
         raise not_found("message", message_id)
-    return reply(200, record)
+    verdict = message_store.audit(record)
+    audit = Audit(verified=verdict.verified, problem=verdict.problem, payload_digest=verdict.payload_digest)
+    return reply(200, MessageView(**record.model_dump(), audit=audit))
 
 
 LIST_PARAMETERS = {
@@ -149,10 +151,19 @@ def _found(message_id: str) -> MessageRecord:
     return require(message_store.get(message_id), "message", message_id)
 
 
-def retry_message(message_id: str) -> Response:
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resend: bool = Field(default=False, strict=True, description=(
+        "send again a message a provider already accepted (the person may get it twice); without it such a "
+        "retry is a 409 that says so"))
+
+
+def retry_message(message_id: str, raw: bytes | None = None) -> Response:
     """Failed or expired: back in the queue with a fresh deadline; queued: attempted now."""
+    request = parse(RetryRequest, raw) if raw else RetryRequest()
     try:
-        return reply(202, operations.retry(_found(message_id)))
+        return reply(202, operations.retry(_found(message_id), resend=request.resend))
     except operations.NotAllowed as exc:
         raise ApiError(409, "conflict", f"state: {exc}") from exc
 
@@ -168,6 +179,8 @@ class RedriveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: Annotated[int, Field(ge=1, le=500)] = 100
+    resend: bool = Field(default=False, strict=True, description=(
+        "also send again the parked messages a provider had accepted (left on the DLQ and listed otherwise)"))
 
 
 def redrive_dlq(channel: str, raw: bytes | None) -> Response:
@@ -175,5 +188,5 @@ def redrive_dlq(channel: str, raw: bytes | None) -> Response:
     if channel not in CHANNELS:
         raise invalid("channel", f"one of {', '.join(CHANNELS)}")
     request = parse(RedriveRequest, raw) if raw else RedriveRequest()
-    report = redrive.redrive(channel, request.limit)
+    report = redrive.redrive(channel, request.limit, request.resend)
     return reply(200, {"channel": channel, **asdict(report)})

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from chalicelib.api.delivery_queue import RetryAll
-from chalicelib.api.messages import RedriveRequest
+from chalicelib.api.messages import RedriveRequest, RetryRequest
 from chalicelib.api.webhooks import TeleSignReport, TwilioInbound, TwilioStatus
 from chalicelib.models.customer import (
     ConfigurationInput,
@@ -18,7 +18,7 @@ from chalicelib.models.customer import (
     TemplateInput,
 )
 from chalicelib.models.definitions import DefinitionInput, RuleInput, stage_secret_reference
-from chalicelib.models.messages import MessageRecord
+from chalicelib.models.messages import MessageRecord, MessageView
 from chalicelib.models.records import OBJECT_NAME, RECORD_ID, ObjectSchemaInput, RecordInput
 from chalicelib.models.schedules import Schedule, ScheduleInput, SchedulePatch
 from chalicelib.platform.settings import CHANNELS
@@ -53,8 +53,8 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
     "patch_schedule": (SchedulePatch, 200, Schedule),
     "delete_schedule": (None, 204, None),
     "delete_schedule_failure": (None, 204, None),
-    "get_message": (None, 200, MessageRecord),
-    "retry_message": (None, 202, MessageRecord),
+    "get_message": (None, 200, MessageView),
+    "retry_message": (RetryRequest, 202, MessageRecord),
     "delete_message": (None, 200, MessageRecord),
     "redrive_dlq": (RedriveRequest, 200, None),
     "twilio_status": (TwilioStatus, 200, None),

@@ -95,7 +95,8 @@ def twilio_status(
             "message_id: missing from the callback URL",
             [{"field": "message_id", "message": "missing from the callback URL"}],
         )
-    result = provider_status.apply_twilio(message_id, form.MessageSid, form.MessageStatus, form.ErrorCode)
+    result = provider_status.apply_twilio(message_id, form.MessageSid, form.MessageStatus, form.ErrorCode,
+                                          _attempt(query))
     return reply(200, {"message_id": message_id, "result": result})
 
 
@@ -123,7 +124,19 @@ class TeleSignReport(BaseModel):
     status: TeleSignStatus
 
 
-def telesign_status(headers: Mapping[str, str], raw: bytes | None) -> Response:
+def _attempt(query: Mapping[str, str] | None) -> int | None:
+    """The attempt a callback URL is bound to (core/lifecycle.bound_to); None for URLs older than binding."""
+    value = (query or {}).get("attempt")
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 6:
+        raise ApiError(400, "validation_error", "attempt: not an attempt number",
+                       [{"field": "attempt", "message": "not an attempt number"}])
+    return int(value)
+
+
+def telesign_status(headers: Mapping[str, str], raw: bytes | None, query: Mapping[str, str] | None = None
+                    ) -> Response:
     """A TeleSign delivery report for an SMS we sent with `callback_url` and `external_id` = our message id."""
     body = raw or b""
     api_key = str(json_parameter(get_settings().telesign_credentials_param).get("api_key", ""))
@@ -135,5 +148,5 @@ def telesign_status(headers: Mapping[str, str], raw: bytes | None) -> Response:
         raise ApiError(400, "validation_error", "external_id: missing (not an SMS this service sent)",
                        [{"field": "external_id", "message": "missing"}])
     result = provider_status.apply_telesign(report.external_id, report.reference_id, report.status.code,
-                                            report.status.description)
+                                            report.status.description, _attempt(query))
     return reply(200, {"message_id": report.external_id, "result": result})

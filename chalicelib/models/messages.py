@@ -135,6 +135,7 @@ class MessageRecord(BaseModel):
     configuration_id: str | None = None
     provider_message_id: str | None = None
     provider_status: str | None = None
+    accepted_attempt: int | None = None  # the attempt a provider accepted (its reports are bound to it)
     # "<channel>#<address>" for customer messages: the by_contact index finds the last message to a contact
     contact_key: str | None = None
     conversation_id: str | None = None
@@ -142,6 +143,7 @@ class MessageRecord(BaseModel):
     last_error: str | None = None
     error_code: str | None = None
     history: list[StateChange] = Field(default_factory=list)
+    chain: list[str] = Field(default_factory=list, description="the history's hash chain (core/audit_chain.py)")
     # The sender budgets this message waits its turn in, fixed when it is rendered; `paced_for` is the attempt
     # whose slot is already reserved (a paced message comes back for that attempt without taking another).
     pace: list[PaceBucket] = Field(default_factory=list)
@@ -170,3 +172,17 @@ def transition(record: MessageRecord, target: MessageState, at: datetime, detail
             "history": [*record.history, StateChange(state=target, at=at, detail=detail)],
         }
     )
+
+
+class Audit(BaseModel):
+    """Whether a record's history verifies as a hash chain ending at the payload it holds."""
+
+    verified: bool
+    problem: str | None = None
+    payload_digest: str | None = None
+
+
+class MessageView(MessageRecord):
+    """A message as GET /messages/{id} shows it: the record and its audit."""
+
+    audit: Audit

@@ -43,7 +43,9 @@ def handle(detail: dict[str, Any]) -> str:
     if not message_id:
         return "foreign"
     try:
-        return provider_status.apply_eum(message_id, event.messageId, event.eventType, event.messageStatusDescription)
+        attempt = event.context.get("attempt")
+        return provider_status.apply_eum(message_id, event.messageId, event.eventType, event.messageStatusDescription,
+                                         int(attempt) if attempt and attempt.isdigit() and len(attempt) < 7 else None)
     except ApiError as exc:  # unknown message, or another messageId than the one it was sent as
         log("eum.event_refused", logging.WARNING, message_id=message_id, reason=exc.message)
         return "ignored"

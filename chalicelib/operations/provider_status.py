@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib.core import clock
-from chalicelib.core.errors import ApiError, not_found
-from chalicelib.models.messages import MessageState, QueueBody
-from chalicelib.platform import metrics
+from chalicelib.core import clock, lifecycle
+from chalicelib.core.errors import not_found
+from chalicelib.models.messages import MessageState
 from chalicelib.platform.logs import log
 from chalicelib.stores import messages as message_store
-from chalicelib.stores import queues
+from chalicelib.stores import transitions
 
 # Twilio MessageStatus -> our state; the others (queued, sending, sent, accepted, ...) change nothing.
 TWILIO_FINAL = {
@@ -19,7 +18,6 @@ TWILIO_FINAL = {
     "undelivered": MessageState.undelivered,
     "failed": MessageState.failed,
 }
-FROM = frozenset({MessageState.sent, MessageState.sending})
 # TeleSign delivery codes (its "Transaction Status Codes"): 200 delivered to the handset; 203 delivered to the
 # gateway (no final word: noted); failures and blocks are final. Others (290 in progress, 291-295 queued or
 # sent) change nothing.
@@ -38,67 +36,51 @@ EUM_FINAL = {
 }
 
 
-def apply_eum(message_id: str, provider_message_id: str, event_type: str, description: str) -> str:
+def apply_eum(message_id: str, provider_message_id: str, event_type: str, description: str,
+              attempt: int | None = None) -> str:
     """An End User Messaging delivery event; the same answers as apply_twilio."""
     reason = f"End User Messaging reported {event_type}" + (f": {description}" if description else "")
-    return _apply(message_id, "messageId", provider_message_id, event_type, EUM_FINAL.get(event_type), reason,
+    return _apply(message_id, "eum", attempt, provider_message_id, event_type, EUM_FINAL.get(event_type), reason,
                   event_type)
 
 
-def apply_twilio(message_id: str, sid: str, status: str, error_code: str | None) -> str:
-    """Returns what happened: "updated", "noted" (no state change), "duplicate" or "ignored"."""
+def apply_twilio(message_id: str, sid: str, status: str, error_code: str | None, attempt: int | None = None) -> str:
+    """Returns what happened: "updated", "noted" (no state change), "duplicate" or "ignored" (the report does
+    not answer this message's attempt: another provider's, an older attempt's, another provider id)."""
     reason = f"Twilio reported {status}" + (f" (ErrorCode {error_code})" if error_code else "")
-    return _apply(message_id, "MessageSid", sid, status, TWILIO_FINAL.get(status), reason, error_code or status)
+    return _apply(message_id, "twilio", attempt, sid, status, TWILIO_FINAL.get(status), reason, error_code or status)
 
 
-def apply_telesign(message_id: str, reference_id: str, code: int, description: str) -> str:
+def apply_telesign(message_id: str, reference_id: str, code: int, description: str, attempt: int | None = None
+                   ) -> str:
     """A TeleSign delivery report; the same answers as apply_twilio."""
     reason = f"TeleSign reported {code} {description}".strip()
-    return _apply(message_id, "reference_id", reference_id, str(code), TELESIGN_FINAL.get(code), reason, str(code))
+    return _apply(message_id, "telesign", attempt, reference_id, str(code), TELESIGN_FINAL.get(code), reason,
+                  str(code))
 
 
-def _apply(message_id: str, id_name: str, provider_id: str, status: str, target: MessageState | None, reason: str,
-           error_code: str) -> str:
-    record = message_store.get(message_id, consistent=False)  # a stale read only makes the move below conflict
+def _apply(message_id: str, provider: str, attempt: int | None, provider_id: str, status: str,
+           target: MessageState | None, reason: str, error_code: str) -> str:
+    record = message_store.get(message_id, consistent=False)  # a stale read only makes the write conflict
     if record is None:
         raise not_found("message", message_id)
-    if record.provider_message_id and record.provider_message_id != provider_id:
-        raise ApiError(409, "conflict", f"{id_name} {provider_id} is not the message {message_id} was sent as")
-    if target is None:
+    event = lifecycle.Reported(provider, attempt, provider_id, status, target, reason, error_code, clock.now())
+    result = transitions.run(record, event)
+    verdict = result.decision.verdict
+    if verdict == "note" and target is None:
         # `queued`, `sending`, `sent` after our own `sent`: nothing a user needs changes, so nothing is written
         # (two callbacks per SMS, one of them non-final: a write each was a third of an SMS's DynamoDB cost).
         log("message.provider_status", message_id=message_id, status=status, state=record.state.value)
         return "noted"
-    fields: dict[str, str] = {"provider_status": status}
-    if target != MessageState.delivered:
-        fields.update(last_error=reason, error_code=error_code)
-    now = clock.now()
-    try:
-        updated = message_store.move(message_id, target, now, now, reason, sources=FROM, **fields)
-    except message_store.Conflict as conflict:
-        current = conflict.current
-        outcome = "duplicate" if current is not None and current.state == target else "ignored"
-        log(
-            "message.provider_status_" + outcome,
-            message_id=message_id,
-            status=status,
-            state=current.state.value if current else None,
-        )
-        return outcome
-    level = logging.INFO if target == MessageState.delivered else logging.WARNING
-    log(
-        "message.provider_report",
-        level,
-        message_id=message_id,
-        channel=updated.channel,
-        state=target.value,
-        code=error_code,
-    )
-    if target != MessageState.delivered:
-        queues.dead_letter(updated.channel, QueueBody(message_id=message_id, attempt=updated.attempts), reason)
-        metrics.emit({"Undelivered" if target == MessageState.undelivered else "Failed": 1},
-                     channel=updated.channel, message_id=message_id)
-    else:
-        metrics.reached("Delivered", channel=updated.channel, message_id=message_id, created_at=updated.created_at,
-                        now=now)
+    if verdict in {"ignore", "note"}:
+        log("message.provider_status_ignored", message_id=message_id, status=status, provider=provider,
+            attempt=attempt, reason=result.decision.reason)
+        return "ignored"
+    if verdict == "refuse":
+        log("message.provider_status_duplicate", message_id=message_id, status=status,
+            state=result.record.state.value)
+        return "duplicate"
+    state = result.decision.state
+    log("message.provider_report", logging.INFO if state == MessageState.delivered else logging.WARNING,
+        message_id=message_id, channel=result.record.channel, state=state.value if state else None, code=error_code)
     return "updated"

@@ -28,11 +28,13 @@ class RedriveReport:
     dropped: list[str] = field(default_factory=list)  # already retried, delivered or deleted
     kept: list[str] = field(default_factory=list)  # unreadable entries, left on the DLQ for a person to look at
     failed_again: list[str] = field(default_factory=list)  # redriven and dead again within this run: left parked
+    # a provider had accepted them: not sent again without `resend`, left parked
+    accepted_not_resent: list[str] = field(default_factory=list)
     more: bool = False
 
 
-def redrive(channel: str, limit: int) -> RedriveReport:
-    report = _redrive(channel, limit)
+def redrive(channel: str, limit: int, resend: bool = False) -> RedriveReport:
+    report = _redrive(channel, limit, resend)
     log(
         "dlq.redrive",
         logging.WARNING,
@@ -41,12 +43,13 @@ def redrive(channel: str, limit: int) -> RedriveReport:
         dropped=len(report.dropped),
         kept=len(report.kept),
         failed_again=len(report.failed_again),
+        accepted_not_resent=len(report.accepted_not_resent),
         more=report.more,
     )
     return report
 
 
-def _redrive(channel: str, limit: int) -> RedriveReport:
+def _redrive(channel: str, limit: int, resend: bool) -> RedriveReport:
     sqs = aws.client("sqs")
     url = queues.queue_url(get_settings().dlq_name(channel))
     report = RedriveReport()
@@ -75,9 +78,12 @@ def _redrive(channel: str, limit: int) -> RedriveReport:
                 continue
             redriven.add(body.message_id)
             record = message_store.get(body.message_id)
+            if record is not None and record.state in DEAD and record.provider_message_id and not resend:
+                report.accepted_not_resent.append(body.message_id)
+                continue
             if record is not None and record.state in DEAD:
                 try:
-                    operations.retry(record)
+                    operations.retry(record, resend=resend, by="redrive")
                     report.redriven.append(body.message_id)
                 except operations.NotAllowed:
                     report.dropped.append(body.message_id)

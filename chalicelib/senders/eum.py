@@ -19,7 +19,8 @@ TRANSIENT = {"ThrottlingException", "InternalServerException", "ServiceQuotaExce
 OPTED_OUT = "DESTINATION_PHONE_NUMBER_OPTED_OUT"
 
 
-def request(message_id: str, payload: SmsPayload, deadline: datetime) -> dict[str, Any]:
+def request(message_id: str, payload: SmsPayload, deadline: datetime, attempt: int | None = None
+            ) -> dict[str, Any]:
     """SendTextMessage's parameters: the deadline bounds how long AWS may keep trying (TimeToLive)."""
     settings = get_settings()
     remaining = int((deadline - clock.now()).total_seconds())
@@ -29,7 +30,8 @@ def request(message_id: str, payload: SmsPayload, deadline: datetime) -> dict[st
         "MessageBody": payload.body,
         "MessageType": "TRANSACTIONAL",
         "TimeToLive": max(TTL_RANGE[0], min(TTL_RANGE[1], remaining)),
-        "Context": {"message_id": message_id},
+        # Delivery events carry the Context back: the message and the attempt they report on.
+        "Context": {"message_id": message_id, **({"attempt": str(attempt)} if attempt is not None else {})},
     }
     if settings.eum_configuration_set:
         params["ConfigurationSetName"] = settings.eum_configuration_set
@@ -52,12 +54,12 @@ def interpret_error(exc: Exception) -> Outcome:
     return Permanent(reason=reason, code=full_code, opted_out=reason_code == OPTED_OUT)
 
 
-def deliver(message_id: str, payload: SmsPayload, deadline: datetime) -> Outcome:
+def deliver(message_id: str, payload: SmsPayload, deadline: datetime, attempt: int | None = None) -> Outcome:
     settings = get_settings()
     timeout = min(settings.http_timeout_seconds, PROVIDER_TIMEOUT_SECONDS)
     client = aws.provider_client("pinpoint-sms-voice-v2", timeout, settings.eum_base_url)
     try:
-        answer = client.send_text_message(**request(message_id, payload, deadline))
+        answer = client.send_text_message(**request(message_id, payload, deadline, attempt))
     except Exception as exc:  # noqa: BLE001 - botocore's errors, each read by interpret_error
         return interpret_error(exc)
     return Accepted(provider_message_id=str(answer["MessageId"]), state="sent")

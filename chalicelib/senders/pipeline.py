@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from chalicelib.core import backoff, clock
+from chalicelib.core import backoff, clock, lifecycle
 from chalicelib.models.messages import (
     DirectMessagePayload,
     MessageRecord,
@@ -20,19 +20,17 @@ from chalicelib.models.messages import (
     SmsPayload,
     SoapPayload,
 )
-from chalicelib.platform import metrics
 from chalicelib.platform.logs import log
 from chalicelib.platform.settings import get_settings
 from chalicelib.senders import eum, soap, telesign, twilio, x_dm
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
 from chalicelib.stores import messages as message_store
 from chalicelib.stores import pacing as pacing_store
-from chalicelib.stores import queues
+from chalicelib.stores import queues, transitions
 
 # One less than the queues' maxReceiveCount (infra/template.yaml: 5), so the record says why before SQS gives up.
 POISON_RECEIVES = 4
 CALLS_PER_ATTEMPT = {"twitter": 2}  # an @handle is looked up before the DM is sent
-REPORTED_BY_PROVIDER = frozenset({MessageState.delivered, MessageState.undelivered, MessageState.failed})
 
 
 def _deliver(record: MessageRecord) -> Outcome:
@@ -41,10 +39,10 @@ def _deliver(record: MessageRecord) -> Outcome:
         return soap.deliver(payload)
     if isinstance(payload, SmsPayload):
         if payload.provider == "telesign":
-            return telesign.deliver(record.message_id, payload)
+            return telesign.deliver(record.message_id, payload, record.attempts)
         if payload.provider == "eum":
-            return eum.deliver(record.message_id, payload, record.deadline)
-        return twilio.deliver(record.channel, payload)
+            return eum.deliver(record.message_id, payload, record.deadline, record.attempts)
+        return twilio.deliver(record.channel, payload, record.attempts)
     if isinstance(payload, DirectMessagePayload):
         return x_dm.deliver(payload)
     return Permanent(reason=f"no sender for payload {type(payload).__name__}", code="unsupported")
@@ -59,81 +57,43 @@ class RemainingTime(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
-def _finish_once(record: MessageRecord, target: MessageState, now: datetime, due_at: datetime,
-                 detail: str | None = None, **fields: Any) -> MessageRecord:
-    """`finish`, where a conflict showing this very write already in place counts as done: settling again
-    after an answer lost on the way back from DynamoDB must not fail."""
-    try:
-        return message_store.finish(record.message_id, record.attempts, target, now, due_at, detail, **fields)
-    except message_store.Conflict as conflict:
-        current = conflict.current
-        if current is not None and current.attempts == record.attempts and current.state == target:
-            return current
-        raise
+def event_for(record: MessageRecord, outcome: Outcome, now: datetime) -> lifecycle.Event:
+    """The provider's answer to the attempt this sender claimed, as a lifecycle event."""
+    n = record.attempts
+    if isinstance(outcome, Accepted):
+        return lifecycle.Accepted(n, now, outcome.provider_message_id, outcome.state)
+    if isinstance(outcome, Permanent):
+        return lifecycle.Refused(n, now, outcome.reason, outcome.code, outcome.opted_out)
+    due = backoff.next_attempt(now, n, record.deadline, retry_after=outcome.retry_after,
+                               base=get_settings().retry_base_seconds)
+    return lifecycle.Failing(n, now, outcome.reason, outcome.code, due)
 
 
 def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
-    """Record what the attempt achieved; schedule the retry or park the message in the DLQ."""
-    now = clock.now()
-    mid, n, channel = record.message_id, record.attempts, record.channel
-    if isinstance(outcome, Accepted):
-        try:
-            updated = _finish_once(record, MessageState(outcome.state), now, now,
-                                   provider_message_id=outcome.provider_message_id)
-        except message_store.Conflict as conflict:
-            current = conflict.current
-            if current is None or current.attempts != n or current.state not in REPORTED_BY_PROVIDER:
-                raise
-            # The provider's status callback arrived first and already moved the record on: keep its state.
-            updated = message_store.set_fields(mid, provider_message_id=outcome.provider_message_id)
-            log("message.status_before_settle", message_id=mid, channel=channel, state=current.state.value)
-            return updated
+    """Record what the attempt achieved; the lifecycle schedules the retry or parks the message in the DLQ."""
+    result = transitions.run(record, event_for(record, outcome, clock.now()))
+    decision, updated = result.decision, result.record
+    mid, channel, n = record.message_id, record.channel, record.attempts
+    if not result.changed and decision.reason.startswith("reported first"):
+        log("message.status_before_settle", message_id=mid, channel=channel, state=updated.state.value)
+        return updated
+    if not result.changed:
+        # Someone else settled this attempt (a takeover after a lost answer), or this answer is written already.
+        log("message.answer_dropped", logging.WARNING, message_id=mid, channel=channel, attempts=n,
+            state=updated.state.value, reason=decision.reason)
+        return updated
+    state = decision.state
+    if state in {MessageState.sent, MessageState.delivered} and isinstance(outcome, Accepted):
         log("message.accepted", message_id=mid, channel=channel, state=outcome.state, attempts=n)
-        name = "Delivered" if outcome.state == MessageState.delivered.value else "Sent"
-        metrics.reached(name, channel=channel, message_id=mid, created_at=record.created_at, now=now)
-        return updated
-    if isinstance(outcome, Permanent):
-        state = MessageState.opted_out if outcome.opted_out else MessageState.failed
-        updated = _finish_once(
-            record, state, now, now, detail=outcome.reason, last_error=outcome.reason, error_code=outcome.code
-        )
-        if state == MessageState.failed:
-            queues.dead_letter(channel, QueueBody(message_id=mid, attempt=n), outcome.reason)
-        metrics.emit({"Failed" if state == MessageState.failed else "OptedOut": 1}, channel=channel, message_id=mid)
-        log(
-            "message.failed",
-            logging.WARNING,
-            message_id=mid,
-            channel=channel,
-            state=state.value,
-            code=outcome.code,
-            reason=outcome.reason,
-            attempts=n,
-        )
-        return updated
-    due = backoff.next_attempt(
-        now, n, record.deadline, retry_after=outcome.retry_after, base=get_settings().retry_base_seconds
-    )
-    if due is None:
-        reason = f"deadline passed after {n} attempts; last error: {outcome.reason}"
-        updated = _finish_once(
-            record, MessageState.expired, now, now, detail=reason, last_error=outcome.reason, error_code=outcome.code
-        )
-        queues.dead_letter(channel, QueueBody(message_id=mid, attempt=n), reason)
-        metrics.emit({"Expired": 1}, channel=channel, message_id=mid)
-        log("message.expired", logging.WARNING, message_id=mid, channel=channel, attempts=n, reason=outcome.reason)
-        return updated
-    updated = _finish_once(
-        record,
-        MessageState.queued,
-        now,
-        due,
-        detail=f"retry: {outcome.reason}",
-        last_error=outcome.reason,
-        error_code=outcome.code,
-    )
-    queues.enqueue(channel, [QueueBody(message_id=mid, attempt=n)], delay=backoff.sqs_delay(now, due))
-    log("message.retry_scheduled", message_id=mid, channel=channel, attempts=n, next_attempt=due, reason=outcome.reason)
+    elif state == MessageState.queued:
+        log("message.retry_scheduled", message_id=mid, channel=channel, attempts=n, next_attempt=decision.due_at,
+            reason=getattr(outcome, "reason", None))
+    elif state == MessageState.expired:
+        log("message.expired", logging.WARNING, message_id=mid, channel=channel, attempts=n,
+            reason=getattr(outcome, "reason", None))
+    elif state in {MessageState.failed, MessageState.opted_out}:
+        log("message.failed", logging.WARNING, message_id=mid, channel=channel, state=state.value,
+            code=getattr(outcome, "code", None), reason=getattr(outcome, "reason", None), attempts=n)
     return updated
 
 
@@ -148,31 +108,22 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver, context: 
     now = clock.now()
     settings = get_settings()
     lease = now + timedelta(seconds=settings.http_timeout_seconds + settings.lease_margin_seconds)
-    try:
-        record = message_store.claim(body.message_id, body.attempt, now, lease)
-    except message_store.Conflict as conflict:
-        current = conflict.current
-        if current is None:
-            log("queue.unknown_message", logging.ERROR, message_id=body.message_id, channel=channel)
+    current = message_store.get(body.message_id, consistent=False)
+    if current is None:
+        log("queue.unknown_message", logging.ERROR, message_id=body.message_id, channel=channel)
+        return
+    claimed = transitions.run(current, lifecycle.Claimed(body.attempt, now, lease))
+    record = claimed.record
+    if not claimed.changed:
+        if claimed.decision.reason in {"early", "leased"}:
+            # Arrived before its backoff is over (SQS delays are capped at 15 minutes), or claimed by a sender
+            # that may have died with it: look again when the wait or the lease ends.
+            queues.enqueue(channel, [body], delay=backoff.sqs_delay(now, record.due_at))
+            if claimed.decision.reason == "leased":
+                log("queue.lease_held", message_id=body.message_id, channel=channel, lease_until=record.due_at)
             return
-        if current.state == MessageState.queued and current.attempts == body.attempt and current.due_at > now:
-            # Arrived before its backoff is over (SQS delays are capped at 15 minutes): wait another hop.
-            queues.enqueue(channel, [body], delay=backoff.sqs_delay(now, current.due_at))
-            return
-        if current.state == MessageState.sending and current.attempts == body.attempt + 1 and current.due_at > now:
-            # Claimed by a sender that may have died with it (this could be its batch coming back after the
-            # visibility timeout): look again when the lease ends; a live holder's `sent` drops this copy then.
-            queues.enqueue(channel, [body], delay=backoff.sqs_delay(now, current.due_at))
-            log("queue.lease_held", message_id=body.message_id, channel=channel, lease_until=current.due_at)
-            return
-        log(
-            "queue.duplicate_dropped",
-            message_id=body.message_id,
-            channel=channel,
-            state=current.state.value,
-            attempts=current.attempts,
-            queued_attempt=body.attempt,
-        )
+        log("queue.duplicate_dropped", message_id=body.message_id, channel=channel, state=record.state.value,
+            attempts=record.attempts, queued_attempt=body.attempt)
         return
     if record.pace and record.paced_for != record.attempts and not wait_turn(record, now):
         return
@@ -193,24 +144,17 @@ def wait_turn(record: MessageRecord, now: datetime) -> bool:
     purpose), or expired because every slot before its deadline is taken."""
     mid, n, channel = record.message_id, record.attempts, record.channel
     reserved = pacing_store.reserve_all(record.pace, now, record.deadline)
+    keys = ", ".join(b.key for b in record.pace)
     if reserved is None:
-        keys = ", ".join(b.key for b in record.pace)
-        reason = f"the sender's budget ({keys}) has no room before the message's deadline"
-        _finish_once(record, MessageState.expired, now, now, detail=reason, last_error=reason, error_code="paced",
-                     attempts=n - 1)
-        queues.dead_letter(channel, QueueBody(message_id=mid, attempt=n - 1), reason)
-        metrics.emit({"Expired": 1}, channel=channel, message_id=mid)
-        log("message.expired", logging.WARNING, message_id=mid, channel=channel, reason=reason)
+        transitions.run(record, lifecycle.Paced(n, now, None, keys))
+        log("message.expired", logging.WARNING, message_id=mid, channel=channel, reason="paced")
         return False
     at, bucket = reserved
     wait = (at - now).total_seconds()
     if wait <= PACE_SLEEP_SECONDS:
         time.sleep(max(0.0, wait))
         return True
-    message_store.finish(mid, n, MessageState.queued, now, at, detail=f"paced by {bucket} until {at.isoformat()}",
-                         attempts=n - 1, paced_for=n)
-    queues.enqueue(channel, [QueueBody(message_id=mid, attempt=n - 1)], delay=backoff.sqs_delay(now, at))
-    metrics.emit({"Paced": 1}, channel=channel, message_id=mid)
+    transitions.run(record, lifecycle.Paced(n, now, at, bucket))
     log("message.paced", message_id=mid, channel=channel, bucket=bucket, until=at, wait_seconds=round(wait, 3))
     return False
 
@@ -259,18 +203,10 @@ def give_up(channel: str, body_text: str, receives: int, error: str) -> bool:
     try:
         body = QueueBody.model_validate_json(body_text)
         reason = f"gave up after {receives} receives: {error}"
-        now = clock.now()
-        message_store.move(
-            body.message_id,
-            MessageState.failed,
-            now,
-            now,
-            reason,
-            sources=frozenset({MessageState.queued, MessageState.sending}),
-            last_error=reason,
-            error_code="poison",
-        )
-        queues.dead_letter(channel, body, reason)
+        record = message_store.get(body.message_id)
+        if record is None:
+            raise LookupError(f"no message {body.message_id}")
+        transitions.run(record, lifecycle.GivenUp(clock.now(), reason))
     except Exception as exc:  # noqa: BLE001 - then SQS's own redrive is the last resort
         log("queue.give_up_failed", logging.ERROR, channel=channel, error=f"{type(exc).__name__}: {exc}")
         return False

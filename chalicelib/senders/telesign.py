@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from chalicelib.core.lifecycle import bound_to
 from chalicelib.models.messages import SmsPayload
 from chalicelib.platform.secrets import json_parameter
 from chalicelib.platform.settings import get_settings
@@ -23,7 +24,7 @@ BLOCKED = {229, 230, 237, 238}
 
 
 def build_request(
-    payload: SmsPayload, message_id: str, customer_id: str, api_key: str
+    payload: SmsPayload, message_id: str, customer_id: str, api_key: str, attempt: int | None = None
 ) -> tuple[str, bytes, dict[str, str]]:
     base = get_settings().telesign_base_url.rstrip("/")
     fields = {
@@ -35,7 +36,9 @@ def build_request(
     if payload.sender:
         fields["sender_id"] = payload.sender
     if payload.status_callback:
-        fields["callback_url"] = payload.status_callback  # delivery reports: POST /webhooks/telesign/status
+        # delivery reports: POST /webhooks/telesign/status, bound to this attempt
+        callback = payload.status_callback
+        fields["callback_url"] = bound_to(callback, attempt) if attempt is not None else callback
     return f"{base}/v1/messaging", urlencode(fields).encode("utf-8"), provider_call.form_headers(customer_id, api_key)
 
 
@@ -63,8 +66,9 @@ def interpret(status: int, body: bytes, retry_after: str | None) -> Outcome:
     return Transient(reason=reason, code=str(code or status))
 
 
-def deliver(message_id: str, payload: SmsPayload) -> Outcome:
+def deliver(message_id: str, payload: SmsPayload, attempt: int | None = None) -> Outcome:
     settings = get_settings()
     credentials = json_parameter(settings.telesign_credentials_param)
-    url, body, headers = build_request(payload, message_id, credentials["customer_id"], credentials["api_key"])
+    url, body, headers = build_request(payload, message_id, credentials["customer_id"], credentials["api_key"],
+                                       attempt)
     return provider_call.call(url, body, headers, interpret)

@@ -6,6 +6,7 @@ import json
 from urllib.parse import urlencode
 
 from chalicelib.core import clock, whatsapp
+from chalicelib.core.lifecycle import bound_to
 from chalicelib.models.messages import SmsPayload
 from chalicelib.platform.secrets import json_parameter
 from chalicelib.platform.settings import get_settings
@@ -16,6 +17,7 @@ from chalicelib.stores import contact_windows
 # Twilio error codes that no retry can fix; 21610 means the recipient sent STOP.
 PERMANENT_CODES = {21211, 21614, 21610, 21608, 21635, 63016, 21408, 21612}
 OPTED_OUT_CODES = {21610}
+FAILED_ON_CREATE = {"failed", "undelivered", "canceled"}
 
 
 def _address(channel: str, number: str) -> str:
@@ -23,7 +25,8 @@ def _address(channel: str, number: str) -> str:
 
 
 def build_request(
-    channel: str, payload: SmsPayload, account_sid: str, auth_token: str, as_template: bool = False
+    channel: str, payload: SmsPayload, account_sid: str, auth_token: str, as_template: bool = False,
+    attempt: int | None = None,
 ) -> tuple[str, bytes, dict[str, str]]:
     """Twilio's form; `as_template`: the WhatsApp content template (ContentSid + ContentVariables, no Body)."""
     base = get_settings().twilio_base_url.rstrip("/")
@@ -36,15 +39,21 @@ def build_request(
     else:
         fields["Body"] = payload.body
     if payload.status_callback:
-        fields["StatusCallback"] = payload.status_callback
+        callback = payload.status_callback
+        fields["StatusCallback"] = bound_to(callback, attempt) if attempt is not None else callback
     return url, urlencode(fields).encode("utf-8"), provider_call.form_headers(account_sid, auth_token)
 
 
 def interpret(status: int, body: bytes, retry_after: str | None) -> Outcome:
     data = provider_call.json_object(body)
-    if status in (200, 201) and data.get("sid"):
-        return Accepted(provider_message_id=str(data["sid"]), state="sent")
     code = data.get("code") or data.get("error_code")
+    if status in (200, 201) and data.get("sid"):
+        if data.get("status") in FAILED_ON_CREATE:
+            # Created, and failed at once (Twilio's answer says so): nothing was sent, and nothing will be.
+            detail = data.get("error_message") or f"status {data.get('status')}"
+            return Permanent(reason=f"Twilio created {data['sid']} as {data.get('status')}: {detail}",
+                             code=str(code or data.get("status")), opted_out=code in OPTED_OUT_CODES)
+        return Accepted(provider_message_id=str(data["sid"]), state="sent")
     reason = f"Twilio HTTP {status}: {data.get('message') or data.get('error_message') or 'unexpected answer'}"
     if status == 429 or code == 20429 or status >= 500:
         return Transient(reason=reason, code=str(code or status), retry_after=parse_retry_after(retry_after))
@@ -62,7 +71,7 @@ def whatsapp_form(payload: SmsPayload) -> whatsapp.Form:
     return whatsapp.form(last, clock.now(), payload.content_sid is not None, payload.template_only)
 
 
-def deliver(channel: str, payload: SmsPayload) -> Outcome:
+def deliver(channel: str, payload: SmsPayload, attempt: int | None = None) -> Outcome:
     settings = get_settings()
     as_template = False
     if channel == "whatsapp":
@@ -76,6 +85,6 @@ def deliver(channel: str, payload: SmsPayload) -> Outcome:
         as_template = form == "template"
     credentials = json_parameter(settings.twilio_credentials_param)
     url, body, headers = build_request(
-        channel, payload, credentials["account_sid"], credentials["auth_token"], as_template
+        channel, payload, credentials["account_sid"], credentials["auth_token"], as_template, attempt
     )
     return provider_call.call(url, body, headers, interpret)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.core import audit_chain
 from chalicelib.core.clock import expires_at, iso
 from chalicelib.core.clock import now as clock_now
+from chalicelib.core.lifecycle import Decision, Expect
 from chalicelib.core.texts import clip
 from chalicelib.models.messages import (
-    ENTERED_FROM,
     Channel,
     MessageRecord,
     MessageSource,
@@ -42,6 +43,7 @@ def new_record(
     configuration_id: str | None = None,
 ) -> MessageRecord:
     deadline = now + timedelta(hours=get_settings().deadline_hours(channel))
+    digest = audit_chain.payload_digest(payload.model_dump(mode="json", exclude_none=True))
     return MessageRecord(
         message_id=message_id,
         channel=channel,
@@ -53,7 +55,7 @@ def new_record(
         payload=payload,
         definition_id=definition_id,
         configuration_id=configuration_id,
-        history=[StateChange(state=MessageState.queued, at=now)],
+        history=[StateChange(state=MessageState.queued, at=now, detail=f"created payload={digest}")],
     )
 
 
@@ -82,7 +84,16 @@ def _item(record: MessageRecord) -> dict[str, Any]:
     data["created_at"] = iso(record.created_at)
     data["deadline"] = iso(record.deadline)
     data["due_key"] = iso(record.due_at)
-    data["history"] = [_history_line(c) for c in record.history]
+    history = record.history
+    if not record.chain and history and not any("payload=" in (c.detail or "") for c in history):
+        # Created elsewhere than new_record (a migrated record): its first entry names the payload it holds.
+        digest = audit_chain.payload_digest(record.payload.model_dump(mode="json", exclude_none=True))
+        first = history[0]
+        history = [first.model_copy(update={"detail": f"{first.detail or 'created'} payload={digest}"}),
+                   *history[1:]]
+    data["history"] = [_history_line(c) for c in history]
+    if not record.chain:
+        data["chain"] = audit_chain.extend([], data["history"], "")
     data["time_pk"] = keys.time_pk(record.created_at, record.message_id)
     data["time_sk"] = keys.time_sk(record.created_at, record.message_id)
     data["expires_at"] = expires_at(record.created_at, get_settings().retention_days)
@@ -184,10 +195,15 @@ def _update(
                        if keys.needs_attention(change.state, created=False) else None)
     present = {k: v for k, v in sets.items() if v is not None}
     removes = [k for k, v in sets.items() if v is None]
+    link = present.pop("chain_link", None)
     clauses = ["history = list_append(history, :history)", *(f"#f_{k} = :v_{k}" for k in present)]
+    if link:
+        clauses.append("#chain = list_append(if_not_exists(#chain, :empty), :chain)")
     update = "SET " + ", ".join(clauses) + (" REMOVE " + ", ".join(f"#f_{k}" for k in removes) if removes else "")
     attr_values = {f":v_{k}": v for k, v in present.items()}
     attr_values[":history"] = [_history_line(change)]
+    if link:
+        attr_values.update({":chain": link, ":empty": []})
     serial = {
         k: to_value(iso(v) if isinstance(v, datetime) else v)
         for k, v in {**attr_values, **values}.items()
@@ -198,7 +214,8 @@ def _update(
             Key=to_item({"message_id": message_id}),
             UpdateExpression=update,
             ConditionExpression=condition,
-            ExpressionAttributeNames={**{f"#f_{k}": k for k in sets}, "#state": "state"},
+            ExpressionAttributeNames={**{f"#f_{k}": k for k in sets if k != "chain_link"}, "#state": "state",
+                                      **({"#chain": "chain"} if link else {})},
             ExpressionAttributeValues=serial,
             ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -209,6 +226,12 @@ def _update(
             raise Conflict(_record(old) if old else None) from exc
         raise
     return _record(answer["Attributes"])
+
+
+def audit(record: MessageRecord) -> audit_chain.Verdict:
+    """Whether the record's history verifies as a chain and ends at the payload it holds (core/audit_chain.py)."""
+    lines = [_history_line(change) for change in record.history]
+    return audit_chain.verify(lines, record.chain, record.payload.model_dump(mode="json", exclude_none=True))
 
 
 def mark_swept(record: MessageRecord, now: datetime) -> bool:
@@ -233,65 +256,50 @@ def mark_swept(record: MessageRecord, now: datetime) -> bool:
     return True
 
 
-def claim(message_id: str, attempt: int, now: datetime, lease_until: datetime) -> MessageRecord:
-    """queued -> sending for the attempt the queue message names, or take over a crashed sender's lease."""
-    condition = (
-        "(#state = :queued AND attempts = :a AND due_key <= :now)"
-        " OR (#state = :sending AND attempts = :a1 AND due_key < :now)"
-    )
-    values = {":queued": "queued", ":sending": "sending", ":a": attempt, ":a1": attempt + 1, ":now": iso(now)}
-    return _update(
-        message_id,
-        condition,
-        values,
-        {"attempts": attempt + 1, "due_at": lease_until},
-        StateChange(state=MessageState.sending, at=now, detail=f"attempt {attempt + 1}"),
-    )
+def _expected(expect: tuple[Expect, ...], values: dict[str, Any], also: str) -> str:
+    """A decision's Expect alternatives as one condition expression (its placeholders added to `values`), each
+    with `also` (DynamoDB refuses redundant parentheses, so the alternatives are not wrapped once more)."""
+    alternatives = []
+    for i, option in enumerate(expect):
+        states = sorted(s.value for s in option.states)
+        names = [f":e{i}s{j}" for j in range(len(states))]
+        values.update(zip(names, states, strict=True))
+        clauses = [f"#state IN ({', '.join(names)})"]
+        if option.attempts is not None:
+            clauses.append(f"attempts = :e{i}a")
+            values[f":e{i}a"] = option.attempts
+        if option.due_at_most is not None:
+            clauses.append(f"due_key <= :e{i}d")
+            values[f":e{i}d"] = iso(option.due_at_most)
+        if option.due_before is not None:
+            clauses.append(f"due_key < :e{i}b")
+            values[f":e{i}b"] = iso(option.due_before)
+        alternatives.append("(" + " AND ".join([*clauses, also]) + ")")
+    return " OR ".join(alternatives)
 
 
-def finish(
-    message_id: str,
-    claimed: int,
-    target: MessageState,
-    now: datetime,
-    due_at: datetime,
-    detail: str | None = None,
-    **fields: Any,
-) -> MessageRecord:
-    """sending -> target, only for the attempt that claimed it."""
-    return _update(
-        message_id,
-        "#state = :sending AND attempts = :n",
-        {":sending": "sending", ":n": claimed},
-        {"due_at": due_at, **fields},
-        StateChange(state=target, at=now, detail=detail),
-    )
-
-
-def move(
-    message_id: str,
-    target: MessageState,
-    now: datetime,
-    due_at: datetime,
-    detail: str | None = None,
-    *,
-    sources: frozenset[MessageState] | None = None,
-    **fields: Any,
-) -> MessageRecord:
-    """An allowed transition from `sources` (default: every state that may enter `target`)."""
-    allowed = ENTERED_FROM[target] if sources is None else sources & ENTERED_FROM[target]
-    if not allowed:
-        raise ValueError(f"no state in {sources} may move to {target.value}")
-    sources_sorted = sorted(s.value for s in allowed)
-    placeholders = {f":src{i}": s for i, s in enumerate(sources_sorted)}
-    condition = f"#state IN ({', '.join(placeholders)})"
-    return _update(
-        message_id,
-        condition,
-        placeholders,
-        {"due_at": due_at, **fields},
-        StateChange(state=target, at=now, detail=detail),
-    )
+def apply(record: MessageRecord, decision: Decision, at: datetime) -> MessageRecord:
+    """A decision of core/lifecycle.py, written with one conditional UpdateItem: the record must still be as
+    the decision expects it and its history as long as it was read (each entry is chained to the one before).
+    Conflict carries the record as it is now, to decide again on."""
+    if decision.verdict == "ignore":
+        change = StateChange(state=record.state, at=at, detail=f"ignored: {decision.reason}")
+        sets: dict[str, Any] = {"due_at": record.due_at}
+        values: dict[str, Any] = {":istate": record.state.value, ":hlen": len(record.history)}
+        condition = "#state = :istate AND size(history) = :hlen"
+    else:
+        assert decision.verdict == "apply" and decision.state is not None and decision.due_at is not None
+        change = StateChange(state=decision.state, at=at, detail=decision.detail)
+        sets = {"due_at": decision.due_at, **decision.fields}
+        values = {":hlen": len(record.history)}
+        condition = _expected(decision.expect, values, "size(history) = :hlen")
+    line = _history_line(change)
+    if len(record.chain) == len(record.history):  # records written before the chain stay unchained
+        digest = ""
+        for old in record.history:
+            digest = audit_chain.carried_digest(_history_line(old), digest)
+        sets["chain_link"] = audit_chain.extend(record.chain, [line], digest)
+    return _update(record.message_id, condition, values, sets, change)
 
 
 def set_fields(message_id: str, **fields: Any) -> MessageRecord:

@@ -53,7 +53,7 @@ def test_cli_lists_shows_retries_and_redrives(runtime: Any, api: Api) -> None:
     redriven = outbound(runtime, "dlq", "redrive", "sms", "--batch", "50")
     assert redriven.returncode == 0, redriven.stderr
     totals = json.loads(redriven.stdout)
-    assert set(totals) == {"redriven", "dropped", "kept"} and "redriven" in redriven.stderr
+    assert set(totals) == {"redriven", "dropped", "kept", "accepted_not_resent"} and "redriven" in redriven.stderr
 
     unreachable = subprocess.run([str(CLI), "--api", "http://127.0.0.1:9", "messages", "list"], capture_output=True,
                                  text=True, timeout=60, check=False)

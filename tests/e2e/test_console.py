@@ -304,3 +304,33 @@ def test_an_operator_reads_and_erases_a_customers_conversation_from_the_console(
     click(browser, '//button[text()="Erase its conversation"]', "the erase button")
     until(browser, lambda d: "erased" in text(d, "#status"), "the conversation erased")
     assert api.call("GET", f"/conversations/{conversation_id}")[0] == 404
+
+
+def test_a_message_the_provider_accepted_is_sent_again_only_when_asked(runtime: Any, api: Api, browser: Any) -> None:
+    """An undelivered SMS Twilio had accepted: the console says so instead of offering a plain retry, shows the
+    history's audit, and sends it again only on the explicit "Send it again"."""
+    from selenium.webdriver.common.by import By
+
+    _, configuration_id = setup_sms(api, "resend")
+    twilio = runtime.twilio
+    twilio.status_callbacks, twilio.final_status, twilio.final_error_code = True, "undelivered", "30003"
+    try:
+        message_id = send(api, configuration_id, "+12025550790")
+        wait_for(lambda: message(api, message_id)["state"] == "undelivered", what="undelivered")
+        twilio.final_status, twilio.final_error_code = "delivered", None
+        browser.get(f"{runtime.api_url}/console")
+        browser.find_element(By.ID, "api-key").send_keys(runtime.api_key)
+        browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+        page(browser, "messages")
+        fill(browser, "messages", {"configuration_id": configuration_id, "state": "undelivered"})
+        click(browser, f'//button[text()="{message_id}"]', "the undelivered message")
+        until(browser, lambda d: "accepted this message" in text(d, "#message-detail"), "the resend warning")
+        assert "chain verified" in text(browser, "#message-detail")
+        assert not browser.find_elements(By.XPATH, '//button[text()="Retry this message"]')
+        browser.save_screenshot(str(SHOTS / "console-message-resend.png"))
+        sends = len([r for r in twilio.requests if r.form().get("To") == "+12025550790"])
+        click(browser, '//button[text()="Send it again (resend)"]', "the resend button")
+        wait_for(lambda: message(api, message_id)["state"] == "delivered", what="the resent message delivered")
+        assert len([r for r in twilio.requests if r.form().get("To") == "+12025550790"]) == sends + 1
+    finally:
+        twilio.status_callbacks, twilio.final_status, twilio.final_error_code = False, "delivered", None

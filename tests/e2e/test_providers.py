@@ -49,7 +49,7 @@ def test_telesign_receives_the_exact_request_and_the_message_is_sent(runtime: An
     assert request.headers["content-type"] == "application/x-www-form-urlencoded; charset=utf-8"
     assert request.form() == {"phone_number": "14155552680", "message": "Hallo Jörg, Fall C-7 ist offen – grüße!",
                               "message_type": "ARN", "external_id": message_id, "sender_id": "OUTBOUND",
-                              "callback_url": f"{runtime.api_url}/webhooks/telesign/status"}
+                              "callback_url": f"{runtime.api_url}/webhooks/telesign/status?attempt=1"}
     assert "ist+offen+%E2%80%93+gr%C3%BC%C3%9Fe" in request.body.decode()  # UTF-8, form-encoded
     assert len(record["provider_message_id"]) == 32
 

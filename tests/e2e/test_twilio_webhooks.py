@@ -46,16 +46,18 @@ def test_delivery_report_moves_the_message_to_delivered(runtime: Any, api: Api, 
     message_id = send_one(api, "+14155552671")
     record = wait_state(api, message_id, "delivered")
     request = [r for r in callbacks.requests if r.form().get("To") == "+14155552671"][-1]
-    assert request.form()["StatusCallback"] == f"{runtime.api_url}/webhooks/twilio/status?message_id={message_id}"
+    # bound to the attempt it reports on
+    assert request.form()["StatusCallback"] == (
+        f"{runtime.api_url}/webhooks/twilio/status?message_id={message_id}&attempt=1")
     assert record["provider_message_id"] == request_sid(callbacks, message_id)
     assert record["provider_status"] == "delivered"
     assert [h["state"] for h in record["history"]][-1] == "delivered"
-    answers = [answer for url, _, answer in callbacks.callbacks if url.endswith(message_id)]
+    answers = [answer for url, _, answer in callbacks.callbacks if f"message_id={message_id}&" in url]
     assert answers == [200, 200]  # "sent", then "delivered"
 
 
 def request_sid(twilio: Any, message_id: str) -> str:
-    return str(next(p["MessageSid"] for url, p, _ in twilio.callbacks if url.endswith(message_id)))
+    return str(next(p["MessageSid"] for url, p, _ in twilio.callbacks if f"message_id={message_id}&" in url))
 
 
 def test_undelivered_report_fails_the_message_visibly_and_it_can_be_retried(
@@ -68,7 +70,9 @@ def test_undelivered_report_fails_the_message_visibly_and_it_can_be_retried(
     status, listed = api.call("GET", f"/messages?state=undelivered&configuration_id={record['configuration_id']}")
     assert status == 200 and [m["message_id"] for m in listed["messages"]] == [message_id]
     callbacks.final_status, callbacks.final_error_code = "delivered", None
-    status, _ = api.call("POST", f"/messages/{message_id}/retry")
+    status, refused = api.call("POST", f"/messages/{message_id}/retry")
+    assert status == 409 and "resend" in refused["message"]  # Twilio accepted it: sent again only if asked
+    status, _ = api.call("POST", f"/messages/{message_id}/retry", {"resend": True})
     assert status == 202
     wait_state(api, message_id, "delivered")
 
@@ -203,13 +207,14 @@ def test_a_delivery_report_that_beats_the_senders_settle_is_kept(runtime: Any, a
     from chalicelib.senders import pipeline
     from chalicelib.senders.outcomes import Accepted
     from chalicelib.stores import messages as message_store
+    from tests.factories import claim
     from tests.integration.test_message_store import records
 
     record = records(1, "race")[0].model_copy(update={"due_at": clock.now()})
     message_store.create(record)
-    claimed = message_store.claim(record.message_id, 0, clock.now(), clock.now())  # the sender is mid-call
+    claimed = claim(record.message_id, 0, clock.now(), clock.now())  # the sender is mid-call
     sid = "SM" + "d" * 32
-    url = f"{runtime.api_url}/webhooks/twilio/status?message_id={record.message_id}"
+    url = f"{runtime.api_url}/webhooks/twilio/status?message_id={record.message_id}&attempt=1"
     params = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": runtime.twilio.account_sid}
     assert post_form(url, params, RequestValidator(runtime.twilio.auth_token).compute_signature(url, params)) == 200
     assert message(api, record.message_id)["state"] == "delivered"
@@ -276,7 +281,7 @@ def test_with_a_webhook_url_set_callbacks_point_at_it(runtime: Any, api: Api,
         wait_for(lambda: [r for r in runtime.twilio.requests if r.form().get("To") == "+14155552692"], what="sent")
         request = [r for r in runtime.twilio.requests if r.form().get("To") == "+14155552692"][-1]
         assert request.form()["StatusCallback"] == (
-            f"https://{FUNCTION_HOST}/webhooks/twilio/status?message_id={message_id}")
+            f"https://{FUNCTION_HOST}/webhooks/twilio/status?message_id={message_id}&attempt=1")
     finally:
         monkeypatch.delenv("WEBHOOK_URL")
         settings.get_settings.cache_clear()

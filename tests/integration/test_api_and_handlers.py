@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.core import clock
 from chalicelib.models.messages import QueueBody
 from chalicelib.stores import messages as message_store
 from tests.conftest import Api, unique_object, wait_for
@@ -119,15 +120,15 @@ def test_sender_reports_only_the_failing_record(runtime: Any, lambdas: Any) -> N
     answer = lambdas.invoke("send_sms", event).payload
     assert answer == {"batchItemFailures": []}
     assert message_store.get("msg_does_not_exist") is None
-    original = message_store.claim
+    original = message_store.get
     try:
         def broken(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("DynamoDB throttled")
-        message_store.claim = broken  # the AWS edge failing, not the code under test
+        message_store.get = broken  # the AWS edge failing, not the code under test
         event = sqs_event([good, QueueBody(message_id="msg_other", attempt=0).model_dump_json()])
         answer = lambdas.invoke("send_sms", event).payload
     finally:
-        message_store.claim = original
+        message_store.get = original
     assert answer == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
     assert any("bad queue body" in json.loads(body)["reason"] for body in dlq_bodies(runtime, "sms"))
 
@@ -136,14 +137,16 @@ def test_a_message_that_keeps_failing_is_recorded_failed_and_parked(runtime: Any
     """Before SQS's maxReceiveCount moves it to the DLQ silently, the record must say why (and be retryable)."""
     from tests.integration.test_message_store import records
 
-    record = records(1, "poison")[0]
+    record = records(1, "poison")[0].model_copy(update={"due_at": clock.now()})
     message_store.create(record)
     body = QueueBody(message_id=record.message_id, attempt=0).model_dump_json()
-    original = message_store.claim
+    original = message_store.apply
     try:
-        def broken(*args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("boom in the sender")
-        message_store.claim = broken
+        def broken(record: Any, decision: Any, at: Any) -> Any:
+            if decision.state == "sending":  # the claim's write fails; giving up still writes
+                raise RuntimeError("boom in the sender")
+            return original(record, decision, at)
+        message_store.apply = broken
         early = sqs_event([body])
         early["Records"][0]["attributes"] = {"ApproximateReceiveCount": "2"}
         assert lambdas.invoke("send_sms", early).payload["batchItemFailures"] != []
@@ -152,7 +155,7 @@ def test_a_message_that_keeps_failing_is_recorded_failed_and_parked(runtime: Any
         late["Records"][0]["attributes"] = {"ApproximateReceiveCount": "4"}
         assert lambdas.invoke("send_sms", late).payload == {"batchItemFailures": []}
     finally:
-        message_store.claim = original
+        message_store.apply = original
     stored = message_store.get(record.message_id)
     assert stored is not None and stored.state == "failed" and stored.error_code == "poison"
     assert "gave up after 4 receives: RuntimeError: boom in the sender" in (stored.last_error or "")

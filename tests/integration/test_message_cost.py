@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 
 from bench import pricing
-from chalicelib.core import clock, ids
+from chalicelib.core import clock, ids, lifecycle
 from chalicelib.models.messages import (
     MessageSource,
     MessageState,
@@ -23,7 +23,7 @@ from chalicelib.platform import aws
 from chalicelib.platform.dynamo_codec import to_item
 from chalicelib.platform.settings import get_settings
 from chalicelib.stores import messages as message_store
-from chalicelib.stores import payloads
+from chalicelib.stores import payloads, transitions
 from chalicelib.stores.messages import new_record
 
 LATER = timedelta(days=30)  # never due: the runtime's sweep leaves these records alone
@@ -58,11 +58,12 @@ def test_an_sms_life_costs_one_write_unit_per_write_and_one_per_index_it_needs(r
         record = sms(ids.random_id("life"))
         assert message_store.create(record) is None
         now = clock.now()
-        claimed = message_store.claim(record.message_id, 0, now + LATER, now + LATER + timedelta(seconds=90))
-        message_store.finish(record.message_id, claimed.attempts, MessageState.sent, now, now,
-                             provider_message_id="SM" + "0" * 32)
-        message_store.move(record.message_id, MessageState.delivered, now, now, "Twilio reported delivered",
-                           provider_status="delivered")
+        claimed = transitions.run(record, lifecycle.Claimed(0, now + LATER, now + LATER + timedelta(seconds=90)))
+        sid = "SM" + "0" * 32
+        sent = transitions.run(claimed.record, lifecycle.Accepted(1, now, sid))
+        delivered = transitions.run(sent.record, lifecycle.Reported(
+            "twilio", 1, sid, "delivered", MessageState.delivered, "Twilio reported delivered", None, now))
+        assert claimed.changed and sent.changed and delivered.changed
     finally:
         remove()
     # Created, claimed, sent, delivered: one unit each; by_time and by_contact_keys once, at creation; no
@@ -76,13 +77,12 @@ def test_a_message_that_dies_enters_the_attention_index_and_a_retry_leaves_it(ru
     record = sms(ids.random_id("dies"))
     assert message_store.create(record) is None
     now = clock.now()
-    claimed = message_store.claim(record.message_id, 0, now + LATER, now + LATER + timedelta(seconds=90))
+    claimed = transitions.run(record, lifecycle.Claimed(0, now + LATER, now + LATER + timedelta(seconds=90)))
     ledger, remove = priced()
     try:
-        message_store.finish(record.message_id, claimed.attempts, MessageState.failed, now, now,
-                             last_error="21211 invalid number", error_code="21211")
+        dead = transitions.run(claimed.record, lifecycle.Refused(1, now, "21211 invalid number", "21211"))
         failed = message_store.list_filtered([MessageState.failed], 100, days=2, equals={"channel": "sms"})[0]
-        message_store.move(record.message_id, MessageState.queued, now, now + LATER, "operator retry")
+        message_store.apply(dead.record, lifecycle.decide(dead.record, lifecycle.Retried(now, now + LATER)), now)
     finally:
         remove()
     assert record.message_id in {r.message_id for r in failed}

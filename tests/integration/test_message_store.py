@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from chalicelib.core import clock, ids
 from chalicelib.models.messages import MessageRecord, MessageSource, MessageState, SmsPayload
 from chalicelib.stores import messages as message_store
 from chalicelib.stores.messages import new_record
+from tests.factories import claim
 
 LATER = timedelta(days=30)
 
@@ -40,7 +39,7 @@ def test_new_records_are_all_written(runtime: Any) -> None:
 def test_existing_records_are_returned_as_stored_and_not_overwritten(runtime: Any) -> None:
     batch = records(5, ids.random_id("t"))
     message_store.create(batch[1].model_copy(update={"due_at": clock.now()}))  # due now, so it can be claimed
-    claimed = message_store.claim(batch[1].message_id, 0, clock.now(), clock.now() + LATER)
+    claimed = claim(batch[1].message_id, 0, clock.now(), clock.now() + LATER)
     assert claimed.state == MessageState.sending
     result = message_store.create_many(batch)
     assert [mid for mid, old in result.items() if old is not None] == [batch[1].message_id]
@@ -66,15 +65,15 @@ def test_settling_again_after_a_lost_answer_is_not_an_error(runtime: Any) -> Non
 
     [record] = records(1, ids.random_id("t"))
     message_store.create(record.model_copy(update={"due_at": clock.now()}))
-    claimed = message_store.claim(record.message_id, 0, clock.now(), clock.now() + LATER)
+    claimed = claim(record.message_id, 0, clock.now(), clock.now() + LATER)
     outcome = Accepted(provider_message_id="SM1", state="sent")
     first = settle(claimed, outcome)
     again = settle(claimed, outcome)
     assert first.state == again.state == MessageState.sent
     assert [h.state for h in again.history].count(MessageState.sent) == 1
-    # A different outcome for the same attempt is still a conflict: somebody else's write is not ours.
-    with pytest.raises(message_store.Conflict):
-        settle(claimed, Permanent(reason="no", code="x"))
+    # A different outcome for the same attempt, once one is written, changes nothing (it is logged, dropped).
+    assert settle(claimed, Permanent(reason="no", code="x")).state == MessageState.sent
+    assert message_store.get(record.message_id).state == MessageState.sent  # type: ignore[union-attr]
 
 
 def test_racing_claims_on_one_record_have_exactly_one_winner(runtime: Any) -> None:
@@ -94,7 +93,7 @@ def test_racing_claims_on_one_record_have_exactly_one_winner(runtime: Any) -> No
         def race(record: MessageRecord = record, barrier: threading.Barrier = barrier, won: list[int] = won) -> None:
             barrier.wait()
             try:
-                message_store.claim(record.message_id, 0, now, now + LATER)  # a lease no one takes over
+                claim(record.message_id, 0, now, now + LATER)  # a lease no one takes over
                 won.append(1)
             except message_store.Conflict:
                 pass
