@@ -21,15 +21,15 @@ def list_conversations(query: dict[str, str] | None) -> Response:
     conversation named once with its newest message. `contact` is required (a number, @handle or X user id),
     `channel` optional; `cursor` pages through the contact's messages."""
     from chalicelib.api.messages import contact_keys
-    from chalicelib.stores import messages as message_store
+    from chalicelib.stores import message_listing
 
     query = known_parameters(query, {"contact", "channel", "cursor"})
     if not query.get("contact"):
         raise invalid("contact", "required: conversations are listed per contact")
     try:
-        records, cursor = message_store.list_for_contacts(contact_keys(query["contact"], query.get("channel")), [],
+        records, cursor = message_listing.list_for_contacts(contact_keys(query["contact"], query.get("channel")), [],
                                                           100, query.get("cursor"))
-    except message_store.BadCursor as exc:
+    except message_listing.BadCursor as exc:
         raise invalid("cursor", str(exc)) from exc
     seen: dict[str, dict[str, str]] = {}
     for record in records:

@@ -11,6 +11,7 @@ from chalicelib.api.http import known_parameters, page_limit, parse, reply
 from chalicelib.core.errors import ApiError, invalid
 from chalicelib.models.messages import MessageRecord, MessageState, SoapPayload
 from chalicelib.operations import actions as operations
+from chalicelib.stores import message_listing
 from chalicelib.stores import messages as message_store
 
 VIEWS: dict[str, list[MessageState]] = {
@@ -65,10 +66,10 @@ def list_queue(query: dict[str, str] | None) -> Response:
     equals = {"channel": "soap", **{FILTERS[k]: v for k, v in query.items() if k in FILTERS}}
     contains = {"payload.record_ids": query["record_id"]} if "record_id" in query else None
     try:
-        records, cursor = message_store.list_filtered(
+        records, cursor = message_listing.list_filtered(
             VIEWS[view], page_limit(query.get("limit")), query.get("cursor"), equals=equals, contains=contains
         )
-    except message_store.BadCursor as exc:
+    except message_listing.BadCursor as exc:
         raise invalid("cursor", str(exc)) from exc
     return reply(200, {"entries": [entry(r).model_dump(mode="json") for r in records], "cursor": cursor})
 
@@ -89,7 +90,7 @@ def retry_all(raw: bytes | None) -> Response:
     seen: set[str] = set()
     cursor: str | None = None
     for _ in range(MAX_PAGES):
-        records, cursor = message_store.list_filtered(
+        records, cursor = message_listing.list_filtered(
             states, 100, cursor, equals={"channel": "soap", "definition_id": request.definition_id}
         )
         for record in records:

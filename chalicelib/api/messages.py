@@ -17,6 +17,7 @@ from chalicelib.models.messages import Audit, MessageRecord, MessageState, Messa
 from chalicelib.operations import actions as operations
 from chalicelib.operations import redrive
 from chalicelib.platform.settings import CHANNELS
+from chalicelib.stores import message_listing
 from chalicelib.stores import messages as message_store
 
 
@@ -83,13 +84,13 @@ def list_messages(query: dict[str, str] | None) -> Response:
         raise invalid("record_id", "SOAP messages carry records, customer messages a contact: not both")
     try:
         if "contact" in query:
-            records, cursor = message_store.list_for_contacts(
+            records, cursor = message_listing.list_for_contacts(
                 contact_keys(query["contact"], query.get("channel")), states, limit, query.get("cursor"),
                 equals=equals, ranges=ranges)
         else:
-            records, cursor = message_store.list_filtered(states, limit, query.get("cursor"), equals=equals,
+            records, cursor = message_listing.list_filtered(states, limit, query.get("cursor"), equals=equals,
                                                           contains=contains, ranges=ranges)
-    except message_store.BadCursor as exc:
+    except message_listing.BadCursor as exc:
         raise invalid("cursor", str(exc)) from exc
     return reply(200, {"messages": [r.model_dump(mode="json") for r in records], "cursor": cursor})
 
@@ -138,7 +139,7 @@ def message_health(query: dict[str, str] | None) -> Response:
     records: list[MessageRecord] = []
     cursor: str | None = None
     for _ in range(HEALTH_PAGES):
-        page, cursor = message_store.list_filtered([], 100, cursor, equals=equals,
+        page, cursor = message_listing.list_filtered([], 100, cursor, equals=equals,
                                                    ranges={"created_at": (since, None)})
         records += page
         if cursor is None:

@@ -31,8 +31,8 @@ from chalicelib.platform import aws, metrics
 from chalicelib.platform.logs import log
 from chalicelib.platform.settings import get_settings
 from chalicelib.stores import message_keys as keys
+from chalicelib.stores import message_listing, queues, sweep_marks
 from chalicelib.stores import messages as message_store
-from chalicelib.stores import queues, sweep_marks
 
 PAGE = 100
 PAGES_PER_SHARD = 300  # 8 shards x 30,000 new messages per one-minute tick: 4,000 messages/s
@@ -72,7 +72,7 @@ class _NewEntries:
         pages, start = 0, self.mark
         for day in _days(self.mark, self.until):
             while True:
-                entries = message_store.created_since(f"{day}#{self.shard:02d}", start, self.until, PAGE)
+                entries = message_listing.created_since(f"{day}#{self.shard:02d}", start, self.until, PAGE)
                 pages += 1
                 records = message_store.get_many([str(e["message_id"]) for e in entries])
                 for entry in entries:
@@ -122,7 +122,7 @@ def sweep(now: datetime, grace: timedelta) -> int:
     """Re-enqueue records whose queue message was lost; returns how many."""
     backlog = {channel: queues.waiting(channel) > 0 for channel in CHANNELS}
     count = 0
-    for record in message_store.attention_due(MessageState.queued, now - grace, PAGE):
+    for record in message_listing.attention_due(MessageState.queued, now - grace, PAGE):
         if record.state == MessageState.queued and not backlog.get(record.channel, False):
             count += _resend(record, now, behind=0)
     marks = sweep_marks.get_all()

@@ -22,8 +22,8 @@ from chalicelib.operations import migrate_messages
 from chalicelib.platform import aws
 from chalicelib.platform.dynamo_codec import to_item
 from chalicelib.platform.settings import get_settings
+from chalicelib.stores import message_listing, payloads, transitions
 from chalicelib.stores import messages as message_store
-from chalicelib.stores import payloads, transitions
 from chalicelib.stores.messages import new_record
 
 LATER = timedelta(days=30)  # never due: the runtime's sweep leaves these records alone
@@ -81,7 +81,7 @@ def test_a_message_that_dies_enters_the_attention_index_and_a_retry_leaves_it(ru
     ledger, remove = priced()
     try:
         dead = transitions.run(claimed.record, lifecycle.Refused(1, now, "21211 invalid number", "21211"))
-        failed = message_store.list_filtered([MessageState.failed], 100, days=2, equals={"channel": "sms"})[0]
+        failed = message_listing.list_filtered([MessageState.failed], 100, days=2, equals={"channel": "sms"})[0]
         message_store.apply(dead.record, lifecycle.decide(dead.record, lifecycle.Retried(now, now + LATER)), now)
     finally:
         remove()
