@@ -537,11 +537,12 @@ class FakeX(LoopbackServer):
         self.closed_dms: set[str] = set()
         self.dm_limit: int | None = None
         self.sent_per_token: dict[str, int] = {}
-        self.clients: dict[str, str] = {}  # OAuth 2.0 confidential clients: client_id -> client_secret
+        self.clients: dict[str, str | None] = {}  # OAuth 2.0 clients: client_id -> secret (None: a public client)
+        self.rotate_refresh_tokens = True  # False: answer without a new refresh token (RFC 6749 section 6 allows it)
         self.refresh_tokens: dict[str, str] = {}  # single-use refresh token -> user id
         self.refreshes: list[Recorded] = []
 
-    def authorize(self, client_id: str, client_secret: str, user_id: str) -> str:
+    def authorize(self, client_id: str, client_secret: str | None, user_id: str) -> str:
         """A user authorised our app (offline.access): the refresh token the authorisation gave."""
         self.clients[client_id] = client_secret
         token = secrets.token_urlsafe(32)
@@ -556,25 +557,34 @@ class FakeX(LoopbackServer):
         """POST /2/oauth2/token, grant_type=refresh_token: a new access token and a new refresh token; the old
         refresh token is spent (single use, as developers report X's are)."""
         self.refreshes.append(request)
+        form = request.form()
         basic = (request.headers.get("authorization") or "").removeprefix("Basic ")
-        try:
-            client_id, _, secret = base64.b64decode(basic).decode().partition(":")
-        except ValueError:
-            client_id, secret = "", ""
-        if not client_id or self.clients.get(client_id) != secret:
+        if basic:  # a confidential client authenticates with Basic auth
+            try:
+                client_id, _, secret = base64.b64decode(basic).decode().partition(":")
+            except ValueError:
+                client_id, secret = "", ""
+            known = bool(client_id) and self.clients.get(client_id) == secret
+        else:  # a public client (PKCE) names itself in the body, and has no secret
+            client_id = form.get("client_id", "")
+            known = bool(client_id) and client_id in self.clients and self.clients[client_id] is None
+        if not known:
             return _json_answer(401, {"error": "unauthorized_client",
                                       "error_description": "Missing valid authorization header"})
-        form = request.form()
-        user = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+        spent = form.get("refresh_token", "")
+        user = (self.refresh_tokens.pop(spent, None) if self.rotate_refresh_tokens
+                else self.refresh_tokens.get(spent))
         if form.get("grant_type") != "refresh_token" or user is None:
             return _json_answer(400, {"error": "invalid_request",
                                       "error_description": "Value passed for the token was invalid."})
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         self.tokens[access] = user
-        self.refresh_tokens[refresh] = user
-        return _json_answer(200, {"token_type": "bearer", "expires_in": 7200, "access_token": access,
-                                  "scope": "tweet.read users.read dm.read dm.write offline.access",
-                                  "refresh_token": refresh})
+        answer = {"token_type": "bearer", "expires_in": 7200, "access_token": access,
+                  "scope": "tweet.read users.read dm.read dm.write offline.access"}
+        if self.rotate_refresh_tokens:
+            self.refresh_tokens[refresh] = user
+            answer["refresh_token"] = refresh
+        return _json_answer(200, answer)
 
     def answer(self, request: Recorded) -> Scripted:
         if request.method == "POST" and request.path == "/2/oauth2/token":

@@ -5,7 +5,6 @@ segments: operators see it at template save and in previews, before the bill doe
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -41,12 +40,25 @@ def non_gsm(text: str) -> list[str]:
     return list(seen)
 
 
+def _split(sizes: list[int], single: int, per_part: int) -> int:
+    """Parts as a handset splits them: a character is never cut in two, so an extension character (two septets)
+    or a surrogate pair (two UTF-16 units) that would straddle a part's end starts the next part."""
+    if sum(sizes) <= single:
+        return 1
+    parts, used = 1, 0
+    for size in sizes:
+        if used + size > per_part:
+            parts, used = parts + 1, 0
+        used += size
+    return parts
+
+
 def analyze(text: str) -> Segments:
     if not non_gsm(text):
-        units = sum(2 if char in GSM_EXTENSION else 1 for char in text)
-        return Segments("GSM-7", len(text), units, 1 if units <= 160 else math.ceil(units / 153))
-    units = len(text.encode("utf-16-le")) // 2
-    return Segments("UCS-2", len(text), units, 1 if units <= 70 else math.ceil(units / 67))
+        sizes = [2 if char in GSM_EXTENSION else 1 for char in text]
+        return Segments("GSM-7", len(text), sum(sizes), _split(sizes, 160, 153))
+    sizes = [2 if ord(char) > 0xFFFF else 1 for char in text]
+    return Segments("UCS-2", len(text), sum(sizes), _split(sizes, 70, 67))
 
 
 def template_warning(body: str) -> str | None:

@@ -71,7 +71,8 @@ def canonical_datetime(value: str) -> str | None:
         moment = moment.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # The year padded to four digits (xs:dateTime's lexical form): strftime's %Y writes year 1 as "1".
+    return f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def canonical_date(value: str) -> str | None:

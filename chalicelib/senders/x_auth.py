@@ -1,5 +1,6 @@
 """The access token a DM is sent with. An account's credentials (SSM, `X_CREDENTIALS_PARAM`) are either a static
-OAuth 2.0 user access token (a string) or `{"client_id", "client_secret", "refresh_token"}`: then the token is
+OAuth 2.0 user access token (a string) or `{"client_id", "client_secret", "refresh_token"}` (no `client_secret`
+for a public PKCE client: the refresh then names the client in the body, no Basic auth): then the token is
 refreshed before it expires and after a 401, once, with `POST /2/oauth2/token` (grant_type=refresh_token, Basic
 auth for a confidential client), and the refresh token X rotates to is kept (stores/x_tokens.py): X's refresh
 tokens are single-use. Putting a new refresh token in the credentials (after re-authorising) takes effect at once.
@@ -35,8 +36,11 @@ def credentials(account: str) -> str | Mapping[str, Any]:
     found = json_parameter(get_settings().x_credentials_param).get(account)
     if isinstance(found, str) and found:
         return found
+    # A confidential client has a secret; a public client (PKCE, no secret) refreshes with its id alone.
     if isinstance(found, dict) and all(isinstance(found.get(k), str) and found.get(k)
-                                       for k in ("client_id", "client_secret", "refresh_token")):
+                                       for k in ("client_id", "refresh_token")) and (
+            found.get("client_secret") is None or (isinstance(found.get("client_secret"), str)
+                                                   and found.get("client_secret"))):
         return found
     raise Unavailable(f"no X credentials for account {account}", permanent=True)
 
@@ -68,11 +72,17 @@ def _refresh(account: str, found: Mapping[str, Any], leased: x_tokens.TokenState
     settings = get_settings()
     seed = str(found["refresh_token"])
     refresh_token = seed if reseeded or not leased.refresh_token else leased.refresh_token
-    basic = base64.b64encode(f"{found['client_id']}:{found['client_secret']}".encode()).decode()
-    # As tweepy's OAuth2UserHandler (requests-oauthlib) sends it for a confidential client: the client in Basic
-    # auth, not in the body; no scope (the grant keeps the scopes the user gave).
-    body = urlencode({"grant_type": "refresh_token", "refresh_token": refresh_token}).encode()
-    headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"}
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if found.get("client_secret"):
+        # As tweepy's OAuth2UserHandler (requests-oauthlib) sends it for a confidential client: the client in
+        # Basic auth, not in the body; no scope (the grant keeps the scopes the user gave).
+        basic = base64.b64encode(f"{found['client_id']}:{found['client_secret']}".encode()).decode()
+        headers["Authorization"] = f"Basic {basic}"
+    else:
+        # A public client (PKCE, no secret): X's documented refresh names the client in the body, no Basic auth.
+        form["client_id"] = str(found["client_id"])
+    body = urlencode(form).encode()
     try:
         answer = request("POST", f"{settings.x_base_url.rstrip('/')}/2/oauth2/token", body, headers,
                          timeout=min(settings.http_timeout_seconds, PROVIDER_TIMEOUT_SECONDS),
@@ -81,15 +91,16 @@ def _refresh(account: str, found: Mapping[str, Any], leased: x_tokens.TokenState
         x_tokens.release(account, leased)
         raise Unavailable(f"X token refresh: {exc}", permanent=False) from exc
     data = json_object(answer.body)
-    if answer.status != 200 or not data.get("access_token") or not data.get("refresh_token"):
+    if answer.status != 200 or not data.get("access_token"):
         x_tokens.release(account, leased)
         reason = f"X token refresh for {account} failed: HTTP {answer.status} " \
                  f"{data.get('error') or ''} {data.get('error_description') or ''}".strip()
         log("x.token_refresh_failed", account=account, status=answer.status, reason=reason)
         raise Unavailable(reason, permanent=answer.status in (400, 401, 403))
     expires_in = float(data.get("expires_in") or 7200)
-    if not x_tokens.save(account, leased, str(data["access_token"]), time.time() + expires_in,
-                         str(data["refresh_token"]), seed):
+    # RFC 6749 section 6: the server may answer without a new refresh token; the one just used then stays valid.
+    rotated = str(data.get("refresh_token") or refresh_token)
+    if not x_tokens.save(account, leased, str(data["access_token"]), time.time() + expires_in, rotated, seed):
         # Our lease was taken over (we were too slow): the rotated refresh token is lost with this write. Tell
         # the operator rather than guess; the next refresh will say whether the stored one still works.
         log("x.token_save_lost", account=account)

@@ -197,19 +197,21 @@ def test_timeline_shows_each_message_with_its_current_state(runtime: Any, api: A
 # --- X OAuth 2.0 refresh ------------------------------------------------------------------------------------
 
 
-def oauth_account(runtime: Any) -> tuple[str, str]:
-    """A new sending account whose credentials are a confidential client and a refresh token (offline.access)."""
+def oauth_account(runtime: Any, public: bool = False) -> tuple[str, str]:
+    """A new sending account whose credentials are a client and a refresh token (offline.access): a
+    confidential client, or a public one (PKCE, no secret)."""
     import uuid
 
     from chalicelib.platform import secrets as secret_store
     from chalicelib.platform.settings import get_settings
 
     account = f"oauth_{uuid.uuid4().hex[:8]}"
-    refresh = runtime.x.authorize(f"client-{account}", f"secret-{account}", "1600000000000000777")
+    secret = None if public else f"secret-{account}"
+    refresh = runtime.x.authorize(f"client-{account}", secret, "1600000000000000777")
     ssm, name = runtime.client("ssm"), get_settings().x_credentials_param
     current = json.loads(ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
-    current[account] = {"client_id": f"client-{account}", "client_secret": f"secret-{account}",
-                        "refresh_token": refresh}
+    current[account] = {"client_id": f"client-{account}", "refresh_token": refresh,
+                        **({"client_secret": secret} if secret else {})}
     ssm.put_parameter(Name=name, Value=json.dumps(current), Type="SecureString", Overwrite=True)
     secret_store.reset()
     return account, refresh
@@ -291,3 +293,33 @@ def test_a_refresh_x_refuses_fails_the_message_visibly(runtime: Any, api: Api) -
     (message_id,) = send(api, cfg, contact("@ana_example"))
     record = wait_state(api, message_id, "failed")
     assert record["error_code"] == "x_token_refresh" and "invalid" in record["last_error"]
+
+
+def test_a_public_pkce_client_refreshes_with_its_id_in_the_body(runtime: Any, api: Api) -> None:
+    """X documents refresh for public clients (PKCE, no secret): client_id in the form, no Basic auth."""
+    account, _ = oauth_account(runtime, public=True)
+    before = len(runtime.x.refreshes)
+    (message_id,) = send(api, configuration(api, "twitter", account), contact("@ana_example"))
+    wait_state(api, message_id, "sent")
+    (refresh,) = runtime.x.refreshes[before:]
+    assert "authorization" not in refresh.headers and refresh.form()["client_id"] == f"client-{account}"
+
+
+def test_a_token_answer_without_a_new_refresh_token_keeps_the_old_one(runtime: Any, api: Api) -> None:
+    """RFC 6749 section 6: the server may keep the refresh token; the next refresh uses the same one."""
+    from chalicelib.stores import x_tokens
+
+    account, first_refresh = oauth_account(runtime)
+    runtime.x.rotate_refresh_tokens = False
+    try:
+        cfg = configuration(api, "twitter", account)
+        (first,) = send(api, cfg, contact("@ana_example"))
+        wait_state(api, first, "sent")
+        state = x_tokens.get(account)
+        assert state.refresh_token == first_refresh
+        runtime.x.expire(str(state.access_token))
+        (second,) = send(api, cfg, contact("@ana_example"))
+        wait_state(api, second, "sent")
+        assert [r.form()["refresh_token"] for r in runtime.x.refreshes[-2:]] == [first_refresh, first_refresh]
+    finally:
+        runtime.x.rotate_refresh_tokens = True

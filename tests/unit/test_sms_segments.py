@@ -28,3 +28,16 @@ def test_a_template_warns_only_for_its_own_text() -> None:
     warning = template_warning("Hi {{ CustomerName }} 👋, ça va?")
     assert warning and "'👋'" in warning and "'ç'" in warning and "UCS-2" in warning
     assert template_warning("{{ '😀' if False }} plain") is None  # what a placeholder may print is the contact's
+
+
+@pytest.mark.parametrize(("text", "segments"), [
+    ("a" * 152 + "€" + "a" * 10, 2),  # the euro (2 septets) would straddle septet 153: it opens part 2
+    ("a" * 152 + "€" + "a" * 152, 3),  # 306 septets: ceil says 2, but the euro opens part 2 and 154 overflow it
+    ("😀" * 33 + "a" + "😀" * 2, 2),  # 67 units fill part 1 exactly; the last pairs go whole to part 2
+    ("a" * 66 + "😀" + "a" * 10, 2),  # the pair would straddle unit 67: it opens part 2
+    ("a" * 66 + "😀" + "a" * 66, 3),
+])
+def test_a_character_is_never_split_across_parts(text: str, segments: int) -> None:
+    """Handsets and carriers do not cut a two-septet extension character or a surrogate pair in two; the
+    estimate counts the parts they send (an arithmetic ceil was one part short for these)."""
+    assert analyze(text).segments == segments

@@ -192,3 +192,21 @@ def test_a_notification_over_the_group_size_travels_alone_and_only_one_past_any_
     beyond = Notification(id="z", fields={"Id": "z", "Subject": '&' * (MAX_LONE_ENVELOPE_BYTES // 5 + 1)})
     reason, _ = unsendable(beyond, types)
     assert reason is not None and "more than a message may hold" in reason
+
+
+@pytest.mark.parametrize("stored", ["0001-01-01T00:00:00Z", "0999-12-31T23:59:59.5+01:00", "1000-01-01T00:00:00Z",
+                                    "2026-12-05T09:00:00.123Z"])
+def test_every_datetime_goes_out_as_a_valid_xs_datetime(stored: str) -> None:
+    """Validated by libxml2's XML Schema (not our regex): a year before 1000 (.NET's DateTime.MinValue) keeps its
+    four digits, or a strict listener refuses the whole message of up to 100 notifications."""
+    from lxml import etree
+
+    from chalicelib.models.records import FieldType
+    from chalicelib.soap.envelope import format_value
+
+    schema = etree.XMLSchema(etree.fromstring(
+        b'<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema"><xsd:element name="d" type="xsd:dateTime"/>'
+        b'</xsd:schema>'))
+    text = format_value(stored, FieldType.datetime)
+    assert schema.validate(etree.fromstring(f"<d>{text}</d>".encode())), text
+    assert text.endswith("Z") and len(text.split("-")[0]) == 4
