@@ -49,6 +49,22 @@ def _refused(path: str) -> None:
     metrics.emit({"WebhookRefused": 1}, channel="webhook", path=path)
 
 
+# What a provider's callback can be, checked before any signature is computed: Twilio's status callbacks and
+# inbound messages carry a few dozen fields (an inbound MMS with ten media: about 60) in a few KB; TeleSign's
+# report is a small JSON object.
+MAX_BODY_BYTES = 64 * 1024
+MAX_FIELDS = 200
+MAX_QUERY_FIELDS = 20
+
+
+def _bounded(raw: bytes | None) -> bytes:
+    body = raw or b""
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"body: {len(body)} bytes, more than a provider callback's "
+                       f"{MAX_BODY_BYTES}", [{"field": "body", "message": f"at most {MAX_BODY_BYTES} bytes"}])
+    return body
+
+
 def _urls(base_url: str, path: str, query: Mapping[str, str] | None) -> list[str]:
     """The URLs Twilio may have signed for this request. Twilio signs the webhook URL exactly as configured,
     query string included, but API Gateway hands us the query decoded, as a map: the spellings a configured
@@ -73,7 +89,15 @@ def _verified(
 ) -> dict[str, str]:
     """The form parameters, if Twilio signed exactly this URL and these parameters with our auth token.
     `base_url`: where the request reached us (api/public_url.py), so the URL checked is the one Twilio called."""
-    params = parse_qsl((raw or b"").decode("utf-8", "replace"), keep_blank_values=True)
+    body = _bounded(raw)
+    try:
+        params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError as exc:
+        raise ApiError(400, "validation_error", f"fields: more than {MAX_FIELDS} form fields (Twilio sends a few "
+                       "dozen)", [{"field": "fields", "message": f"at most {MAX_FIELDS}"}]) from exc
+    if len(query or {}) > MAX_QUERY_FIELDS:
+        raise ApiError(400, "validation_error", f"query: more than {MAX_QUERY_FIELDS} parameters",
+                       [{"field": "query", "message": f"at most {MAX_QUERY_FIELDS}"}])
     settings = get_settings()
     token = str(json_parameter(settings.twilio_credentials_param).get("auth_token", ""))
     signature = headers.get("x-twilio-signature")
@@ -138,7 +162,7 @@ def _attempt(query: Mapping[str, str] | None) -> int | None:
 def telesign_status(headers: Mapping[str, str], raw: bytes | None, query: Mapping[str, str] | None = None
                     ) -> Response:
     """A TeleSign delivery report for an SMS we sent with `callback_url` and `external_id` = our message id."""
-    body = raw or b""
+    body = _bounded(raw)
     api_key = str(json_parameter(get_settings().telesign_credentials_param).get("api_key", ""))
     if not telesign_signature.valid(api_key, body, headers.get("authorization")):
         _refused("/webhooks/telesign/status")

@@ -11,11 +11,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 
 def compute(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
-    pairs = list(params)
-    data = url
-    for name in sorted({name for name, _ in pairs}):
-        for value in sorted({v for n, v in pairs if n == name}):
-            data += name + value
+    """Linear in the parameters (grouped once, joined once): a forged request with thousands of fields costs
+    what its size costs, not its size squared."""
+    values: dict[str, set[str]] = {}
+    for name, value in params:
+        values.setdefault(name, set()).add(value)
+    data = "".join([url, *(name + value for name in sorted(values) for value in sorted(values[name]))])
     digest = hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 

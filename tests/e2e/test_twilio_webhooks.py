@@ -318,3 +318,53 @@ def test_a_refused_callback_is_counted_as_the_stacks_alarm_reads_it(runtime: Any
     assert [m["Name"] for m in directive["Metrics"]] == [alarm["MetricName"]]
     assert directive["Dimensions"] == [sorted(d["Name"] for d in alarm["Dimensions"])]
     assert metric["Channel"] == "webhook" and metric["Stage"] == "local"
+
+
+def test_an_oversized_or_many_fielded_callback_is_refused_before_any_signature_is_computed(
+        runtime: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function URL is public: 40,000 fields (349 KB, unsigned) once held it 35 s computing a signature.
+    Size and field count are refused first (413, 400 naming them); no signature check runs, so no
+    WebhookRefused is counted either."""
+    import io
+    import logging
+
+    from chalicelib.api import function_url
+
+    handler = next(h for h in logging.getLogger("outbound").handlers if isinstance(h, logging.StreamHandler))
+    out = io.StringIO()
+    monkeypatch.setattr(handler, "stream", out)
+
+    def post(body: str) -> dict[str, Any]:
+        return function_url.handle({"rawPath": "/webhooks/twilio/status", "rawQueryString": "message_id=msg_x",
+                                    "headers": {"content-type": "application/x-www-form-urlencoded"}, "body": body,
+                                    "requestContext": {"domainName": FUNCTION_HOST, "http": {"method": "POST"}}})
+
+    flood = "&".join(f"f{i}=v" for i in range(40_000))
+    assert len(flood) > 300_000
+    answer = post(flood)
+    assert answer["statusCode"] == 413 and "body" in answer["body"]
+    many = post("&".join(f"f{i}=v" for i in range(300)))
+    assert many["statusCode"] == 400 and "fields" in many["body"]
+    assert "WebhookRefused" not in out.getvalue()
+
+
+def test_the_signature_is_the_official_validators_for_thousands_of_fields() -> None:
+    """Grouped once, joined once (linear), and still exactly what twilio-python's RequestValidator computes,
+    repeated names and all."""
+    from twilio.request_validator import RequestValidator
+
+    from chalicelib.core import twilio_signature
+
+    url = "https://outbound.example.com/webhooks/twilio/status?message_id=msg_1&attempt=2"
+    params = [(f"Field{i % 1500}", f"value {i}") for i in range(3000)] + [("MessageSid", "SM1")]
+    expected = RequestValidator("token").compute_signature(url, _multi(params))
+    assert twilio_signature.compute("token", url, params) == expected
+
+
+def _multi(params: list[tuple[str, str]]) -> Any:
+    """The SDK reads repeated names through getall(), as a web framework's MultiDict offers them."""
+    class Multi(dict):  # type: ignore[type-arg]
+        def getall(self, name: str) -> list[str]:
+            return [v for n, v in params if n == name]
+
+    return Multi(params)
