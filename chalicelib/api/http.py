@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import inspect
 import json
 import logging
 import re
@@ -99,10 +100,18 @@ def reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
 
 
 def endpoint(func: Callable[..., Response]) -> Callable[..., Response]:
-    """Turn ApiError into its response and any other error into a logged 500 without internals."""
+    """Turn ApiError into its response and any other error into a logged 500 without internals. A path
+    parameter that is empty (`/messages//retry`: API Gateway and Chalice route it) is a 400 naming it before the
+    handler runs: no store is asked for an empty key."""
+    names = list(inspect.signature(func).parameters)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
+        for name, value in [*zip(names, args, strict=False), *kwargs.items()]:
+            if isinstance(value, str) and not value.strip():
+                error = ApiError(400, "validation_error", f"{name}: must not be empty",
+                                 [{"field": name, "message": "must not be empty"}])
+                return reply(error.status, error.body())
         try:
             return func(*args, **kwargs)
         except ApiError as exc:

@@ -93,3 +93,13 @@ def test_an_endpoint_url_with_a_control_character_never_gets_a_definition(api: A
     answer = api.call("POST", "/outbound-messages", {"object": obj, "name": "n", "unique_name": "Ctl",
                                                      "endpoint_url": "http://127.0.0.1:9/a\u0001b"})
     expect_4xx(answer, "endpoint_url")
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/outbound-messages//wsdl"), ("POST", "/templates//preview"), ("POST", "/messages//retry"),
+    ("POST", "/outbound-messages/queue//retry"), ("GET", "/messages/%20"), ("DELETE", "/schedules//")])
+def test_an_empty_path_parameter_is_a_400_naming_it(api: Api, method: str, path: str) -> None:
+    status, body = api.call(method, path, {} if method == "POST" else None)
+    assert status in (400, 404), (status, body)
+    if status == 400:
+        assert body["error"] == "validation_error" and "must not be empty" in body["message"], body
