@@ -3,9 +3,10 @@
 jinja2's sandbox stops attribute tricks, not work: `{{ 9**(9**8) }}` is folded by the compiler at save time
 (one CPU busy for over a minute, holding the GIL), `{{ 'a' * 10**9 }}` allocates gigabytes, and nested loops
 over `range(100000)` burn CPU after the client gave up. Here arithmetic and concatenation are intercepted (which
-also stops the compiler from folding them), `range` is small, every loop over a range draws on one budget per
-render, the output is capped as it is produced, and a render that passes its time budget stops. Anything that
-goes wrong while rendering is a RenderFailed carrying the reason: a 4xx at the API, a failed message elsewhere.
+also stops the compiler from folding them), `range` is small, every step of every loop (over anything) draws on
+one budget per render, the output is capped as it is produced, and a render that passes its time budget stops.
+Anything that goes wrong while rendering is a RenderFailed carrying the reason: a 4xx at the API, a failed message
+elsewhere.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from jinja2.sandbox import SandboxedEnvironment
 from chalicelib.models.customer import MessageTemplate
 
 MAX_RANGE = 1_000  # items one range() may yield
-MAX_ITERATIONS = 10_000  # range() items one render may consume in all (nested loops multiply)
+MAX_ITERATIONS = 10_000  # loop steps one render may take in all, over anything (nested loops multiply)
 MAX_TEXT = 20_000  # characters any intermediate string or sequence may reach
 MAX_POWER_BITS = 256  # size of the result of `**`
 MAX_OUTPUT = 20_000  # characters one render may produce, before any channel's own limit
 RENDER_SECONDS = 0.5  # time budget of one render
 # Names jinja2 itself binds inside a template: a context item of that name could never be seen.
 RESERVED = frozenset({"loop", "caller", "varargs", "kwargs"})
-PER_RENDER_GLOBALS = frozenset({"range"})  # given to each render (its own budget), not by the contact
+PER_RENDER_GLOBALS = frozenset({"range", "outbound_loop_steps_"})  # given to each render, not by the contact
 # What an SMS, WhatsApp or X template has no use for, and what would fail or recurse at render time.
 FORBIDDEN_NODES: dict[type[nodes.Node], str] = {
     nodes.Include: "include",
@@ -146,6 +147,8 @@ class _BoundedEnvironment(SandboxedEnvironment):
                 raise LimitExceeded(f"a joined text or list would exceed {MAX_TEXT} characters")
         elif operator == "%" and isinstance(left, str):
             _check_format(left)
+            if "*" in left:  # a width or precision taken from the arguments: bounded before formatting
+                _check_counts(right if isinstance(right, tuple) else (right,), {}, "a format width")
             return _too_heavy(super().call_binop(context, operator, left, right), "a formatted text")
         return super().call_binop(context, operator, left, right)
 
@@ -196,15 +199,33 @@ def _bounded_filter(name: str, function: Any) -> Any:
 
 
 def _range(budget: _Budget) -> Any:
-    def bounded_range(*args: int) -> Iterator[int]:
+    def bounded_range(*args: int) -> range:
         span = range(*args)
         if len(span) > MAX_RANGE:
             raise LimitExceeded(f"range() may yield at most {MAX_RANGE} items")
-        for item in span:
+        return span
+
+    return bounded_range
+
+
+def _steps(budget: _Budget) -> Any:
+    """Wraps every `{% for %}`'s iterable (see _counted_loops): each step of every loop, whatever it loops over
+    (a range, a string, a list, a filter's result), draws on the render's budget and checks its clock."""
+    def counted(iterable: Any) -> Iterator[Any]:
+        for item in iterable:
             budget.tick()
             yield item
 
-    return bounded_range
+    return counted
+
+
+STEPS = "outbound_loop_steps_"  # the per-render global every loop's iterable passes through
+
+
+def _counted_loops(ast: nodes.Template) -> nodes.Template:
+    for loop in ast.find_all(nodes.For):
+        loop.iter = nodes.Call(nodes.Name(STEPS, "load"), [loop.iter], [], None, None, lineno=loop.lineno)
+    return ast
 
 
 _ENV = _BoundedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
@@ -270,7 +291,7 @@ def check_body(locale: str, body: str) -> set[str]:
 
 @lru_cache(maxsize=512)
 def _compiled(body: str) -> Any:
-    return _ENV.from_string(body)
+    return _ENV.from_string(_counted_loops(_ENV.parse(body)))
 
 
 def best_locale(available: Iterable[str], locale: str | None, default: str) -> str | None:
@@ -299,7 +320,7 @@ def render_body(body: str, values: dict[str, Any], max_output: int = MAX_OUTPUT)
     produced = 0
     try:
         compiled = _compiled(body)
-        for chunk in compiled.generate(**{**values, "range": _range(budget)}):
+        for chunk in compiled.generate(**{**values, "range": _range(budget), STEPS: _steps(budget)}):
             produced += len(chunk)
             if produced > max_output:
                 raise TooLong(f"renders to more than {max_output} characters")
