@@ -20,7 +20,7 @@ if refusal(sys.argv):
 app = Chalice(app_name="outbound")
 
 
-@app.authorizer()
+@app.authorizer(ttl_seconds=api_keys.cache_seconds())
 def bearer_key(auth_request):  # type: ignore[no-untyped-def]
     """Management routes: `Authorization: Bearer <key>`, a key from the stage's SSM list
     (chalicelib/platform/api_keys.py). The Authorization header because chalice local only ever hands that one

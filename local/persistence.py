@@ -59,8 +59,12 @@ def snapshot(folder: Path, stage: str, aws: Any) -> dict[str, int]:
             counts["schedules"] += 1
     staging = folder.with_name(folder.name + ".writing")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    (staging / "data.json").write_text(json.dumps(data, default=str), encoding="utf-8")
+    # Phone numbers and texts: readable by this user only (the folder 0700, the file 0600).
+    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    staging.mkdir(mode=0o700)
+    descriptor = os.open(staging / "data.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(json.dumps(data, default=str))
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
     return counts

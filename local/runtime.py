@@ -66,6 +66,14 @@ def references(node: Any) -> set[str]:
     return found
 
 
+def loopback_host(host: str | None) -> bool:
+    """Whether a Host header names this machine's loopback (any port)."""
+    name = (host or "").strip().lower()
+    if name.startswith("["):
+        return name.split("]")[0] + "]" == "[::1]"
+    return name.rsplit(":", 1)[0] in {"127.0.0.1", "localhost"}
+
+
 def lambda_stream_record(record: dict[str, Any], arn: str) -> dict[str, Any]:
     """A record as boto3's GetRecords decodes it, re-encoded as Lambda hands it to a function: JSON, binary
     values as base64 text, the creation time in epoch seconds (Lambda Developer Guide, "Using Lambda with
@@ -455,8 +463,10 @@ class LocalRuntime:
         os.environ["RECORDS_STREAM_ARN"] = deploy_infra(self.credentials(), self.options.local_visibility_timeout)
 
     def credentials(self) -> dict[str, dict[str, Any]]:
+        from chalicelib.platform import api_keys
+
         return {
-            "API_KEYS_PARAM": {"keys": [self.api_key]},
+            "API_KEYS_PARAM": {"keys": [api_keys.digest(self.api_key)]},
             "TWILIO_CREDENTIALS_PARAM": {"account_sid": self.twilio.account_sid, "auth_token": self.twilio.auth_token},
             "TELESIGN_CREDENTIALS_PARAM": {"customer_id": self.telesign.customer_id, "api_key": self.telesign.api_key},
             "X_CREDENTIALS_PARAM": {account: token for token, account in self.x.tokens.items()},
@@ -493,6 +503,18 @@ class LocalRuntime:
                     body = gateway_errors()[code]
                     headers = {**(headers or {}), "Content-Type": "application/json"}
                 super()._send_http_response(code, headers, body)
+
+            def _generic_handle(self) -> None:
+                """Loopback host names only: a page elsewhere that makes a browser resolve its own name to
+                127.0.0.1 (DNS rebinding) reaches this port with that name as Host, and is refused."""
+                if not loopback_host(self.headers.get("Host")):
+                    body = json.dumps({"error": "forbidden", "message": "the local API answers only to "
+                                       "127.0.0.1, localhost or [::1] as its Host"}).encode()
+                    super()._send_http_response(403, {"Content-Type": "application/json"}, body)
+                    return
+                super()._generic_handle()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return

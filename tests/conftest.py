@@ -40,10 +40,10 @@ class Api:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the local runtime, however indirectly, is an end-to-end test: `make test` runs the
-    fast tier (`-m "not e2e"`) first and stops there on a failure."""
+    """A test that uses the local runtime, however indirectly, or lives in tests/e2e (`make run` itself) is an
+    end-to-end test: `make test` runs the fast tier (`-m "not e2e"`) first and stops there on a failure."""
     for item in items:
-        if "runtime" in getattr(item, "fixturenames", ()):
+        if "runtime" in getattr(item, "fixturenames", ()) or "e2e" in item.path.parts:
             item.add_marker(pytest.mark.e2e)
 
 

@@ -1,17 +1,43 @@
 """The management API's key check (a Chalice built-in authorizer, so API Gateway calls it before any route).
 
-Keys live in SSM (`API_KEYS_PARAM`, JSON {"keys": ["...", "..."]}: several, so a key can be rotated without
-downtime) and are compared in constant time. `API_AUTH=off` (the local stage) lets every request through;
-anything else requires a key; with it off the routes are declared without the authorizer. Webhooks are not behind
-it: Twilio signs its calls instead.
+Keys live in SSM (`API_KEYS_PARAM`, JSON {"keys": ["sha256:<hex>", ...]}: several, so a key can be rotated
+without downtime) as SHA-256 digests, so the parameter's readers never hold a usable key; a presented key is
+hashed and compared in constant time. An entry without the `sha256:` prefix is a key stored as given (stacks
+deployed before hashing) and still matches. `API_AUTH=off` (the local stage) lets every request through; anything
+else requires a key; with it off the routes are declared without the authorizer. Webhooks are not behind it:
+providers sign their calls instead.
+
+Revocation: API Gateway caches an authorizer's answer per key for `API_KEY_CACHE_SECONDS`, and each authorizer
+instance caches the key list as long; a key removed from the parameter stops passing within twice that (two
+minutes with the default 60 s).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 
 OFF = {"off", "false", "0", "no"}
+PREFIX = "sha256:"
+DEFAULT_CACHE_SECONDS = 60
+
+
+def cache_seconds() -> int:
+    """Read without loading settings: app.py sets the authorizer's TTL at import (API Gateway allows 0-3600)."""
+    value = os.environ.get("API_KEY_CACHE_SECONDS", "")
+    return max(0, min(3600, int(value))) if value.isdigit() else DEFAULT_CACHE_SECONDS
+
+
+def digest(key: str) -> str:
+    """What the parameter stores for a key."""
+    return PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _matches(presented: str, stored: str) -> bool:
+    if stored.startswith(PREFIX):
+        return hmac.compare_digest(digest(presented).encode(), stored.lower().encode())
+    return hmac.compare_digest(presented.encode(), stored.encode())
 
 
 def required() -> bool:
@@ -31,10 +57,10 @@ def allowed(authorization: str | None) -> bool:
     if scheme.lower() != "bearer" or not presented.strip():
         return False
     presented = presented.strip()
-    from chalicelib.platform.secrets import SecretMissing, json_parameter
+    from chalicelib.platform.secrets import SecretMissing, json_secret
 
     try:
-        keys = json_parameter(settings.api_keys_param).get("keys") or []
+        keys = json_secret(settings.api_keys_param, max_age=cache_seconds()).get("keys") or []
     except SecretMissing:
         return False
-    return any(hmac.compare_digest(presented.encode(), str(key).encode()) for key in keys)
+    return any(_matches(presented, str(key)) for key in keys)

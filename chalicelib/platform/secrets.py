@@ -54,9 +54,9 @@ def _read(reference: str) -> str:
         raise
 
 
-def json_secret(reference: str) -> dict[str, Any]:
+def json_secret(reference: str, max_age: float = _TTL_SECONDS) -> dict[str, Any]:
     hit = _cache.get(reference)
-    if hit and time.monotonic() - hit[0] < _TTL_SECONDS:
+    if hit and time.monotonic() - hit[0] < max_age:
         return hit[1]
     value = json.loads(_read(reference))
     if not isinstance(value, dict):

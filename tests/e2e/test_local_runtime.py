@@ -115,6 +115,8 @@ def test_make_run_keeps_its_data_across_a_restart_and_fresh_starts_empty(tmp_pat
     finally:
         stopped = first.stop()
     assert "Stopped. Kept" in stopped and (data / "data.json").exists()
+    # numbers and texts: this user's alone
+    assert (data / "data.json").stat().st_mode & 0o777 == 0o600 and data.stat().st_mode & 0o777 == 0o700
 
     second = MakeRun(data)
     try:
@@ -137,3 +139,22 @@ def test_make_run_keeps_its_data_across_a_restart_and_fresh_starts_empty(tmp_pat
         assert fresh.call("GET", f"/templates/{template['id']}")[0] == 404
     finally:
         fresh.stop()
+
+
+@pytest.mark.parametrize(("host", "answered"), [
+    ("127.0.0.1:8000", True), ("localhost:8000", True), ("[::1]:8000", True), ("localhost", True),
+    ("attacker.example:8000", False), ("127.0.0.1.attacker.example", False), ("", False)])
+def test_the_local_api_answers_only_to_loopback_host_names(runtime: Any, host: str, answered: bool) -> None:
+    """DNS rebinding: a page on attacker.example whose name resolves to 127.0.0.1 reaches the port with its own
+    name as Host; with auth off (make run's default) it would otherwise read and send everything."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    target = urlsplit(runtime.api_url)
+    connection = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=10)
+    connection.putrequest("GET", "/health", skip_host=True)
+    if host:
+        connection.putheader("Host", host)
+    connection.endheaders()
+    answer = connection.getresponse()
+    assert (answer.status == 200) is answered, (host, answer.status, answer.read())

@@ -89,6 +89,8 @@ def test_the_lambda_authorizer_guards_the_management_routes(resources: dict[str,
     assert scheme["name"] == "Authorization" and scheme["in"] == "header"
     authorizer = scheme["x-amazon-apigateway-authorizer"]
     assert authorizer["type"] == "token"
+    # how long a revoked key may still pass through API Gateway's cache: the stage's setting, not Chalice's 300 s
+    assert authorizer["authorizerResultTtlInSeconds"] == 60
     assert "BearerKey.Arn" in json.dumps(authorizer["authorizerUri"])
     paths = body["paths"]
     assert paths["/sends"]["post"]["security"] == [{"bearer_key": []}]
