@@ -158,10 +158,10 @@ def run_sms(stage: Stage, count: int, offset: int) -> tuple[Phase, Phase]:
 
 
 def soap_definition(stage: Stage, object_type: str) -> None:
-    from chalicelib.api import catalog, definitions
+    from chalicelib.api import definitions, managed
 
     schema = {"name": object_type, "fields": {"Subject": "string", "Status": "string", "Priority": "int"}}
-    response = catalog.put_schema(object_type, json.dumps(schema).encode())
+    response = managed.put_object_schema(object_type, json.dumps(schema).encode(), None)
     assert response.status_code in (200, 201), response.body
     definition = _api(
         definitions.create_definition,

@@ -3,8 +3,10 @@ the digest of the payload it concerns, so an entry changed, removed or reordered
 other than the one rendered, no longer verifies. Tamper-evident, not tamper-proof: whoever can rewrite the item
 can rewrite the whole chain; anchoring the head elsewhere is what would catch that.
 
-Links are 16 hex characters (64 bits of SHA-256): each history entry costs 17 more bytes, not 65, on the write
-units an SMS's life is priced at. The payload digest is written in the detail of the entry that set it
+Links and digests are 12 hex characters (48 bits of SHA-256): each history entry costs 13 more bytes, not 65, on
+the write units an SMS's life is priced at (a typical SMS item stays under the 1 KB of one write unit). The length
+buys nothing against someone who can rewrite the item, who can recompute the whole chain anyway; it only has to
+make an accidental or partial edit show. The payload digest is written in the detail of the entry that set it
 (`payload=<digest>`: the creation, an operator's rebuild), so the chain verifies from the history alone.
 """
 
@@ -16,18 +18,19 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-GENESIS = "0" * 16
-_PAYLOAD = re.compile(r"payload=([0-9a-f]{16})")
+LINK = 12
+GENESIS = "0" * LINK
+_PAYLOAD = re.compile(r"payload=([0-9a-f]{12})")
 
 
 def payload_digest(payload: dict[str, Any]) -> str:
-    """The rendered payload's digest: canonical JSON (sorted keys, no spaces), SHA-256, 16 hex characters."""
+    """The rendered payload's digest: canonical JSON (sorted keys, no spaces), SHA-256, 12 hex characters."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:LINK]
 
 
 def link(previous: str, line: str, digest: str) -> str:
-    return hashlib.sha256(f"{previous}\n{line}\n{digest}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return hashlib.sha256(f"{previous}\n{line}\n{digest}".encode("utf-8", "surrogatepass")).hexdigest()[:LINK]
 
 
 def carried_digest(line: str, current: str) -> str:

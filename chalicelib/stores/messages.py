@@ -52,7 +52,7 @@ def new_record(
         payload=payload,
         definition_id=definition_id,
         configuration_id=configuration_id,
-        history=[StateChange(state=MessageState.queued, at=now, detail=f"created payload={digest}")],
+        history=[StateChange(state=MessageState.queued, at=now, detail=f"payload={digest}")],
     )
 
 
@@ -86,7 +86,7 @@ def _item(record: MessageRecord) -> dict[str, Any]:
         # Created elsewhere than new_record (a migrated record): its first entry names the payload it holds.
         digest = audit_chain.payload_digest(record.payload.model_dump(mode="json", exclude_none=True))
         first = history[0]
-        history = [first.model_copy(update={"detail": f"{first.detail or 'created'} payload={digest}"}),
+        history = [first.model_copy(update={"detail": f"{first.detail + ' ' if first.detail else ''}payload={digest}"}),
                    *history[1:]]
     data["history"] = [_history_line(c) for c in history]
     if not record.chain:

@@ -114,7 +114,7 @@ def test_twilio_created_but_failed_is_not_an_acceptance() -> None:
 def test_the_history_chain_verifies_and_shows_tampering() -> None:
     payload = {"kind": "sms", "to": "+14155550100", "body": "Hi"}
     digest = audit_chain.payload_digest(payload)
-    lines = [f"2026-12-05T09:00:00Z queued created payload={digest}", "2026-12-05T09:00:01Z sending attempt 1",
+    lines = [f"2026-12-05T09:00:00Z queued payload={digest}", "2026-12-05T09:00:01Z sending attempt 1",
              "2026-12-05T09:00:02Z sent"]
     chain = audit_chain.extend([], lines, "")
     assert audit_chain.verify(lines, chain, payload).verified
