@@ -1,4 +1,5 @@
-"""The message record and its state machine: the one place that says which transitions exist."""
+"""The message record, its states, and the transitions a record may be born with (`transition`: a message that
+is created already failed). Every later change of state is decided by core/lifecycle.py."""
 
 from __future__ import annotations
 
