@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.api.http import parse, reply, validate
 from chalicelib.core import telesign_signature, twilio_signature
 from chalicelib.core.errors import ApiError
+from chalicelib.core.lifecycle import attempt_named
 from chalicelib.operations import provider_status, replies
 from chalicelib.platform.logs import log
 from chalicelib.platform.secrets import json_parameter
@@ -151,12 +152,11 @@ class TeleSignReport(BaseModel):
 def _attempt(query: Mapping[str, str] | None) -> int | None:
     """The attempt a callback URL is bound to (core/lifecycle.bound_to); None for URLs older than binding."""
     value = (query or {}).get("attempt")
-    if value is None:
-        return None
-    if not value.isdigit() or len(value) > 6:
+    attempt = attempt_named(value)
+    if value is not None and attempt is None:
         raise ApiError(400, "validation_error", "attempt: not an attempt number",
                        [{"field": "attempt", "message": "not an attempt number"}])
-    return int(value)
+    return attempt
 
 
 def telesign_status(headers: Mapping[str, str], raw: bytes | None, query: Mapping[str, str] | None = None

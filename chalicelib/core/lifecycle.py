@@ -198,6 +198,12 @@ def bound_to(callback_url: str, attempt: int) -> str:
     return f"{callback_url}{'&' if '?' in callback_url else '?'}attempt={attempt}"
 
 
+def attempt_named(text: str | None) -> int | None:
+    """The attempt number a callback carries back (bound_to's, or an End User Messaging Context's); None when
+    absent or not a plausible number."""
+    return int(text) if text and text.isdigit() and len(text) <= 6 else None
+
+
 def provider_of(record: MessageRecord) -> str:
     """Who answers for this message's attempts."""
     payload = record.payload

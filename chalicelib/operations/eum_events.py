@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.core.errors import ApiError
+from chalicelib.core.lifecycle import attempt_named
 from chalicelib.operations import provider_status
 from chalicelib.platform.logs import log
 
@@ -43,9 +44,8 @@ def handle(detail: dict[str, Any]) -> str:
     if not message_id:
         return "foreign"
     try:
-        attempt = event.context.get("attempt")
         return provider_status.apply_eum(message_id, event.messageId, event.eventType, event.messageStatusDescription,
-                                         int(attempt) if attempt and attempt.isdigit() and len(attempt) < 7 else None)
+                                         attempt_named(event.context.get("attempt")))
     except ApiError as exc:  # unknown message, or another messageId than the one it was sent as
         log("eum.event_refused", logging.WARNING, message_id=message_id, reason=exc.message)
         return "ignored"
