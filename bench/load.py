@@ -182,7 +182,10 @@ def sample_depths(runtime: LocalRuntime, tally: Tally, started: float, stop: thr
 def final_states(runtime: LocalRuntime) -> dict[str, Counter[str]]:
     dynamodb = observer(runtime, "dynamodb")
     states: dict[str, Counter[str]] = {c: Counter() for c in CHANNELS}
-    for page in dynamodb.get_paginator("scan").paginate(TableName="outbound-local-messages",
+    from chalicelib.platform.settings import get_settings
+
+    # the message store (the legacy outbound-local-messages table is no longer written)
+    for page in dynamodb.get_paginator("scan").paginate(TableName=get_settings().messages_table,
                                                         ProjectionExpression="channel, #s",
                                                         ExpressionAttributeNames={"#s": "state"}):
         for item in page["Items"]:
