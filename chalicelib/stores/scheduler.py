@@ -59,9 +59,16 @@ def create(schedule: Schedule) -> None:
     aws.client("scheduler").create_schedule(**_request(schedule))
 
 
-def update(schedule: Schedule) -> None:
-    """UpdateSchedule replaces every setting, so the whole schedule is sent again."""
-    aws.client("scheduler").update_schedule(**_request(schedule))
+def update(schedule: Schedule) -> bool:
+    """UpdateSchedule replaces every setting, so the whole schedule is sent again. False when Scheduler no longer
+    has it (UpdateSchedule never creates one)."""
+    try:
+        aws.client("scheduler").update_schedule(**_request(schedule))
+    except Exception as exc:
+        if aws.error_code(exc) == "ResourceNotFoundException":
+            return False
+        raise
+    return True
 
 
 def delete(schedule_id: str) -> bool:

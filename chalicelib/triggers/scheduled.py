@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from chalicelib.core import clock, ids
 from chalicelib.core import schedule_expressions as expressions
-from chalicelib.core.errors import ApiError, invalid, mismatch, require
+from chalicelib.core.errors import ApiError, invalid, mismatch, not_found, require
 from chalicelib.core.texts import clip
 from chalicelib.core.versions import expected_version, stale
 from chalicelib.models.customer import Contact
@@ -158,16 +158,27 @@ def patch(schedule_id: str, change: SchedulePatch, if_match: str | None = None) 
     if change.state is not None:
         update |= {"state": change.state, "failures": 0}
     changed = schedule.model_copy(update=update)
-    scheduler.update(changed)
+    if not scheduler.update(changed):
+        raise _gone_from_scheduler(schedule_id)
     try:
         new_version = schedule_store.put(changed, expected=expected)
     except config_store.Stale as exc:
         winner = schedule_store.get(schedule_id)
-        if winner is not None:
-            scheduler.update(winner)
+        if winner is None:
+            raise not_found("schedule", schedule_id) from exc  # a DELETE won the race
+        scheduler.update(winner)
         raise stale(exc) from exc
     log("schedule.changed", schedule_id=schedule_id, state=changed.state, expression=changed.expression)
     return _with_next(changed, now), new_version
+
+
+def _gone_from_scheduler(schedule_id: str) -> ApiError:
+    """Scheduler no longer has a schedule our copy still lists: a DELETE in flight (its copy goes next: 404), a
+    one-time schedule that deleted itself on firing, or one removed outside the API (409: nothing to change)."""
+    if schedule_store.get(schedule_id) is None:
+        return not_found("schedule", schedule_id)
+    return mismatch("state", "EventBridge Scheduler no longer has this schedule (a one-time schedule deletes "
+                             "itself once it fires, or it was deleted); delete it here and create a new one")
 
 
 def _timing_of(schedule: Schedule) -> Timing:

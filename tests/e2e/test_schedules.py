@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -183,3 +184,49 @@ def test_schedule_input_is_checked_at_the_door(api: Api) -> None:
         assert status == 400 and field in json.dumps(answer), (body, answer)
     assert api.call("GET", "/schedules?state=sleeping")[0] == 400
     assert api.call("PATCH", "/schedules/sch_missing", {"state": "paused"})[0] == 404
+
+
+def test_a_patch_of_a_schedule_scheduler_no_longer_has_is_a_4xx(runtime: Any, api: Api) -> None:
+    """The state a racing DELETE leaves between its two steps (Scheduler's schedule gone, our copy not yet), and
+    the one a fired one-time schedule leaves: a PATCH answers 409 naming why (before: UpdateSchedule's
+    ResourceNotFoundException was a 500), and DELETE still cleans up."""
+    status, schedule = api.call("POST", "/schedules", {
+        "configuration_id": sms_configuration(api), "rate": "rate(1 hour)", "contacts": [contact("+14155550191")]})
+    assert status == 201, schedule
+    runtime.client("scheduler").delete_schedule(Name=schedule["id"], GroupName="outbound-local")
+    status, answer = api.call("PATCH", f"/schedules/{schedule['id']}", {"state": "paused"})
+    assert status == 409 and answer["fields"][0]["field"] == "state", answer
+    assert "no longer has this schedule" in answer["message"]
+    assert api.call("GET", f"/schedules/{schedule['id']}")[1]["state"] == "active"  # nothing half-changed
+    assert api.call("DELETE", f"/schedules/{schedule['id']}")[0] == 204
+    assert api.call("PATCH", f"/schedules/{schedule['id']}", {"state": "paused"})[0] == 404
+
+
+def test_patches_racing_a_delete_answer_4xx_and_leave_nothing_behind(runtime: Any, api: Api) -> None:
+    configuration_id = sms_configuration(api)
+    scheduler = runtime.client("scheduler")
+    answers: list[int] = []
+    for round_ in range(6):
+        status, schedule = api.call("POST", "/schedules", {
+            "configuration_id": configuration_id, "rate": "rate(1 hour)", "contacts": [contact("+14155550192")]})
+        assert status == 201, schedule
+        path = f"/schedules/{schedule['id']}"
+        calls = [("PATCH", {"state": "paused"}), ("PATCH", {"rate": "rate(2 hours)"}), ("DELETE", None)]
+        if round_ % 2:
+            calls.reverse()
+        barrier = threading.Barrier(len(calls))
+
+        def call(method: str, body: Any, path: str = path, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            answers.append(api.call(method, path, body)[0])
+
+        threads = [threading.Thread(target=call, args=c) for c in calls]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert api.call("GET", path)[0] == 404
+        names = [s["Name"] for s in scheduler.list_schedules(GroupName="outbound-local")["Schedules"]]
+        assert schedule["id"] not in names
+    assert set(answers) <= {200, 204, 404, 409, 412}, answers
+    assert answers.count(204) == 6
