@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from chalice import Response
 
 from chalicelib.api.http import parse, reply
@@ -20,6 +22,7 @@ from chalicelib.models.customer import (
 from chalicelib.models.records import (
     FIELD_NAME,
     OBJECT_NAME,
+    RECORD_ID,
     FieldType,
     ObjectSchema,
     ObjectSchemaInput,
@@ -44,6 +47,9 @@ def checked_schema(name: str, raw: bytes | None) -> ObjectSchema:
     return ObjectSchema(name=name, fields=data.fields, salesforce_ids=data.salesforce_ids)
 
 
+RECORD_ID_FORM = re.compile(RECORD_ID)
+
+
 def get_schema(name: str) -> ObjectSchema:
     return require(config_store.get(config_store.SCHEMA, name, ObjectSchema), "object", name)
 
@@ -51,10 +57,8 @@ def get_schema(name: str) -> ObjectSchema:
 def put_record(object_type: str, record_id: str, raw: bytes | None) -> Response:
     if not OBJECT_NAME.match(object_type):
         raise invalid("object_type", "must start with a letter and hold letters, digits, underscores (at most 80)")
-    if not record_id or len(record_id) > 64:
-        raise invalid("id", "must be 1 to 64 characters")
-    if problem := xml_problem(record_id):
-        raise invalid("id", problem)
+    if not RECORD_ID_FORM.match(record_id):
+        raise invalid("id", "must be 1 to 64 letters, digits or . _ : @ + -")
     record = parse(RecordInput, raw)
     schema = get_schema(object_type)
     if schema.salesforce_ids and (id_problem := ids.salesforce_id_problem(record_id)):

@@ -88,7 +88,8 @@ SEMANTIC_RULES: dict[str, list[str]] = {
                         "timezone is an IANA time zone"],
     "patch_schedule": ["as POST /schedules for what it changes", "a one-time schedule that fired cannot change"],
     "reference_listener": ["the body is a Salesforce notifications SOAP message"],
-    "put_record": ["each value fits its field's declared type: int an xsd:int, double finite, date yyyy-MM-dd, "
+    "put_record": ["each value fits its field's declared type: int an xsd:int, double finite (an integer only "
+                   "if a double holds it exactly: 9007199254740993 is refused, not rounded), date yyyy-MM-dd, "
                    "dateTime ISO 8601 extended format with Z, +hh:mm (up to 14:00) or no zone (UTC)",
                    "when the object declares salesforce_ids, the record id and id-typed fields are 18-character "
                    "Salesforce ids with a valid case-safe suffix"],

@@ -7,13 +7,15 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 OBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")  # Salesforce API names: `Case`, `gwestr__Shipment__c`
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 # Field names a record may set: `Id` is the record's key, `id` and `object_type` are the table's.
 SETTABLE_FIELD = r"^(?!(?:Id|id|object_type)$)[A-Za-z][A-Za-z0-9_]{0,79}$"
-RECORD_ID = r"^[A-Za-z0-9_.:-]{1,64}$"  # what the API documents; any 1-64 XML-safe characters are accepted
+# Record ids: Salesforce ids, UUIDs, slugs, keys such as `order:42` or `a@b.example`; nothing a path, a SOAP
+# envelope or a log line must escape.
+RECORD_ID = r"^[A-Za-z0-9_.:@+-]{1,64}$"
 MAX_TEXT_VALUE = 131_072  # characters of a string field: Salesforce's long text area maximum
 # Strings XML 1.0 can carry, for the API document; checked in code by core/texts.xml_problem (a test keeps the
 # two equal: models import nothing of ours).
@@ -21,7 +23,17 @@ XML_TEXT = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\ud800-\\udfff\\ufffe\\uffff]*$"
 DYNAMODB_INT = 10**38 - 1  # DynamoDB numbers have 38 digits of precision
 
 Text = Annotated[str, Field(max_length=MAX_TEXT_VALUE, json_schema_extra={"pattern": XML_TEXT})]
-Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e125, le=1e125)]  # DynamoDB's number range
+
+
+def _exact(value: Any) -> Any:
+    """An integer a double would round is refused, not stored rounded without a word."""
+    if isinstance(value, int) and not isinstance(value, bool) and float(value) != value:
+        raise ValueError("has more digits than a double holds exactly; send at most 15 significant digits")
+    return value
+
+
+# DynamoDB's number range
+Number = Annotated[float, BeforeValidator(_exact), Field(allow_inf_nan=False, ge=-1e125, le=1e125)]
 Integer = Annotated[int, Field(ge=-DYNAMODB_INT, le=DYNAMODB_INT)]
 Scalar = Text | Integer | Number | bool | None
 
@@ -100,6 +112,8 @@ def value_problem(kind: FieldType, value: Any) -> str | None:
         case FieldType.double:
             ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value  # noqa: PLR0124
             ok = ok and abs(value) != float("inf")
+            if ok and isinstance(value, int) and float(value) != value:
+                return "has more digits than a double holds exactly; send at most 15 significant digits"
         case FieldType.date:
             if not (isinstance(value, str) and canonical_date(value)):
                 return "must be a date as YYYY-MM-DD"

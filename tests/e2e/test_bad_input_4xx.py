@@ -103,3 +103,35 @@ def test_an_empty_path_parameter_is_a_400_naming_it(api: Api, method: str, path:
     assert status in (400, 404), (status, body)
     if status == 400:
         assert body["error"] == "validation_error" and "must not be empty" in body["message"], body
+
+
+# The document and the code say the same thing: each of these was accepted although the document refuses it.
+@pytest.mark.parametrize(("method", "path", "body", "field"), [
+    ("POST", "/outbound-messages/queue/retry", {"definition_id": "def_x", "include_pending": 0}, "include_pending"),
+    ("POST", "/outbound-messages/queue/retry", {"definition_id": "def_x", "include_pending": "yes"},
+     "include_pending"),
+    ("PUT", "/objects/{obj}", {"name": None, "fields": {}, "salesforce_ids": 0}, "salesforce_ids"),
+    ("PUT", "/objects/{obj}", {"fields": {"Note": "string"}, "salesforce_ids": "false"}, "salesforce_ids"),
+    ("POST", "/templates", {"name": 5, "channel_type": "sms", "bodies": {"en-US": "Hi"}}, "name"),
+    ("PUT", "/records/{obj}/%C2%84", {"fields": {"Note": "x"}}, "id"),
+    ("PUT", "/records/{obj}/null,null", {"fields": {"Note": "x"}}, "id"),
+    ("PUT", "/records/{obj}/r1", {"fields": {"Count": True}}, "fields.Count"),
+])
+def test_what_the_document_refuses_the_code_refuses(api: Api, method: str, path: str, body: Any, field: str
+                                                    ) -> None:
+    obj = schema(api)
+    expect_4xx(api.call(method, path.format(obj=obj), body), field)
+
+
+def test_a_number_a_double_cannot_hold_exactly_is_refused_not_rounded(api: Api) -> None:
+    obj = schema(api)
+    expect_4xx(api.call("PUT", f"/records/{obj}/r1", raw=b'{"fields": {"Amount": ' + b"9" * 50 + b"}}"),
+               "fields.Amount")
+    expect_4xx(api.call("PUT", f"/records/{obj}/r1", raw=b'{"fields": {"Amount": 9007199254740993}}'),
+               "fields.Amount")
+    # what a double holds exactly is kept as sent: 1e50 written as a float, 2**53, a plain decimal
+    status, stored = api.call("PUT", f"/records/{obj}/r1",
+                              raw=b'{"fields": {"Amount": 1e50, "Count": 7, "Note": "ok"}}')
+    assert status == 200 and stored["fields"]["Amount"] == 1e50, stored
+    assert api.call("PUT", f"/records/{obj}/r2", raw=b'{"fields": {"Amount": 9007199254740992}}')[0] == 200
+    assert api.call("PUT", f"/records/{obj}/r3", raw=b'{"fields": {"Amount": 0.1}}')[0] == 200

@@ -12,6 +12,8 @@ import pytest
 from chalicelib.stores import config as config_store
 from tests.conftest import FAULT_SUMMARY, Api, unique_object, wait_for
 from tests.e2e.test_pipeline import message, sms_configuration, soap_setup, wait_state
+from tests.e2e.test_twilio_webhooks import post_form, send_one
+from tests.unit.test_template_bombs import BOMBS
 
 pytestmark = pytest.mark.e2e
 
@@ -40,6 +42,7 @@ HOSTILE = [
     "{{ 'x'|center(1000000000) }}",
     "{{ '{:>999999999}'.format(1) }}",
     "{{ range(10**6)|list }}",
+    *BOMBS,  # loops that produce nothing, widths of a gigabyte: each once held the save for seconds or ~1 GB
 ]
 
 
@@ -220,3 +223,59 @@ def test_a_poison_record_among_good_ones_fault_summary(runtime: Any, api: Api) -
     FAULT_SUMMARY.append(f"{'poison record among 19 good ones':38} accepted=20 delivered={good} "
                          f"failed={len(listed)} duplicates=0 lost={len(ids) - good - len(listed)}")
     assert good == 19 and len(listed) == 1
+
+
+def test_a_webhook_flood_is_refused_cheaply_while_health_and_a_genuine_callback_get_through(
+        runtime: Any, api: Api) -> None:
+    """Four clients post 40,000-field bodies (349 KB), 300-field bodies and forged signatures at the public
+    callback URL; each is refused (413, 400, 403) and /health answers 200 throughout; a genuine signed callback
+    sent in the middle of the flood still moves its message."""
+    import urllib.error
+    import urllib.request
+
+    from twilio.request_validator import RequestValidator
+
+    message_id = send_one(api, "+14155553190")
+    sent = wait_state(api, message_id, "sent")
+    url = f"{runtime.api_url}/webhooks/twilio/status?message_id={message_id}"
+    bodies = ["&".join(f"f{i}=v" for i in range(40_000)), "&".join(f"f{i}=v" for i in range(300)),
+              f"MessageSid={sent['provider_message_id']}&MessageStatus=failed&ErrorCode=30007"]
+    answers: list[int] = []
+    health: list[int] = []
+    flooding = threading.Event()
+    flooding.set()
+
+    def flood(worker: int) -> None:
+        for n in range(12):
+            body = bodies[(worker + n) % len(bodies)].encode()
+            request = urllib.request.Request(url, data=body, method="POST", headers={
+                "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "Zm9yZ2Vk"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    answers.append(answer.status)
+            except urllib.error.HTTPError as error:
+                answers.append(error.code)
+
+    def probe() -> None:
+        while flooding.is_set():
+            health.append(api.call("GET", "/health")[0])
+            time.sleep(0.01)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    workers = [threading.Thread(target=flood, args=(w,)) for w in range(4)]
+    for worker in workers:
+        worker.start()
+    params = {"MessageSid": sent["provider_message_id"], "MessageStatus": "delivered",
+              "AccountSid": runtime.twilio.account_sid}
+    genuine = post_form(url, params, RequestValidator(runtime.twilio.auth_token).compute_signature(url, params))
+    for worker in workers:
+        worker.join()
+    flooding.clear()
+    prober.join()
+    FAULT_SUMMARY.append(f"{'webhook flood (48 hostile posts)':38} refused={sum(a in (400, 403, 413) for a in answers)}"
+                         f"/{len(answers)} genuine={genuine} health_checks={len(health)} "
+                         f"all_200={set(health) == {200}}")
+    assert len(answers) == 48 and set(answers) == {400, 403, 413}, sorted(set(answers))
+    assert genuine == 200 and message(api, message_id)["state"] == "delivered"
+    assert health and set(health) == {200}

