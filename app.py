@@ -294,6 +294,18 @@ def outbound_message_wsdl(definition_id: str) -> Response:
     return definitions.definition_wsdl(definition_id)
 
 
+@route("/outbound-messages/{definition_id}/schema", methods=["GET"])
+@endpoint
+def outbound_message_schema(definition_id: str) -> Response:
+    return definitions.definition_schema(definition_id)
+
+
+@route("/outbound-messages/{definition_id}/rotate-secret", methods=["POST"])
+@endpoint
+def rotate_outbound_message_secret(definition_id: str) -> Response:
+    return definitions.rotate_secret(definition_id, _body())
+
+
 @route("/rules", methods=["POST"])
 @endpoint
 def create_rule() -> Response:

@@ -663,3 +663,14 @@ class FakeSoapListener(LoopbackServer):
             return Scripted(500, b"cannot parse")
         self.notification_ids.extend(n.id for n in parsed.notifications)
         return Scripted(200, build_ack(True), {"Content-Type": "text/xml; charset=utf-8"})
+
+
+class FakeWebhookListener(LoopbackServer):
+    """A partner's JSON webhook endpoint: records every request and answers 204; tests script other answers and
+    verify what it received with the `standardwebhooks` library, as a partner would."""
+
+    def answer(self, request: Recorded) -> Scripted:
+        return Scripted(204, b"")
+
+    def deliveries(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "POST"]

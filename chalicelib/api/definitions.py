@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+from typing import Any
+
 from chalice import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import parse, reply, sorted_page, versioned_reply, with_body_version
-from chalicelib.core import ids
+from chalicelib.core import clock, ids, json_notifications
 from chalicelib.core.errors import ApiError, invalid, mismatch, require, unknown
 from chalicelib.core.url_policy import EndpointRefused, check_url
 from chalicelib.core.versions import expected_version, stale
@@ -19,10 +24,12 @@ from chalicelib.models.definitions import (
     comparison_fields,
 )
 from chalicelib.models.records import OBJECT_NAME, ObjectSchema
+from chalicelib.platform.logs import log
 from chalicelib.platform.secrets import reference_problem
 from chalicelib.platform.settings import get_settings
 from chalicelib.soap.wsdl import build_wsdl
 from chalicelib.stores import config as config_store
+from chalicelib.stores import signing_secrets
 
 
 def _marker(definition: DefinitionInput) -> tuple[str, str]:
@@ -63,14 +70,22 @@ def get_definition(definition_id: str) -> OutboundMessageDefinition:
 
 
 def create_definition(raw: bytes | None) -> Response:
+    """A JSON definition's signing secret is made first and shown once, in this answer (`signing_secret`)."""
     data = parse(DefinitionInput, raw)
     _check(data)
     definition = OutboundMessageDefinition(id=ids.random_sf_id("04k"), **data.model_dump())
+    secret = signing_secrets.create(definition.id) if definition.format == "json" else ""
     try:
         config_store.put_unique(config_store.DEFINITION, definition.id, definition, _marker(data))
     except config_store.AlreadyExists as exc:
+        if secret:
+            signing_secrets.delete(definition.id)
         raise _name_taken(data) from exc
-    return reply(201, definition)
+    return reply(201, _with_secret(definition.model_dump(mode="json"), secret))
+
+
+def _with_secret(body: dict[str, Any], secret: str) -> dict[str, Any]:
+    return {**body, "signing_secret": secret} if secret else body
 
 
 def _versioned_definition(definition_id: str) -> tuple[OutboundMessageDefinition, int]:
@@ -107,7 +122,11 @@ def update_definition(definition_id: str, raw: bytes | None, if_match: str | Non
         raise stale(exc) from exc
     except config_store.AlreadyExists as exc:
         raise _name_taken(data) from exc
-    return versioned_reply(200, updated, new_version)
+    # Switched to JSON: a secret is made (and shown once); one made before is kept and not shown.
+    secret = signing_secrets.create(definition_id) if updated.format == "json" else ""
+    answer = versioned_reply(200, updated, new_version)
+    answer.body = _with_secret(answer.body, secret)
+    return answer
 
 
 def list_definitions(query: dict[str, str] | None) -> Response:
@@ -143,7 +162,43 @@ def delete_definition(definition_id: str, if_match: str | None = None) -> Respon
         config_store.delete_unique(config_store.DEFINITION, definition_id, _marker(current), expected)
     except config_store.Stale as exc:
         raise stale(exc) from exc
+    try:
+        signing_secrets.delete(definition_id)  # queued JSON messages fail visibly unsigned rather than go out
+    except Exception as exc:  # noqa: BLE001 - the definition is gone; an orphan parameter signs nothing
+        log("definition.secret_left", logging.WARNING, definition_id=definition_id,
+            error=f"{type(exc).__name__}: {exc}", parameter=signing_secrets.name(definition_id))
     return Response(body="", status_code=204)
+
+
+class RotateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_hours: float = Field(default=24.0, ge=0, le=168,
+                                 description="how long the previous secret still signs beside the new one")
+
+
+def rotate_secret(definition_id: str, raw: bytes | None) -> Response:
+    """A new signing secret, shown once; the previous one keeps signing beside it for `overlap_hours`, so a
+    partner can switch at any time within it (both signatures verify)."""
+    definition = get_definition(definition_id)
+    request = parse(RotateRequest, raw) if raw else RotateRequest()
+    if definition.format != "json":
+        raise mismatch("format", "only a JSON definition is signed; this one sends SOAP")
+    now = clock.now()
+    secret = signing_secrets.rotate(definition_id, now, timedelta(hours=request.overlap_hours))
+    until = (now + timedelta(hours=request.overlap_hours)).isoformat().replace("+00:00", "Z")
+    log("definition.secret_rotated", definition_id=definition_id, overlap_hours=request.overlap_hours)
+    return reply(200, {"signing_secret": secret,
+                       "previous_valid_until": until if request.overlap_hours else None})
+
+
+def definition_schema(definition_id: str) -> Response:
+    """The JSON Schema of the definition's JSON payloads, the counterpart of its WSDL."""
+    definition = get_definition(definition_id)
+    schema = config_store.get(config_store.SCHEMA, definition.object, ObjectSchema)
+    described = {"id": definition.id, "unique_name": definition.unique_name, "object": definition.object}
+    document = json_notifications.schema(definition.object, described, definition.field_types(schema))
+    return reply(200, document)
 
 
 def create_rule(raw: bytes | None) -> Response:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from chalicelib.api.definitions import RotateRequest
 from chalicelib.api.delivery_queue import RetryAll
 from chalicelib.api.messages import RedriveRequest, RetryRequest
 from chalicelib.api.webhooks import TeleSignReport, TwilioInbound, TwilioStatus
@@ -35,6 +36,8 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
     "create_outbound_message": (DefinitionInput, 201, None),
     "update_outbound_message": (DefinitionInput, 200, None),
     "retry_outbound_queue": (RetryAll, 202, None),
+    "rotate_outbound_message_secret": (RotateRequest, 200, None),
+    "outbound_message_schema": (None, 200, None),
     "retry_outbound_queue_entry": (None, 202, None),
     "delete_outbound_queue_entry": (None, 204, None),
     "delete_outbound_message": (None, 204, None),
@@ -61,6 +64,7 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
     "telesign_status": (TeleSignReport, 200, None),
     "twilio_inbound": (TwilioInbound, 200, None),
 }
+OPTIONAL_BODIES = {"rotate_outbound_message_secret"}  # no body: every setting at its default
 XML_ONLY = {"reference_listener"}
 XML_ANSWERS = {"outbound_message_wsdl", "twilio_inbound", "reference_listener"}
 HTML_ANSWERS = {"console"}
@@ -172,7 +176,8 @@ def document(routes: dict[str, dict[str, Any]], server_url: str = "/", stage: st
             if body_schema is None and content_type != "application/json":
                 body_schema = {"type": "string"}  # the SOAP listener: an XML document
             if body_schema is not None:
-                operation["requestBody"] = {"required": True, "content": {content_type: {"schema": body_schema}}}
+                operation["requestBody"] = {"required": entry.view_name not in OPTIONAL_BODIES,
+                                            "content": {content_type: {"schema": body_schema}}}
                 operation["responses"]["415"] = _error("a body of another content type")
             if entry.view_name.startswith("twilio_"):
                 operation["responses"]["403"] = _error("X-Twilio-Signature missing or wrong")

@@ -56,6 +56,8 @@ class DefinitionInput(BaseModel):
     endpoint_url: Annotated[str, Field(min_length=1, max_length=2048, json_schema_extra={"pattern": ENDPOINT_URL})]
     user_to_send_as: Annotated[str, Field(min_length=1, max_length=80)] = "integration"
     include_session_id: bool = False
+    format: Literal["soap", "json"] = Field(
+        default="soap", description="soap: Salesforce's notifications message; json: Standard Webhooks, signed")
     fields: list[Annotated[str, Field(pattern=FIELD_NAME.pattern)]] = Field(
         default_factory=lambda: ["Id"], json_schema_extra={"uniqueItems": True}
     )

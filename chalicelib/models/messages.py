@@ -76,7 +76,11 @@ class SmsPayload(BaseModel):
 
 
 class SoapPayload(BaseModel):
+    """An endpoint notification: a Salesforce SOAP envelope or, with format json, a Standard Webhooks body
+    (signed at each attempt, so the signature's timestamp is the attempt's)."""
+
     kind: Literal["soap"] = "soap"
+    format: Literal["soap", "json"] = "soap"
     endpoint_url: str
     envelope: str
     notification_ids: list[str]

@@ -195,3 +195,4 @@ class RecordChange(BaseModel):
     record_id: str
     old: dict[str, Any] | None = None
     new: dict[str, Any] | None = None
+    changed_at: datetime | None = None  # the stream's ApproximateCreationDateTime

@@ -70,5 +70,10 @@ def json_parameter(name: str) -> dict[str, Any]:
     return json_secret(name)
 
 
+def forget(reference: str) -> None:
+    """Drop one cached value (this process just changed it)."""
+    _cache.pop(reference, None)
+
+
 def reset() -> None:
     _cache.clear()

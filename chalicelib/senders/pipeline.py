@@ -22,7 +22,7 @@ from chalicelib.models.messages import (
 )
 from chalicelib.platform.logs import log
 from chalicelib.platform.settings import get_settings
-from chalicelib.senders import eum, soap, telesign, twilio, x_dm
+from chalicelib.senders import eum, json_endpoint, soap, telesign, twilio, x_dm
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
 from chalicelib.stores import messages as message_store
 from chalicelib.stores import pacing as pacing_store
@@ -36,6 +36,8 @@ CALLS_PER_ATTEMPT = {"twitter": 2}  # an @handle is looked up before the DM is s
 def _deliver(record: MessageRecord) -> Outcome:
     payload = record.payload
     if isinstance(payload, SoapPayload):
+        if payload.format == "json":
+            return json_endpoint.deliver(record.message_id, record.definition_id or "", payload, clock.now())
         return soap.deliver(payload)
     if isinstance(payload, SmsPayload):
         if payload.provider == "telesign":

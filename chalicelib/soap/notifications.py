@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
-from chalicelib.core import clock, ids
+from chalicelib.core import clock, ids, json_notifications
 from chalicelib.core.texts import xml_problem
 from chalicelib.models.definitions import OutboundMessageDefinition
 from chalicelib.models.messages import (
@@ -54,6 +54,8 @@ class Pending:
     record_id: str
     image: dict[str, Any]
     cause: str  # the stream event id (or "operator retry")
+    event: Literal["created", "updated"] = "updated"
+    changed_at: datetime | None = None
 
 
 def sendable(types: dict[str, FieldType], record_id: str, image: dict[str, Any], salesforce_ids: bool = False
@@ -112,6 +114,7 @@ def chunks(sized: list[tuple[Notification, int]]) -> list[list[Notification]]:
 def _payload(definition: OutboundMessageDefinition, notes: list[str], record_ids: list[str], envelope: str
              ) -> SoapPayload:
     return SoapPayload(
+        format=definition.format,
         endpoint_url=definition.endpoint_url,
         envelope=envelope,
         notification_ids=notes,
@@ -146,7 +149,9 @@ def build_messages(
     for change in changes:
         latest[change.record_id] = change
     pending = [
-        Pending(notification_id(definition.id, c), c.record_id, c.new or {}, c.event_id) for c in latest.values()
+        Pending(notification_id(definition.id, c), c.record_id, c.new or {}, c.event_id,
+                "created" if c.kind == "INSERT" else "updated", c.changed_at)
+        for c in latest.values()
     ]
     return build_from(definition, schema, pending, token_key)
 
@@ -158,11 +163,13 @@ def build_from(
     token_key: bytes | None = None,
 ) -> list[MessageRecord]:
     """Pure: messages of up to 100 notifications and MAX_ENVELOPE_BYTES each, and one failed message per
-    record that no message could carry."""
+    record that no message could carry; a JSON definition's messages in its own form."""
     settings = get_settings()
     types = definition.field_types(schema)
     salesforce_ids = bool(schema and schema.salesforce_ids)
     now = clock.now()
+    if definition.format == "json":
+        return _build_json(definition, types, salesforce_ids, pending, now)
     session_id = None
     if definition.include_session_id and token_key is not None:
         # Valid for as long as the message may be retried (the envelope is built once and resent as is).
@@ -207,6 +214,46 @@ def build_from(
         source = MessageSource(kind="stream", ref=by_note[note_ids[0]].cause)
         messages.append(new_record(message_id, "soap", payload, source, now, definition_id=definition.id))
     return messages
+
+
+def _build_json(definition: OutboundMessageDefinition, types: dict[str, FieldType], salesforce_ids: bool,
+                pending: list[Pending], now: datetime) -> list[MessageRecord]:
+    """Created and updated records in separate messages (a body has one `type`), each within 100 notifications
+    and the JSON body limit; its `timestamp` is the latest change it carries."""
+    settings = get_settings()
+    base = settings.public_api_url.rstrip("/")
+    described = {"id": definition.id, "unique_name": definition.unique_name, "object": definition.object}
+    messages: list[MessageRecord] = []
+    for event in ("created", "updated"):
+        items = [item for item in pending if item.event == event]
+        if not items:
+            continue
+        stamp = _stamp(max((item.changed_at or now) for item in items))
+        overhead = json_notifications.overhead(definition.object, stamp, described, settings.org_id)
+        sized: list[tuple[dict[str, Any], int]] = []
+        by_note: dict[str, Pending] = {}
+        for item in items:
+            fields = sendable(types, item.record_id, item.image, salesforce_ids)
+            note = json_notifications.JsonNote(item.notification_id, item.record_id, fields)
+            whole = json_notifications.note_object(note, types)
+            size = json_notifications.sized(whole)
+            if overhead + size > json_notifications.MAX_BODY_BYTES:
+                whole = json_notifications.thin_object(note, f"{base}/records/{definition.object}/{item.record_id}")
+                size = json_notifications.sized(whole)
+            sized.append((whole, size))
+            by_note[item.notification_id] = item
+        for group in json_notifications.chunks(sized, overhead):
+            note_ids = [str(n["id"]) for n in group]
+            text = json_notifications.body(event, definition.object, stamp, described, settings.org_id, group)
+            message_id = ids.deterministic_id("soap", definition.id, *sorted(note_ids))
+            payload = _payload(definition, note_ids, [by_note[n].record_id for n in note_ids], text.decode("utf-8"))
+            source = MessageSource(kind="stream", ref=by_note[note_ids[0]].cause)
+            messages.append(new_record(message_id, "soap", payload, source, now, definition_id=definition.id))
+    return messages
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Unbuildable(Exception):

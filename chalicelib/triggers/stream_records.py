@@ -9,6 +9,8 @@ sent is the notification builder's decision, per field, not the parser's for the
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import Binary
@@ -75,4 +77,14 @@ def parse(raw: dict[str, Any]) -> RecordChange:
         record_id=keys["id"],
         old=image_fields(stream.get("OldImage")),
         new=image_fields(stream.get("NewImage")),
+        changed_at=_moment(stream.get("ApproximateCreationDateTime")),
     )
+
+
+def _moment(value: Any) -> datetime | None:
+    """Lambda hands ApproximateCreationDateTime as epoch seconds, boto3 as a datetime."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, int | float | Decimal):
+        return datetime.fromtimestamp(float(value), UTC)
+    return None

@@ -89,6 +89,8 @@ def resource_for(service: str, operation: str, stage: str) -> str:
         return f"arn:aws:s3:::outbound-{stage}-payloads-{ACCOUNT}-{REGION}/payloads/msg_0123.json.z"
     if service == "sqs":
         return f"arn:aws:sqs:{REGION}:{ACCOUNT}:outbound-{stage}-sms"
+    if service == "ssm" and operation in {"PutParameter", "DeleteParameter"}:  # JSON definitions' signing secrets
+        return f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/outbound/{stage}/webhook-secrets/04k000000000001AAA"
     if service == "ssm":
         return f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/outbound/{stage}/twilio"
     if service == "scheduler":
@@ -234,3 +236,15 @@ def test_no_allowed_stage_name_falls_inside_another_stages_policy(stage: str, ne
         assert not allows(policy, action, resource_for(service, operation, neighbour)), (action, neighbour)
     assert not allows(policy, "logs:PutLogEvents",
                       f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/outbound-{neighbour}-send_sms")
+
+
+@pytest.mark.parametrize("stage", sorted(stage_policies()))
+def test_functions_write_only_signing_secrets(stage: str) -> None:
+    """The functions create, rotate and delete JSON definitions' signing secrets; the provider credentials and
+    the API keys beside them are the operator's to write."""
+    policy = stage_policies()[stage]
+    assert allows(policy, "ssm:PutParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/outbound/{stage}/"
+                  "webhook-secrets/04k000000000001AAA")
+    for name in ("twilio", "api-keys", "session-token-key"):
+        for action in ("ssm:PutParameter", "ssm:DeleteParameter"):
+            assert not allows(policy, action, f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/outbound/{stage}/{name}")

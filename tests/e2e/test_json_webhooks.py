@@ -1,0 +1,164 @@
+"""JSON notifications through the local runtime, checked as a partner checks them: with the `standardwebhooks`
+library (Webhook(secret).verify) and the definition's own JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import jsonschema
+import pytest
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from local.providers import FakeWebhookListener, Recorded, Scripted
+from tests.conftest import Api, unique_object, wait_for
+from tests.e2e.test_pipeline import message, wait_state
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[FakeWebhookListener]:
+    server = FakeWebhookListener().start()
+    yield server
+    server.stop()
+
+
+def json_setup(api: Api, endpoint: str) -> tuple[str, dict[str, Any]]:
+    obj = unique_object()
+    assert api.call("PUT", f"/objects/{obj}", {"fields": {"Subject": "string", "Priority": "int",
+                                                          "Amount": "double", "IsEscalated": "boolean"}})[0] == 200
+    status, definition = api.call("POST", "/outbound-messages", {
+        "object": obj, "name": "To the CRM", "unique_name": "To_CRM", "endpoint_url": endpoint, "format": "json",
+        "fields": ["Subject", "Priority", "Amount", "IsEscalated"]})
+    assert status == 201, definition
+    status, rule = api.call("POST", "/rules", {"object": obj, "name": "r", "evaluation": "created_and_every_edit",
+                                               "definition_ids": [definition["id"]]})
+    assert status == 201, rule
+    return obj, definition
+
+
+def deliveries_to(listener: FakeWebhookListener, path: str, count: int = 1) -> list[Recorded]:
+    return list(wait_for(lambda: (found := [r for r in listener.deliveries() if r.path == path])
+                         and len(found) >= count and found, 30, f"{count} deliveries to {path}"))
+
+
+def test_a_record_change_arrives_signed_and_shaped_as_documented(runtime: Any, api: Api,
+                                                                 listener: FakeWebhookListener) -> None:
+    obj, definition = json_setup(api, listener.url + "/first")
+    secret = definition["signing_secret"]
+    assert secret.startswith("whsec_")
+    status, read = api.call("GET", f"/outbound-messages/{definition['id']}")
+    assert status == 200 and "signing_secret" not in read and read["format"] == "json"  # shown once only
+    assert api.call("PUT", f"/records/{obj}/case-1", {"fields": {
+        "Subject": "Printer on fire", "Priority": 1, "Amount": 12.5, "IsEscalated": True}})[0] == 200
+    delivered = deliveries_to(listener, "/first")[0]
+    assert delivered.headers["content-type"] == "application/json"
+    payload = Webhook(secret).verify(delivered.body, delivered.headers)
+    assert payload["type"] == f"{obj}.created" and payload["timestamp"].endswith("Z")
+    data = payload["data"]
+    assert data["definition"] == {"id": definition["id"], "unique_name": "To_CRM", "object": obj}
+    note = data["notifications"][0]
+    assert note["record_id"] == "case-1" and note["id"].startswith("04l")
+    assert note["record"] == {"Id": "case-1", "Amount": 12.5, "IsEscalated": True, "Priority": 1,
+                              "Subject": "Printer on fire"}
+    status, schema = api.call("GET", f"/outbound-messages/{definition['id']}/schema")
+    assert status == 200
+    jsonschema.validate(payload, schema, format_checker=jsonschema.FormatChecker())
+    # webhook-id is the message's id: the operator finds the delivery the partner names
+    assert wait_state(api, delivered.headers["webhook-id"], "delivered")["channel"] == "soap"
+    assert api.call("PUT", f"/records/{obj}/case-1", {"fields": {"Subject": "Still burning", "Priority": 1}}
+                    )[0] == 200
+    updated = deliveries_to(listener, "/first", 2)[1]
+    assert Webhook(secret).verify(updated.body, updated.headers)["type"] == f"{obj}.updated"
+
+
+def test_three_attempts_carry_one_id_and_each_verifies(runtime: Any, api: Api,
+                                                       listener: FakeWebhookListener) -> None:
+    obj, definition = json_setup(api, listener.url + "/flaky")
+    listener.script.extend([Scripted(500, b"down"), Scripted(500, b"down")])
+    assert api.call("PUT", f"/records/{obj}/case-2", {"fields": {"Subject": "x"}})[0] == 200
+    attempts = deliveries_to(listener, "/flaky", 3)
+    assert [r.answered for r in attempts] == [500, 500, 204]
+    assert len({r.headers["webhook-id"] for r in attempts}) == 1
+    stamps = [int(r.headers["webhook-timestamp"]) for r in attempts]
+    assert stamps == sorted(stamps)
+    for request in attempts:
+        Webhook(definition["signing_secret"]).verify(request.body, request.headers)
+    assert wait_state(api, attempts[0].headers["webhook-id"], "delivered")["attempts"] == 3
+
+
+def test_rotation_signs_with_both_secrets_for_the_overlap_then_the_new_one_alone(
+        runtime: Any, api: Api, listener: FakeWebhookListener) -> None:
+    obj, definition = json_setup(api, listener.url + "/rotating")
+    old = definition["signing_secret"]
+    status, rotated = api.call("POST", f"/outbound-messages/{definition['id']}/rotate-secret", {"overlap_hours": 2})
+    assert status == 200 and rotated["signing_secret"] != old and rotated["previous_valid_until"], rotated
+    new = rotated["signing_secret"]
+    assert api.call("PUT", f"/records/{obj}/case-3", {"fields": {"Subject": "during the overlap"}})[0] == 200
+    during = deliveries_to(listener, "/rotating")[0]
+    assert len(during.headers["webhook-signature"].split(" ")) == 2
+    for secret in (old, new):  # a partner on either secret verifies
+        Webhook(secret).verify(during.body, during.headers)
+    status, again = api.call("POST", f"/outbound-messages/{definition['id']}/rotate-secret", {"overlap_hours": 0})
+    assert status == 200 and again["previous_valid_until"] is None
+    assert api.call("PUT", f"/records/{obj}/case-4", {"fields": {"Subject": "after"}})[0] == 200
+    after = deliveries_to(listener, "/rotating", 2)[1]
+    Webhook(again["signing_secret"]).verify(after.body, after.headers)
+    for retired in (old, new):
+        with pytest.raises(WebhookVerificationError):
+            Webhook(retired).verify(after.body, after.headers)
+
+
+def test_a_redirect_is_not_followed_and_gone_fails_visibly_and_retryably(
+        runtime: Any, api: Api, listener: FakeWebhookListener) -> None:
+    obj, definition = json_setup(api, listener.url + "/moving")
+    listener.script.append(Scripted(301, b"", {"Location": listener.url + "/elsewhere"}))
+    listener.script.append(Scripted(410, b"gone"))
+    assert api.call("PUT", f"/records/{obj}/case-5", {"fields": {"Subject": "x"}})[0] == 200
+    first, second = deliveries_to(listener, "/moving", 2)
+    message_id = first.headers["webhook-id"]
+    failed = wait_state(api, message_id, "failed")
+    assert failed["error_code"] == "endpoint_gone" and failed["attempts"] == 2, failed
+    assert [r for r in listener.deliveries() if r.path == "/elsewhere"] == []  # the 301 was not followed
+    status, listed = api.call("GET", f"/outbound-messages/queue?view=failed&definition_id={definition['id']}")
+    assert status == 200 and [e["message_id"] for e in listed["entries"]] == [message_id]
+    assert api.call("POST", f"/outbound-messages/queue/{message_id}/retry")[0] == 202
+    assert wait_state(api, message_id, "delivered")["attempts"] == 3
+    Webhook(definition["signing_secret"]).verify(*_last(listener, "/moving"))
+
+
+def _last(listener: FakeWebhookListener, path: str) -> tuple[bytes, dict[str, str]]:
+    last = [r for r in listener.deliveries() if r.path == path][-1]
+    return last.body, last.headers
+
+
+def test_a_throttled_answer_waits_at_least_its_retry_after(runtime: Any, api: Api,
+                                                           listener: FakeWebhookListener) -> None:
+    obj, _ = json_setup(api, listener.url + "/busy")
+    listener.script.append(Scripted(429, b"slow down", {"Retry-After": "3600"}))
+    assert api.call("PUT", f"/records/{obj}/case-6", {"fields": {"Subject": "x"}})[0] == 200
+    refused = deliveries_to(listener, "/busy")[0]
+    waiting = wait_for(lambda: (m := message(api, refused.headers["webhook-id"]))["attempts"] == 1
+                       and m["state"] == "queued" and m, 20, "the throttled message back in the queue")
+    wait = datetime.fromisoformat(waiting["due_at"]) - datetime.fromtimestamp(
+        int(refused.headers["webhook-timestamp"]), datetime.fromisoformat(waiting["due_at"]).tzinfo)
+    assert wait.total_seconds() >= 3599, waiting
+
+
+def test_a_soap_definition_has_no_secret_and_cannot_rotate(runtime: Any, api: Api) -> None:
+    obj = unique_object()
+    assert api.call("PUT", f"/objects/{obj}", {"fields": {"Subject": "string"}})[0] == 200
+    status, definition = api.call("POST", "/outbound-messages", {
+        "object": obj, "name": "n", "unique_name": "N", "endpoint_url": runtime.soap.url + "/x"})
+    assert status == 201 and "signing_secret" not in definition and definition["format"] == "soap"
+    status, answer = api.call("POST", f"/outbound-messages/{definition['id']}/rotate-secret")
+    assert status == 409 and answer["fields"][0]["field"] == "format", answer
+    # switched to JSON: the secret is made then, and shown in that answer
+    status, switched = api.call("PUT", f"/outbound-messages/{definition['id']}", {
+        **{k: definition[k] for k in ("object", "name", "unique_name", "endpoint_url", "fields")}, "format": "json"})
+    assert status == 200 and switched["signing_secret"].startswith("whsec_"), switched
+    assert json.dumps(api.call("GET", f"/outbound-messages/{definition['id']}")[1]).count("whsec_") == 0
