@@ -16,7 +16,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from local.providers import FakeEndUserMessaging, FakeSoapListener, FakeTeleSign, FakeTwilio, FakeX
+from local.providers import (
+    FakeEndUserMessaging,
+    FakeSoapListener,
+    FakeTeleSign,
+    FakeTwilio,
+    FakeWebhookListener,
+    FakeX,
+)
 from local.runtime import free_port
 from rehearse import deploy, tools
 from rehearse.gateway import Api, Gateway
@@ -153,6 +160,7 @@ def main() -> int:
     x = FakeX({x_token: x_account}).start()
     x.users.update({"ana_example": "1600000000000000001", "bo_example": "1600000000000000002"})
     soap = FakeSoapListener().start()
+    webhooks = FakeWebhookListener().start()
     bus: list[Any] = []  # the emulator's EventBridge client, once it runs: End User Messaging's events go there
     eum = FakeEndUserMessaging(emit=lambda event: put_event(bus[0], event)).start()
     failed = 0
@@ -190,7 +198,7 @@ def main() -> int:
         line("ok", "deploy (README block, as the deployer policy)", f"API {outputs.get('API')}; {refusals}",
              time.monotonic() - step_start)
         world = World(api=Api(gateway, outputs["API"], api_key), twilio=twilio, telesign=telesign, x=x, soap=soap,
-                      aws=aws_client(emulator.url), stage=STAGE, eum=eum,
+                      aws=aws_client(emulator.url), stage=STAGE, eum=eum, webhooks=webhooks,
                       notes={"x_account": x_account, "environment": environment, "work": work})
         for name, step in STEPS:
             step_start = time.monotonic()
@@ -209,7 +217,7 @@ def main() -> int:
         line("FAIL", "deploy (README block, as written)", f"{type(exc).__name__}: {exc}", time.monotonic() - started)
     finally:
         emulator.stop()
-        for server in (twilio, telesign, x, soap, eum):
+        for server in (twilio, telesign, x, soap, eum, webhooks):
             server.stop()
     total = time.monotonic() - started
     verdict = "passed" if not failed else f"FAILED ({failed} step(s))"

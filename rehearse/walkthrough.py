@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rehearse.gateway import Api
@@ -50,6 +51,7 @@ class World:
     aws: Callable[[str], Any]
     stage: str
     eum: Any = None
+    webhooks: Any = None
     notes: dict[str, Any] = field(default_factory=dict)
 
     def message(self, message_id: str) -> dict[str, Any]:
@@ -94,6 +96,44 @@ def soap_record_change(world: World) -> str:
     wsdl = api.call("GET", f"/outbound-messages/{definition['id']}/wsdl")
     check(wsdl[0] == 200 and "definitions" in str(wsdl[1]), f"WSDL: {str(wsdl)[:200]}")
     return f"notification acked by the listener, message {records[0]['message_id']} delivered"
+
+
+def json_record_change(world: World) -> str:
+    """A JSON definition on the deployed stack: its secret written to SSM by the function's own role, the
+    delivery verified by the `standardwebhooks` library, then a rotation signing with both secrets."""
+    from standardwebhooks import Webhook
+
+    api = world.api
+    expect(api.call("PUT", "/objects/Invoice", {"fields": {"Total": "double", "Paid": "boolean"}}), 200,
+           "PUT /objects/Invoice")
+    definition = expect(api.call("POST", "/outbound-messages", {
+        "object": "Invoice", "name": "Invoices to billing", "unique_name": "Invoices_to_billing", "format": "json",
+        "endpoint_url": world.webhooks.url + "/billing", "fields": ["Total", "Paid"]}), 201, "POST /outbound-messages")
+    secret = definition["signing_secret"]
+    expect(api.call("POST", "/rules", {"object": "Invoice", "name": "All invoices", "evaluation":
+                                      "created_and_every_edit", "definition_ids": [definition["id"]]}), 201, "rule")
+
+    def delivered(count: int) -> Any:
+        return wait_for(lambda: (found := [r for r in world.webhooks.deliveries() if r.path == "/billing"])
+                        and len(found) >= count and found, f"{count} JSON notification(s)")
+
+    expect(api.call("PUT", "/records/Invoice/inv-1", {"fields": {"Total": 99.5, "Paid": False}}), 200, "PUT record")
+    first = delivered(1)[0]
+    payload = Webhook(secret).verify(first.body, first.headers)
+    check(payload["data"]["notifications"][0]["record"] == {"Id": "inv-1", "Total": 99.5, "Paid": False},
+          f"payload: {payload}")
+    world.wait_state(first.headers["webhook-id"], {"delivered"})
+    expect(api.call("GET", f"/outbound-messages/{definition['id']}/schema"), 200, "GET .../schema")
+    rotated = expect(api.call("POST", f"/outbound-messages/{definition['id']}/rotate-secret", {"overlap_hours": 1}),
+                     200, "POST .../rotate-secret")
+    expect(api.call("PUT", "/records/Invoice/inv-1", {"fields": {"Total": 99.5, "Paid": True}}), 200, "PUT record")
+    second = delivered(2)[1]
+    # The sender's cache may still hold the old secret alone until signs_from; the old one verifies throughout.
+    Webhook(secret).verify(second.body, second.headers)
+    signs_from = datetime.fromisoformat(rotated["signs_from"])
+    check(signs_from <= datetime.now(UTC) + timedelta(seconds=61), f"signs_from {signs_from} is too late")
+    return (f"verified by standardwebhooks; rotated (secret in SSM by the function's role), the old one verifies "
+            f"during the overlap ({payload['type']}, then updated)")
 
 
 def _sms_setup(world: World) -> str:
@@ -383,6 +423,7 @@ def console_page(world: World) -> str:
 STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("management auth", management_auth),
     ("record change -> SOAP delivery with Ack", soap_record_change),
+    ("record change -> JSON delivery (Standard Webhooks)", json_record_change),
     ("instant SMS + Twilio status callback", instant_sms),
     ("scheduled send (API schedule)", scheduled_send),
     ("operator's own Scheduler schedule", operator_schedule),

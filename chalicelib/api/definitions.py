@@ -179,7 +179,7 @@ class RotateRequest(BaseModel):
 
 def rotate_secret(definition_id: str, raw: bytes | None) -> Response:
     """A new signing secret, shown once; the previous one keeps signing beside it for `overlap_hours`, so a
-    partner can switch at any time within it (both signatures verify)."""
+    partner switches its verifier to the new one any time between `signs_from` and `previous_valid_until`."""
     definition = get_definition(definition_id)
     request = parse(RotateRequest, raw) if raw else RotateRequest()
     if definition.format != "json":
@@ -188,7 +188,9 @@ def rotate_secret(definition_id: str, raw: bytes | None) -> Response:
     secret = signing_secrets.rotate(definition_id, now, timedelta(hours=request.overlap_hours))
     until = (now + timedelta(hours=request.overlap_hours)).isoformat().replace("+00:00", "Z")
     log("definition.secret_rotated", definition_id=definition_id, overlap_hours=request.overlap_hours)
-    return reply(200, {"signing_secret": secret,
+    # Senders cache the secrets for CACHE_SECONDS: from `signs_from` on, every signature includes the new one.
+    signs_from = (now + timedelta(seconds=signing_secrets.CACHE_SECONDS)).isoformat().replace("+00:00", "Z")
+    return reply(200, {"signing_secret": secret, "signs_from": signs_from,
                        "previous_valid_until": until if request.overlap_hours else None})
 
 

@@ -97,6 +97,7 @@ def test_rotation_signs_with_both_secrets_for_the_overlap_then_the_new_one_alone
     old = definition["signing_secret"]
     status, rotated = api.call("POST", f"/outbound-messages/{definition['id']}/rotate-secret", {"overlap_hours": 2})
     assert status == 200 and rotated["signing_secret"] != old and rotated["previous_valid_until"], rotated
+    assert rotated["signs_from"] <= rotated["previous_valid_until"]
     new = rotated["signing_secret"]
     assert api.call("PUT", f"/records/{obj}/case-3", {"fields": {"Subject": "during the overlap"}})[0] == 200
     during = deliveries_to(listener, "/rotating")[0]
