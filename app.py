@@ -53,6 +53,7 @@ def route(path: str, **options):  # type: ignore[no-untyped-def]
 catalog = LazyModule("chalicelib.api.catalog")
 definitions = LazyModule("chalicelib.api.definitions")
 delivery_queue = LazyModule("chalicelib.api.delivery_queue")
+endpoints = LazyModule("chalicelib.api.endpoints")
 messages = LazyModule("chalicelib.api.messages")
 sends = LazyModule("chalicelib.api.sends")
 schedules = LazyModule("chalicelib.api.schedules")
@@ -304,6 +305,24 @@ def outbound_message_schema(definition_id: str) -> Response:
 @endpoint
 def rotate_outbound_message_secret(definition_id: str) -> Response:
     return definitions.rotate_secret(definition_id, _body())
+
+
+@route("/endpoints", methods=["GET"])
+@endpoint
+def list_endpoints() -> Response:
+    return endpoints.list_endpoints(app.current_request.query_params)
+
+
+@route("/endpoints/{endpoint_id}", methods=["GET"])
+@endpoint
+def get_endpoint(endpoint_id: str) -> Response:
+    return endpoints.get_endpoint(endpoint_id)
+
+
+@route("/endpoints/{endpoint_id}/resume", methods=["POST"])
+@endpoint
+def resume_endpoint(endpoint_id: str) -> Response:
+    return endpoints.resume_endpoint(endpoint_id)
 
 
 @route("/rules", methods=["POST"])

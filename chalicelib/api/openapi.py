@@ -38,6 +38,7 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
     "retry_outbound_queue": (RetryAll, 202, None),
     "rotate_outbound_message_secret": (RotateRequest, 200, None),
     "outbound_message_schema": (None, 200, None),
+    "resume_endpoint": (None, 200, None),
     "retry_outbound_queue_entry": (None, 202, None),
     "delete_outbound_queue_entry": (None, 204, None),
     "delete_outbound_message": (None, 204, None),
@@ -78,6 +79,10 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
 # a phone number means): a request breaking one is refused with 400 naming the field, and the document says so.
 SEMANTIC_RULES: dict[str, list[str]] = {
     "list_conversations": ["the contact query parameter is required: a phone number, an X @handle or user id"],
+    "create_outbound_message": ["a client_certificate needs an https:// endpoint_url",
+                                "endpoint_url is HTTPS to a public address (except on the local stage)"],
+    "update_outbound_message": ["as POST /outbound-messages",
+                                "If-Match, when sent, names the current version (412 otherwise)"],
     "create_template": ["bodies must include default_locale",
                         "each body must compile as a message template (jinja2 syntax, no include/macro/~)"],
     "update_template": ["as POST /templates", "the channel_type cannot change",

@@ -91,12 +91,14 @@ class Failing:
 
 @dataclass(frozen=True)
 class Paced:
-    """Attempt `attempt` must wait for the sender's budget until `slot` (None: no slot before the deadline)."""
+    """Attempt `attempt` must wait until `slot` (None: not before the deadline) for the sender's budget `bucket`,
+    or (code `circuit`) for its endpoint's circuit, which `bucket` then describes."""
 
     attempt: int
     at: datetime
     slot: datetime | None
     bucket: str
+    code: str = "paced"
 
 
 @dataclass(frozen=True)
@@ -295,11 +297,13 @@ def _answered(record: MessageRecord, event: Accepted | Refused | Failing | Paced
         return _apply(S.queued, mine, event.next_due, f"retry: {event.reason}", (Enqueue(n, event.next_due),),
                       last_error=event.reason, error_code=event.code)
     if event.slot is None:
-        reason = f"the sender's budget ({event.bucket}) has no room before the message's deadline"
+        reason = (f"the sender's budget ({event.bucket}) has no room before the message's deadline"
+                  if event.code == "paced" else f"{event.bucket} past the message's deadline")
         return _apply(S.expired, mine, event.at, reason, (DeadLetter(n - 1, reason), Metric("Expired")),
-                      last_error=reason, error_code="paced", attempts=n - 1)
+                      last_error=reason, error_code=event.code, attempts=n - 1)
     # The attempt is given back (it did not happen) and its slot kept: it comes back for exactly that slot.
-    return _apply(S.queued, mine, event.slot, f"paced by {event.bucket} until {event.slot.isoformat()}",
+    waits = f"paced by {event.bucket}" if event.code == "paced" else f"waits: {event.bucket}"
+    return _apply(S.queued, mine, event.slot, f"{waits} until {event.slot.isoformat()}",
                   (Enqueue(n - 1, event.slot), Metric("Paced")), attempts=n - 1, paced_for=n)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from chalicelib.core import backoff, clock, lifecycle
+from chalicelib.core import backoff, circuit, clock, lifecycle
 from chalicelib.models.messages import (
     DirectMessagePayload,
     MessageRecord,
@@ -24,9 +24,9 @@ from chalicelib.platform.logs import log
 from chalicelib.platform.settings import get_settings
 from chalicelib.senders import eum, json_endpoint, soap, telesign, twilio, x_dm
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
+from chalicelib.stores import circuits, queues, transitions
 from chalicelib.stores import messages as message_store
 from chalicelib.stores import pacing as pacing_store
-from chalicelib.stores import queues, transitions
 
 # One less than the queues' maxReceiveCount (infra/template.yaml: 5), so the record says why before SQS gives up.
 POISON_RECEIVES = 4
@@ -129,12 +129,57 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver, context: 
         return
     if record.pace and record.paced_for != record.attempts and not wait_turn(record, now):
         return
+    endpoint = record.payload.endpoint_url if isinstance(record.payload, SoapPayload) else None
+    if endpoint is not None and not endpoint_admits(record, endpoint, now):
+        return
     log("message.sending", message_id=record.message_id, channel=channel, attempt=record.attempts)
     outcome = attempt(record, deliver, now)
     budget = settings.settle_retry_seconds
     if context is not None:  # never past the function's own end: the lease takeover is the fallback then
         budget = min(budget, max(0.0, context.get_remaining_time_in_millis() / 1000 - 1.0))
     settle_persistently(record, outcome, budget)
+    if endpoint is not None:
+        count_for_circuit(record, endpoint, outcome)
+
+
+# Outcomes that say nothing about the endpoint: our configuration, our limits, our own errors.
+NOT_THE_ENDPOINTS = {"deadline", "sender_error", "too_many_attempts", "endpoint_refused", "client_certificate",
+                     "signing_secret"}
+
+
+def endpoint_admits(record: MessageRecord, endpoint: str, now: datetime) -> bool:
+    """True: attempt it (the circuit is closed, or this is its one probe). False: the attempt went back, the
+    message waiting for the circuit without spending it (or expired, if it cannot go before its deadline)."""
+    current = circuits.get(endpoint)
+    verdict = circuit.admit(current, now)
+    if verdict.action == "probe":
+        if circuits.take_probe(current, now):
+            log("circuit.probe", message_id=record.message_id, endpoint_url=endpoint, attempt=record.attempts)
+            return True
+        verdict = circuit.admit(circuits.get(endpoint, fresh=True), now)
+        if verdict.action == "probe":  # the state moved under us: look again soon
+            verdict = circuit.Verdict("wait", now + circuit.PROBE_RECHECK)
+    if verdict.action == "send":
+        return True
+    slot = verdict.until if verdict.until is not None and verdict.until < record.deadline else None
+    state = "disabled" if current.state == "disabled" else "open"
+    transitions.run(record, lifecycle.Paced(record.attempts, now, slot,
+                                            f"the circuit of {endpoint} is {state}", code="circuit"))
+    log("message.circuit_wait", message_id=record.message_id, endpoint_url=endpoint, state=state, until=slot)
+    return False
+
+
+def count_for_circuit(record: MessageRecord, endpoint: str, outcome: Outcome) -> None:
+    """The attempt's outcome, as the endpoint's circuit counts it; a failure to count never fails the message."""
+    code = getattr(outcome, "code", None)
+    if code in NOT_THE_ENDPOINTS:
+        return
+    try:
+        circuits.record(endpoint, isinstance(outcome, Accepted), clock.now(), getattr(outcome, "reason", ""),
+                        gone=code == "endpoint_gone")
+    except Exception as exc:  # noqa: BLE001 - the message's own state is written already
+        log("circuit.record_failed", logging.ERROR, message_id=record.message_id, endpoint_url=endpoint,
+            error=f"{type(exc).__name__}: {exc}")
 
 
 PACE_SLEEP_SECONDS = 0.25  # a slot this close is waited for in place, cheaper than a trip through the queue

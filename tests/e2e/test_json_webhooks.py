@@ -127,6 +127,10 @@ def test_a_redirect_is_not_followed_and_gone_fails_visibly_and_retryably(
     assert [r for r in listener.deliveries() if r.path == "/elsewhere"] == []  # the 301 was not followed
     status, listed = api.call("GET", f"/outbound-messages/queue?view=failed&definition_id={definition['id']}")
     assert status == 200 and [e["message_id"] for e in listed["entries"]] == [message_id]
+    # 410 also disabled the endpoint: the operator resumes it, then retries the message
+    gone = endpoint_of(api, listener.url + "/moving")
+    assert gone["state"] == "disabled"
+    assert api.call("POST", f"/endpoints/{gone['id']}/resume")[0] == 200
     assert api.call("POST", f"/outbound-messages/queue/{message_id}/retry")[0] == 202
     assert wait_state(api, message_id, "delivered")["attempts"] == 3
     Webhook(definition["signing_secret"]).verify(*_last(listener, "/moving"))
@@ -163,3 +167,94 @@ def test_a_soap_definition_has_no_secret_and_cannot_rotate(runtime: Any, api: Ap
         **{k: definition[k] for k in ("object", "name", "unique_name", "endpoint_url", "fields")}, "format": "json"})
     assert status == 200 and switched["signing_secret"].startswith("whsec_"), switched
     assert json.dumps(api.call("GET", f"/outbound-messages/{definition['id']}")[1]).count("whsec_") == 0
+
+
+def endpoint_of(api: Api, url: str) -> dict[str, Any]:
+    status, listed = api.call("GET", "/endpoints?limit=100")
+    assert status == 200, listed
+    return next((e for e in listed["endpoints"] if e["endpoint_url"] == url), {})
+
+
+def test_a_failing_endpoint_opens_its_circuit_is_probed_once_and_closes(
+        runtime: Any, api: Api, listener: FakeWebhookListener) -> None:
+    """Ten failed attempts in a row open the circuit: later messages wait without spending an attempt (no
+    request reaches the partner), one probe goes when it is due, and its success lets every waiting message
+    through, each exactly once."""
+    import time
+
+    from chalicelib.core import circuit, clock
+
+    url = listener.url + "/down"
+    obj, _ = json_setup(api, url)
+    listener.script.extend([Scripted(503, b"maintenance")] * circuit.THRESHOLD)
+    for n in range(14):  # one at a time: separate stream batches, separate messages
+        assert api.call("PUT", f"/records/{obj}/c-{n}", {"fields": {"Subject": f"change {n}"}})[0] == 200
+        time.sleep(0.3)
+    opened = wait_for(lambda: (e := endpoint_of(api, url)).get("state") == "open" and e, 30, "the circuit to open")
+    assert opened["failures"] == circuit.THRESHOLD and "503" in opened["reason"]
+    definition_id = opened_definition(api, obj)
+
+    def waiting() -> list[dict[str, Any]]:
+        entries = api.call("GET", f"/outbound-messages/queue?view=pending&definition_id={definition_id}")[1]["entries"]
+        return [m for e in entries if "circuit" in ((m := message(api, e["message_id"]))["history"][-1]["detail"] or "")]
+
+    held = wait_for(lambda: (found := waiting()) and found, 30, "messages waiting on the circuit")
+    assert all(m["state"] == "queued" for m in held)
+    requests = [r for r in listener.deliveries() if r.path == "/down"]
+    assert len(requests) == circuit.THRESHOLD  # nothing more reached the partner while open
+    clock.advance(circuit.PROBE_MAX.total_seconds())  # past the probe time and every backoff
+    ids = {r.headers["webhook-id"] for r in requests} | {m["message_id"] for m in held}
+
+    def all_delivered() -> bool:
+        if all(message(api, i)["state"] == "delivered" for i in ids):
+            return True
+        clock.advance(circuit.PROBE_RECHECK.total_seconds())  # those behind the probe look again
+        return False
+
+    wait_for(all_delivered, 60, "every message delivered once the probe closed the circuit", interval=1.0)
+    after = [r for r in listener.deliveries() if r.path == "/down"]
+    assert [r.answered for r in after].count(503) == circuit.THRESHOLD
+    delivered = [r.headers["webhook-id"] for r in after if r.answered == 204]
+    assert sorted(delivered) == sorted(set(delivered))  # each message delivered once
+    assert endpoint_of(api, url)["state"] == "closed"
+
+
+def opened_definition(api: Api, obj: str) -> str:
+    listed = api.call("GET", f"/outbound-messages?object={obj}")[1]
+    return str(listed["outbound_messages"][0]["id"])
+
+
+def test_410_disables_the_endpoint_announces_it_and_an_operator_resumes_it(
+        runtime: Any, api: Api, listener: FakeWebhookListener) -> None:
+    from chalicelib.core import circuit, clock
+
+    events = runtime.client("events")
+    sqs = runtime.client("sqs")
+    queue = sqs.create_queue(QueueName="ops-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="outbound-ops", EventPattern=json.dumps({"source": ["outbound.local"],
+                                                                   "detail-type": ["Endpoint disabled"]}))
+    events.put_targets(Rule="outbound-ops", Targets=[{"Id": "q", "Arn": queue_arn}])
+    url = listener.url + "/retired"
+    obj, _ = json_setup(api, url)
+    listener.script.append(Scripted(410, b"gone"))
+    assert api.call("PUT", f"/records/{obj}/g-1", {"fields": {"Subject": "x"}})[0] == 200
+    gone = deliveries_to(listener, "/retired")[0].headers["webhook-id"]
+    assert wait_state(api, gone, "failed")["error_code"] == "endpoint_gone"
+    disabled = wait_for(lambda: (e := endpoint_of(api, url)).get("state") == "disabled" and e, 20, "disabled")
+    assert "410" in disabled["reason"]
+    announced = wait_for(lambda: sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages"), 20,
+                         "the Endpoint disabled event")
+    event = json.loads(announced[0]["Body"])
+    assert event["detail-type"] == "Endpoint disabled" and event["detail"]["endpoint_url"] == url
+    assert api.call("PUT", f"/records/{obj}/g-2", {"fields": {"Subject": "y"}})[0] == 200
+    queued = f"/messages?state=queued&definition_id={opened_definition(api, obj)}"
+    held = wait_for(lambda: [m for m in api.call("GET", queued)[1]["messages"]
+                             if "disabled" in (message(api, m["message_id"])["history"][-1]["detail"] or "")],
+                    20, "the new message held by the disabled circuit")
+    assert not [r for r in listener.deliveries() if r.path == "/retired" and b"g-2" in r.body]
+    status, resumed = api.call("POST", f"/endpoints/{disabled['id']}/resume")
+    assert status == 200 and resumed["state"] == "closed" and resumed["failures"] == 0, resumed
+    clock.advance(circuit.RECHECK_DISABLED.total_seconds() + 5)
+    wait_state(api, held[0]["message_id"], "delivered", 30)
+    assert api.call("POST", "/endpoints/ep_unknown/resume")[0] == 404

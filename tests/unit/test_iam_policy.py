@@ -23,7 +23,7 @@ SOURCES = [p for p in [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.p
            if OPERATOR_ONLY not in p.read_text()]
 IAM_PREFIX = {"dynamodb": "dynamodb", "dynamodbstreams": "dynamodb", "sqs": "sqs", "ssm": "ssm",
               "secretsmanager": "secretsmanager", "scheduler": "scheduler", "pinpoint-sms-voice-v2": "sms-voice",
-              "s3": "s3"}
+              "s3": "s3", "events": "events"}
 # Sending numbers, pools and sender ids belong to the account, not to a stage: End User Messaging's SendTextMessage
 # is granted by infra/template.yaml (EndUserMessagingSendPolicy, on the identities a stack parameter names), not by
 # the stage's policy file.
@@ -97,9 +97,17 @@ def resource_for(service: str, operation: str, stage: str) -> str:
         return f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/outbound-{stage}/sch_0123"
     if service == "pinpoint-sms-voice-v2":
         return f"arn:aws:sms-voice:{REGION}:{ACCOUNT}:phone-number/phone-0123456789abcdef"
+    if service == "events":
+        return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
     if service == "secretsmanager":
         return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:outbound/{stage}/erp-client-cert-AbCdEf"
     raise AssertionError(f"no representative resource for {service}")
+
+
+def context_for(service: str, stage: str) -> dict[str, str]:
+    """What the request itself says: the account's one default bus is shared, so a stage may put only events
+    whose source is its own (events:source)."""
+    return {"events:source": f"outbound.{stage}"} if service == "events" else {}
 
 
 def _conditions_hold(condition: dict[str, Any], context: dict[str, str]) -> bool:
@@ -147,7 +155,7 @@ def test_every_operation_is_allowed_on_the_stages_own_resources(stage: str) -> N
             continue
         action = f"{IAM_PREFIX[service]}:{operation}"
         action = SAME_AS.get(action, action)
-        if not allows(policy, action, resource_for(service, operation, stage)):
+        if not allows(policy, action, resource_for(service, operation, stage), context_for(service, stage)):
             missing.append(action)
     assert not missing, f"{stage} policy lacks {missing}"
 
@@ -160,7 +168,8 @@ def test_a_stage_cannot_reach_another_stages_resources(stage: str) -> None:
             if service in GRANTED_BY_TEMPLATE:
                 continue
             action = SAME_AS.get(f"{IAM_PREFIX[service]}:{operation}", f"{IAM_PREFIX[service]}:{operation}")
-            assert not allows(policy, action, resource_for(service, operation, other)), (action, other)
+            assert not allows(policy, action, resource_for(service, operation, other), context_for(service, other)
+                              ), (action, other)
 
 
 def test_stage_policies_differ_only_in_the_stage_name() -> None:
