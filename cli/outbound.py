@@ -177,6 +177,9 @@ RESOURCES = {
     "conversations": Resource("/conversations", "conversations",
                               ("conversation_id", "channel", "last_message_id", "last_message_at"),
                               ("contact", "channel"), commands=("list", "show", "delete")),
+    # partner endpoints' circuits: closed, open (paused, probed) or disabled, and why
+    "endpoints": Resource("/endpoints", "endpoints", ("id", "state", "failures", "probe_at", "endpoint_url", "reason"),
+                          commands=("list", "show", "resume")),
 }
 
 
@@ -228,6 +231,13 @@ def update_resource(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def resume_resource(client: Client, args: argparse.Namespace) -> int:
+    answer = client.call("POST", _path(args) + "/resume")
+    print(json.dumps(answer, indent=2))
+    print(f"resumed {args.id}", file=sys.stderr)
+    return 0
+
+
 def delete_resource(client: Client, args: argparse.Namespace) -> int:
     client.call("DELETE", _path(args), None, _if_match(args))
     print(f"deleted {args.id}", file=sys.stderr)
@@ -273,7 +283,8 @@ def parser() -> argparse.ArgumentParser:
     redriving.add_argument("--resend", action="store_true",
                            help="also send again parked messages a provider had accepted (may reach people twice)")
     redriving.set_defaults(run=redrive)
-    runs = {"list": list_resources, "show": show_resource, "update": update_resource, "delete": delete_resource}
+    runs = {"list": list_resources, "show": show_resource, "update": update_resource, "delete": delete_resource,
+            "resume": resume_resource}
     for group, resource in RESOURCES.items():
         commands = groups.add_parser(group).add_subparsers(dest="command", required=True)
         for name in resource.commands:
