@@ -54,6 +54,7 @@ catalog = LazyModule("chalicelib.api.catalog")
 definitions = LazyModule("chalicelib.api.definitions")
 delivery_queue = LazyModule("chalicelib.api.delivery_queue")
 endpoints = LazyModule("chalicelib.api.endpoints")
+replays = LazyModule("chalicelib.api.replays")
 messages = LazyModule("chalicelib.api.messages")
 sends = LazyModule("chalicelib.api.sends")
 schedules = LazyModule("chalicelib.api.schedules")
@@ -323,6 +324,24 @@ def get_endpoint(endpoint_id: str) -> Response:
 @endpoint
 def resume_endpoint(endpoint_id: str) -> Response:
     return endpoints.resume_endpoint(endpoint_id)
+
+
+@route("/replays", methods=["POST"])
+@endpoint
+def create_replay() -> Response:
+    return replays.create_replay(_body(), app.current_request.headers.get("idempotency-key"))
+
+
+@route("/replays", methods=["GET"])
+@endpoint
+def list_replays() -> Response:
+    return replays.list_replays()
+
+
+@route("/replays/{replay_id}", methods=["GET"])
+@endpoint
+def get_replay(replay_id: str) -> Response:
+    return replays.get_replay(replay_id)
 
 
 @route("/rules", methods=["POST"])

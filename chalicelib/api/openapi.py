@@ -21,6 +21,7 @@ from chalicelib.models.customer import (
 from chalicelib.models.definitions import DefinitionInput, RuleInput, stage_secret_reference
 from chalicelib.models.messages import MessageRecord, MessageView
 from chalicelib.models.records import OBJECT_NAME, RECORD_ID, ObjectSchemaInput, RecordInput
+from chalicelib.models.replays import Replay, ReplayInput
 from chalicelib.models.schedules import Schedule, ScheduleInput, SchedulePatch
 from chalicelib.platform.settings import CHANNELS
 
@@ -39,6 +40,8 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
     "rotate_outbound_message_secret": (RotateRequest, 200, None),
     "outbound_message_schema": (None, 200, None),
     "resume_endpoint": (None, 200, None),
+    "create_replay": (ReplayInput, 202, Replay),
+    "get_replay": (None, 200, Replay),
     "retry_outbound_queue_entry": (None, 202, None),
     "delete_outbound_queue_entry": (None, 204, None),
     "delete_outbound_message": (None, 204, None),
@@ -83,6 +86,9 @@ SEMANTIC_RULES: dict[str, list[str]] = {
                                 "endpoint_url is HTTPS to a public address (except on the local stage)"],
     "update_outbound_message": ["as POST /outbound-messages",
                                 "If-Match, when sent, names the current version (412 otherwise)"],
+    "create_replay": ["exactly one of definition_id and configuration_id",
+                      "until not before since; a window of at most 14 days within the retention period",
+                      "mode all only for a definition"],
     "create_template": ["bodies must include default_locale",
                         "each body must compile as a message template (jinja2 syntax, no include/macro/~)"],
     "update_template": ["as POST /templates", "the channel_type cannot change",

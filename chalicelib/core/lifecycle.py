@@ -126,7 +126,7 @@ class Retried:
     deadline: datetime
     resend: bool = False
     payload: dict[str, Any] | None = None  # rebuilt from the record as it is now (an unbuildable SOAP message)
-    by: Literal["operator", "redrive"] = "operator"
+    by: Literal["operator", "redrive", "replay"] = "operator"
 
 
 @dataclass(frozen=True)
@@ -352,7 +352,9 @@ def _reported(record: MessageRecord, event: Reported) -> Decision:
 
 
 def _retried(record: MessageRecord, event: Retried) -> Decision:
-    if record.state not in RETRYABLE:
+    # A replay (mode all) may send a delivered message again, knowingly: listeners dedupe on its ids.
+    replayable = record.state == S.delivered and event.by == "replay" and event.resend
+    if record.state not in RETRYABLE and not replayable:
         return _refuse(f"a {record.state.value} message cannot be retried")
     accepted = record.provider_message_id
     if accepted is not None and not event.resend:

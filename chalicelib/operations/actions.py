@@ -21,11 +21,11 @@ class NotAllowed(Exception):
     """The message is in a state the action does not apply to (it may have moved since it was listed)."""
 
 
-def retry(record: MessageRecord, resend: bool = False, by: Literal["operator", "redrive"] = "operator"
+def retry(record: MessageRecord, resend: bool = False, by: Literal["operator", "redrive", "replay"] = "operator"
           ) -> MessageRecord:
     """Failed/expired/undelivered: back to the queue with a fresh deadline. Queued (waiting out a backoff): due now.
     A message a provider accepted is sent again only with `resend` (the person would get it twice)."""
-    if record.state not in RETRYABLE:
+    if record.state not in RETRYABLE and by != "replay":
         raise NotAllowed(f"a {record.state.value} message cannot be retried")
     now = clock.now()
     payload = None

@@ -27,6 +27,7 @@ from typing import get_args
 from chalicelib.core import clock
 from chalicelib.core.clock import iso
 from chalicelib.models.messages import Channel, MessageRecord, MessageState, QueueBody
+from chalicelib.operations import replays
 from chalicelib.platform import aws, metrics
 from chalicelib.platform.logs import log
 from chalicelib.platform.settings import get_settings
@@ -134,5 +135,7 @@ def sweep(now: datetime, grace: timedelta) -> int:
 
 
 def tick() -> dict[str, int]:
+    """The minute's housekeeping: lost queue messages, then running replays."""
     grace = timedelta(seconds=get_settings().sweep_grace_seconds)
-    return {"swept": sweep(clock.now(), grace)}
+    swept = sweep(clock.now(), grace)
+    return {"swept": swept, "replays": replays.tick()}

@@ -258,3 +258,104 @@ def test_410_disables_the_endpoint_announces_it_and_an_operator_resumes_it(
     clock.advance(circuit.RECHECK_DISABLED.total_seconds() + 5)
     wait_state(api, held[0]["message_id"], "delivered", 30)
     assert api.call("POST", "/endpoints/ep_unknown/resume")[0] == 404
+
+
+def test_replay_by_window_failed_missing_all_and_dry_run(runtime: Any, api: Api,
+                                                         listener: FakeWebhookListener) -> None:
+    """A: failed, then retried and delivered (not `failed` any more); B: held by the disabled endpoint until its
+    deadline (expired, never attempted: `missing`); C: delivered; E: failed and still failed."""
+    from datetime import timedelta
+
+    from chalicelib.core import clock
+
+    started = clock.now() - timedelta(minutes=1)
+    url = listener.url + "/replayed"
+    obj, definition = json_setup(api, url)
+    definition_id = definition["id"]
+
+    def put(record_id: str) -> None:
+        assert api.call("PUT", f"/records/{obj}/{record_id}", {"fields": {"Subject": record_id}})[0] == 200
+
+    def message_of(record_id: str) -> str:
+        found = wait_for(lambda: api.call("GET", f"/messages?definition_id={definition_id}&record_id={record_id}"
+                                          )[1]["messages"], 20, f"the message of {record_id}")
+        return str(found[0]["message_id"])
+
+    def resume() -> None:
+        wait_for(lambda: endpoint_of(api, url).get("state") == "disabled", 20, "disabled")
+        assert api.call("POST", f"/endpoints/{endpoint_of(api, url)['id']}/resume")[0] == 200
+
+    listener.script.append(Scripted(410, b"gone"))
+    put("A")
+    a = message_of("A")
+    wait_state(api, a, "failed")
+    put("B")
+    b = message_of("B")
+    wait_for(lambda: "disabled" in (message(api, b)["history"][-1]["detail"] or ""), 20, "B held")
+    clock.advance(25 * 3600)  # B's deadline passes while the endpoint is disabled
+    wait_for(lambda: message(api, b)["state"] == "expired" or clock.advance(3600) and False, 60, "B expired")
+    assert message(api, b)["attempts"] == 0
+    resume()
+    assert api.call("POST", f"/outbound-messages/queue/{a}/retry")[0] == 202
+    wait_state(api, a, "delivered")
+    put("C")
+    c = message_of("C")
+    wait_state(api, c, "delivered")
+    listener.script.append(Scripted(410, b"gone again"))
+    put("E")
+    e = message_of("E")
+    wait_state(api, e, "failed")
+    resume()
+    window = {"definition_id": definition_id, "since": started.isoformat()}
+
+    status, dry = api.call("POST", "/replays", {**window, "mode": "failed", "dry_run": True})
+    assert status == 202 and dry["state"] == "done" and (dry["matched"], dry["replayed"]) == (1, 0), dry
+    assert message(api, e)["state"] == "failed"  # a dry run changes nothing
+    before = len(listener.deliveries())
+    status, failed = api.call("POST", "/replays", {**window, "mode": "failed"},
+                              headers={"Idempotency-Key": "replay-failed-1"})
+    assert status == 202 and (failed["matched"], failed["replayed"]) == (1, 1), failed
+    assert api.call("POST", "/replays", {**window, "mode": "failed"}, headers={"Idempotency-Key": "replay-failed-1"}
+                    )[1]["id"] == failed["id"]  # a retried call starts nothing
+    wait_state(api, e, "delivered")
+    assert len(listener.deliveries()) == before + 1  # E only: A failed, then succeeded
+    status, missing = api.call("POST", "/replays", {**window, "mode": "missing"})
+    assert status == 202 and missing["replayed"] == 1, missing
+    wait_state(api, b, "delivered")
+    assert api.call("GET", f"/replays/{missing['id']}")[1]["replayed"] == 1
+    status, everything = api.call("POST", "/replays", {**window, "mode": "all"})
+    assert status == 202 and everything["replayed"] == 4, everything  # A, B, C, E: delivered, sent again
+
+    def acknowledged() -> dict[str, int]:
+        ids = [r.headers["webhook-id"] for r in listener.deliveries() if r.path == "/replayed" and r.answered == 204]
+        return {m: ids.count(m) for m in (a, b, c, e)}
+
+    # each delivered once before (same webhook-id: the partner dedupes) and once by the replay of everything
+    wait_for(lambda: acknowledged() == {a: 2, b: 2, c: 2, e: 2}, 30, "every message acknowledged twice")
+    assert all(message(api, m)["state"] == "delivered" for m in (a, b, c, e))
+    assert api.call("POST", "/replays", {"definition_id": definition_id, "since": started.isoformat(),
+                                         "until": (started - timedelta(days=1)).isoformat()})[0] == 400
+
+
+def test_customer_messages_replay_failed_ones_never_everything(runtime: Any, api: Api) -> None:
+    from datetime import timedelta
+
+    from chalicelib.core import clock
+    from local.providers import twilio_error
+    from tests.e2e.test_pipeline import sms_configuration
+
+    configuration_id = sms_configuration(api)
+    since = (clock.now() - timedelta(minutes=1)).isoformat()
+    refused = twilio_error(400, 21614, "not a mobile number")
+    runtime.twilio.fail_next(1, refused.status, refused.body, refused.headers)
+    status, sent = api.call("POST", "/sends", {"configuration_id": configuration_id, "contacts": [
+        {"tocontactid": "+14155553411", "CustomerName": "Ana", "CaseName": "C-1", "contextitems": {"Status": "x"}}]})
+    assert status == 202, sent
+    wait_state(api, sent["message_ids"][0], "failed")
+    status, everything = api.call("POST", "/replays", {"configuration_id": configuration_id, "since": since,
+                                                       "mode": "all"})
+    assert status == 409 and everything["fields"][0]["field"] == "mode", everything
+    status, replay = api.call("POST", "/replays", {"configuration_id": configuration_id, "since": since})
+    assert status == 202 and (replay["mode"], replay["replayed"]) == ("failed", 1), replay
+    wait_state(api, sent["message_ids"][0], "sent")
+    assert replay["id"] in [r["id"] for r in api.call("GET", "/replays")[1]["replays"]]
