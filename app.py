@@ -226,7 +226,7 @@ def delete_record(object_type: str, record_id: str) -> Response:
 @route("/records/{object_type}/{record_id}", methods=["PUT"])
 @endpoint
 def put_record(object_type: str, record_id: str) -> Response:
-    return catalog.put_record(object_type, record_id, _body())
+    return catalog.put_record(object_type, record_id, _body(), _if_match())
 
 
 @route("/records/{object_type}/{record_id}", methods=["GET"])

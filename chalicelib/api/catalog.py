@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from chalice import Response
+from pydantic import BaseModel
 
-from chalicelib.api.http import parse, reply
+from chalicelib.api.http import parse, reply, versioned_reply
 from chalicelib.core import clock, ids, sms_segments, whatsapp
 from chalicelib.core.errors import ApiError, invalid, mismatch, not_found, require, unknown
 from chalicelib.core.rendering import RenderFailed, TemplateProblem, check_body, pick_body, render
 from chalicelib.core.texts import xml_problem
+from chalicelib.core.versions import expected_version, stale
 from chalicelib.models.customer import (
     MAX_BODY,
     ConfigurationInput,
@@ -35,6 +38,7 @@ from chalicelib.platform.dynamo_codec import MAX_ITEM_BYTES, from_item, item_byt
 from chalicelib.platform.settings import get_settings
 from chalicelib.stores import config as config_store
 from chalicelib.stores import contact_windows
+from chalicelib.stores import records as record_store
 from chalicelib.triggers.customer import contact_address, content_for
 
 
@@ -54,7 +58,9 @@ def get_schema(name: str) -> ObjectSchema:
     return require(config_store.get(config_store.SCHEMA, name, ObjectSchema), "object", name)
 
 
-def put_record(object_type: str, record_id: str, raw: bytes | None) -> Response:
+def put_record(object_type: str, record_id: str, raw: bytes | None, if_match: str | None = None) -> Response:
+    """The record replaced whole, one version up (If-Match: only over that version, 412 otherwise); each
+    version is what latest-wins definitions order by."""
     if not OBJECT_NAME.match(object_type):
         raise invalid("object_type", "must start with a letter and hold letters, digits, underscores (at most 80)")
     if not RECORD_ID_FORM.match(record_id):
@@ -82,13 +88,24 @@ def put_record(object_type: str, record_id: str, raw: bytes | None) -> Response:
             if id_problem:
                 raise invalid(f"fields.{name}", f"{id_problem} ({object_type} ids are Salesforce-form)")
         fields[name] = canonical_value(kind, value)  # dateTimes stored as sent: UTC, milliseconds
-    item = to_item({k: v for k, v in {**fields, "object_type": object_type, "id": record_id}.items() if v is not None})
-    size = item_bytes(item)
+    plain = {k: v for k, v in {**fields, "object_type": object_type, "id": record_id}.items() if v is not None}
+    size = item_bytes(to_item({**plain, record_store.VERSION: 10**9}))
     if size > MAX_ITEM_BYTES:
         message = f"the record would weigh {size} bytes; a record holds at most {MAX_ITEM_BYTES} (DynamoDB's item size)"
         raise ApiError(413, "too_large", f"fields: {message}", [{"field": "fields", "message": message}])
-    aws.client("dynamodb").put_item(TableName=get_settings().records_table, Item=item)
-    return reply(200, {"object_type": object_type, "id": record_id, "fields": fields})
+    for _ in range(5):
+        current = record_store.current_version(object_type, record_id)
+        expected = expected_version(if_match, current) if if_match else current
+        try:
+            version = record_store.put(plain, expected)
+            break
+        except record_store.Stale as exc:
+            if if_match:
+                raise stale(exc) from exc
+    else:
+        raise ApiError(409, "conflict", "id: the record is being written by others; try again",
+                       [{"field": "id", "message": "written concurrently"}])
+    return versioned_reply(200, RecordView(object_type=object_type, id=record_id, fields=fields), version)
 
 
 def get_record(object_type: str, record_id: str) -> Response:
@@ -99,7 +116,14 @@ def get_record(object_type: str, record_id: str) -> Response:
         raise not_found(f"{object_type} record", record_id)
     data = from_item(found["Item"])
     data.pop("object_type")
-    return reply(200, {"object_type": object_type, "id": data.pop("id"), "fields": data})
+    version = int(data.pop(record_store.VERSION, 0))
+    return versioned_reply(200, RecordView(object_type=object_type, id=str(data.pop("id")), fields=data), version)
+
+
+class RecordView(BaseModel):
+    object_type: str
+    id: str
+    fields: dict[str, Any]
 
 
 def create_template(raw: bytes | None) -> Response:

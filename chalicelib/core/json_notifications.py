@@ -1,7 +1,7 @@
 """The JSON form of an endpoint notification, as Standard Webhooks shapes a payload, and its JSON Schema.
 
 `{"type": "<object>.created" | "<object>.updated", "timestamp": ..., "data": {"definition": {...},
-"organization_id": ..., "notifications": [{"id", "record_id", "record": {...}}]}}`, at most 100 notifications
+"organization_id": ..., "notifications": [{"id", "record_id", "version", "record": {...}}]}}`, at most 100 notifications
 and MAX_BODY_BYTES per request (the spec's advice: under 20 KB). A notification too large for a request of its
 own goes thin: its id, the record's id and `record_url` (our record API: GET it with an API key), no fields.
 Each value has its field's JSON type: int and double as numbers, boolean, date and dateTime as strings
@@ -27,6 +27,7 @@ class JsonNote:
     id: str
     record_id: str
     fields: Mapping[str, Any]
+    version: int = 0  # the record's version (0: written around the record API)
 
 
 def _json_value(kind: FieldType, value: Any) -> Any:
@@ -46,11 +47,12 @@ def _dumps(value: Any) -> bytes:
 def note_object(note: JsonNote, types: Mapping[str, FieldType]) -> dict[str, Any]:
     record = {name: _json_value(kind, note.fields[name]) for name, kind in types.items()
               if note.fields.get(name) is not None}
-    return {"id": note.id, "record_id": note.record_id, "record": record}
+    return {"id": note.id, "record_id": note.record_id, "version": note.version, "record": record}
 
 
 def thin_object(note: JsonNote, record_url: str) -> dict[str, Any]:
-    return {"id": note.id, "record_id": note.record_id, "thin": True, "record_url": record_url}
+    return {"id": note.id, "record_id": note.record_id, "version": note.version, "thin": True,
+            "record_url": record_url}
 
 
 def body(event: Event, object_type: str, timestamp: str, definition: Mapping[str, str], organization_id: str,
@@ -100,11 +102,14 @@ def schema(object_type: str, definition: Mapping[str, str], types: Mapping[str, 
     """JSON Schema (2020-12) of one definition's payloads: the JSON counterpart of its WSDL."""
     record = {"type": "object", "additionalProperties": False, "required": ["Id"],
               "properties": {name: _SCHEMA_TYPES[kind] for name, kind in types.items()}}
-    full = {"type": "object", "additionalProperties": False, "required": ["id", "record_id", "record"],
-            "properties": {"id": {"type": "string"}, "record_id": {"type": "string"}, "record": record}}
-    thin = {"type": "object", "additionalProperties": False, "required": ["id", "record_id", "thin", "record_url"],
-            "properties": {"id": {"type": "string"}, "record_id": {"type": "string"}, "thin": {"const": True},
-                           "record_url": {"type": "string", "format": "uri"}}}
+    version = {"type": "integer", "minimum": 0, "description": "the record's version: each write adds one"}
+    full = {"type": "object", "additionalProperties": False, "required": ["id", "record_id", "version", "record"],
+            "properties": {"id": {"type": "string"}, "record_id": {"type": "string"}, "version": version,
+                           "record": record}}
+    thin = {"type": "object", "additionalProperties": False,
+            "required": ["id", "record_id", "version", "thin", "record_url"],
+            "properties": {"id": {"type": "string"}, "record_id": {"type": "string"}, "version": version,
+                           "thin": {"const": True}, "record_url": {"type": "string", "format": "uri"}}}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"{definition.get('unique_name', '')} ({object_type}) notifications",

@@ -102,6 +102,16 @@ class Paced:
 
 
 @dataclass(frozen=True)
+class Superseded:
+    """Latest-wins ordering: the attempt a sender claimed carries a record version older than one already known
+    for its record and definition; it ends here, unsent (a success: the newer version goes instead)."""
+
+    attempt: int
+    at: datetime
+    newer: str
+
+
+@dataclass(frozen=True)
 class Reported:
     """A provider's later word on a message: Twilio's status callback, TeleSign's report, an End User
     Messaging event. `attempt` is what the callback was bound to (None: a callback URL older than attempt
@@ -142,7 +152,7 @@ class GivenUp:
     reason: str
 
 
-Event = Claimed | Accepted | Refused | Failing | Paced | Reported | Retried | Deleted | GivenUp
+Event = Claimed | Accepted | Refused | Failing | Paced | Superseded | Reported | Retried | Deleted | GivenUp
 
 
 # --- decisions ---------------------------------------------------------------------------------------------
@@ -238,6 +248,12 @@ def decide(record: MessageRecord, event: Event) -> Decision:
         return _claimed(record, event)
     if isinstance(event, Accepted | Refused | Failing | Paced):
         return _answered(record, event)
+    if isinstance(event, Superseded):
+        if record.state != S.sending or record.attempts != event.attempt:
+            return _refuse("not this sender's attempt")
+        reason = f"superseded by {event.newer}"
+        return _apply(S.superseded, Expect(frozenset({S.sending}), event.attempt), event.at, reason,
+                      (Metric("Superseded"),), attempts=event.attempt - 1)
     if isinstance(event, Reported):
         return _reported(record, event)
     if isinstance(event, Retried):

@@ -58,6 +58,9 @@ class DefinitionInput(BaseModel):
     include_session_id: bool = False
     format: Literal["soap", "json"] = Field(
         default="soap", description="soap: Salesforce's notifications message; json: Standard Webhooks, signed")
+    ordering: Literal["none", "latest_wins"] = Field(default="none", description=(
+        "none: as Salesforce (any order); latest_wins: per record, never an older version after a newer one, "
+        "older ones superseded, one notification per message"))
     fields: list[Annotated[str, Field(pattern=FIELD_NAME.pattern)]] = Field(
         default_factory=lambda: ["Id"], json_schema_extra={"uniqueItems": True}
     )

@@ -23,6 +23,7 @@ class MessageState(StrEnum):
     expired = "expired"
     deleted = "deleted"
     undelivered = "undelivered"  # the provider accepted it, then reported it could not reach the handset
+    superseded = "superseded"  # latest-wins ordering: a newer version of its record went instead (a success)
 
 
 S = MessageState
@@ -32,10 +33,11 @@ TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
     # sending -> queued is a retry after a transient failure; -> sending is a crashed sender's lease taken over.
     # A provider's status callback may arrive before the sender has recorded `sent`: sending -> delivered etc.
     S.sending: frozenset(
-        {S.sent, S.delivered, S.failed, S.undelivered, S.opted_out, S.expired, S.queued, S.sending}
+        {S.sent, S.delivered, S.failed, S.undelivered, S.opted_out, S.expired, S.queued, S.sending, S.superseded}
     ),
     S.sent: frozenset({S.delivered, S.failed, S.undelivered}),
-    S.delivered: frozenset(),
+    S.delivered: frozenset({S.queued}),  # only a replay of everything sends a delivered message again
+    S.superseded: frozenset(),
     # An operator's retry puts a dead message back in the queue; an operator's delete ends it for good.
     S.failed: frozenset({S.queued, S.deleted}),
     S.expired: frozenset({S.queued, S.deleted}),
@@ -43,7 +45,7 @@ TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
     S.opted_out: frozenset(),
     S.deleted: frozenset(),
 }
-TERMINAL = frozenset({S.delivered, S.failed, S.opted_out, S.expired, S.deleted, S.undelivered})
+TERMINAL = frozenset({S.delivered, S.failed, S.opted_out, S.expired, S.deleted, S.undelivered, S.superseded})
 # The states a record may be in when a given state is entered: the conditional writes use this.
 ENTERED_FROM: dict[MessageState, frozenset[MessageState]] = {
     target: frozenset(src for src, targets in TRANSITIONS.items() if target in targets) for target in MessageState
@@ -123,6 +125,15 @@ class MessageSource(BaseModel):
     ref: str
 
 
+class OrderMark(BaseModel):
+    """Where a latest-wins message stands among its record's versions (stores/record_heads.py)."""
+
+    head: str  # the (definition, object, record) head's key
+    key: str  # the version's sortable key: record version, then stream sequence number
+    version: int  # the record's version as listeners see it
+    previous: str | None = None  # the message of the version before, when there was one
+
+
 class MessageRecord(BaseModel):
     message_id: str
     channel: Channel
@@ -153,6 +164,7 @@ class MessageRecord(BaseModel):
     # whose slot is already reserved (a paced message comes back for that attempt without taking another).
     pace: list[PaceBucket] = Field(default_factory=list)
     paced_for: int | None = None
+    order: OrderMark | None = None  # latest-wins ordering: the record version this message carries
 
 
 class QueueBody(BaseModel):

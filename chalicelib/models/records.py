@@ -196,3 +196,4 @@ class RecordChange(BaseModel):
     old: dict[str, Any] | None = None
     new: dict[str, Any] | None = None
     changed_at: datetime | None = None  # the stream's ApproximateCreationDateTime
+    version: int = 0  # the record's version (the record API counts its writes; 0: written around it)

@@ -24,7 +24,7 @@ from chalicelib.platform.logs import log
 from chalicelib.platform.settings import get_settings
 from chalicelib.senders import eum, json_endpoint, soap, telesign, twilio, x_dm
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
-from chalicelib.stores import circuits, queues, transitions
+from chalicelib.stores import circuits, queues, record_heads, transitions
 from chalicelib.stores import messages as message_store
 from chalicelib.stores import pacing as pacing_store
 
@@ -129,6 +129,8 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver, context: 
         return
     if record.pace and record.paced_for != record.attempts and not wait_turn(record, now):
         return
+    if record.order is not None and not newest_and_next(record, now):
+        return
     endpoint = record.payload.endpoint_url if isinstance(record.payload, SoapPayload) else None
     if endpoint is not None and not endpoint_admits(record, endpoint, now):
         return
@@ -140,6 +142,36 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver, context: 
     settle_persistently(record, outcome, budget)
     if endpoint is not None:
         count_for_circuit(record, endpoint, outcome)
+
+
+PREVIOUS_HOPS = 5  # how far back a version looks for an older one still in flight
+
+
+def newest_and_next(record: MessageRecord, now: datetime) -> bool:
+    """Latest-wins ordering, at the claim. A version older than its record's head ends `superseded`, unsent (so
+    no redrive or retry ever sends an older version after a newer one). The newest waits while an older
+    version's attempt is still in flight, so the partner never receives the older one after it."""
+    order = record.order
+    assert order is not None
+    head = record_heads.get(order.head)
+    if head is not None and head.latest_key > order.key:
+        transitions.run(record, lifecycle.Superseded(record.attempts, now, head.latest_message))
+        log("message.superseded", message_id=record.message_id, newer=head.latest_message, version=order.version)
+        return False
+    previous, hops = order.previous, 0
+    while previous and hops < PREVIOUS_HOPS:
+        older = message_store.get(previous, consistent=True)
+        if older is None:
+            break
+        if older.state == MessageState.sending and older.due_at > now:
+            slot = older.due_at if older.due_at < record.deadline else None
+            transitions.run(record, lifecycle.Paced(record.attempts, now, slot,
+                                                    f"an older version ({previous}) still in flight",
+                                                    code="ordering"))
+            log("message.order_wait", message_id=record.message_id, older=previous, until=slot)
+            return False
+        previous, hops = (older.order.previous if older.order else None), hops + 1
+    return True
 
 
 # Outcomes that say nothing about the endpoint: our configuration, our limits, our own errors.

@@ -21,6 +21,7 @@ from chalicelib.models.messages import (
     MessageRecord,
     MessageSource,
     MessageState,
+    OrderMark,
     SoapPayload,
     transition,
 )
@@ -39,6 +40,7 @@ from chalicelib.soap.envelope import (
     notification_bytes,
 )
 from chalicelib.stores import config as config_store
+from chalicelib.stores import record_heads
 from chalicelib.stores.messages import new_record
 
 
@@ -56,6 +58,8 @@ class Pending:
     cause: str  # the stream event id (or "operator retry")
     event: Literal["created", "updated"] = "updated"
     changed_at: datetime | None = None
+    version: int = 0  # the record's version (JSON notifications carry it)
+    sequence: str = "0"  # the stream sequence number, which orders a record's changes
 
 
 def sendable(types: dict[str, FieldType], record_id: str, image: dict[str, Any], salesforce_ids: bool = False
@@ -144,16 +148,27 @@ def build_messages(
     changes: list[RecordChange],
     token_key: bytes | None = None,
 ) -> list[MessageRecord]:
-    """Pure: the SOAP message records for one definition's changes, the latest image per record only."""
+    """Pure: the message records for one definition's changes: the latest image per record only, or with
+    latest-wins ordering every change, one per message, each marked with its version (stores/record_heads.py
+    then decides which are still the newest)."""
+    if definition.ordering == "latest_wins":
+        marked: list[MessageRecord] = []
+        for c in changes:
+            item = _pending(definition, c)
+            for built in build_from(definition, schema, [item], token_key):
+                order = OrderMark(head=record_heads.key(definition.id, definition.object, c.record_id),
+                                  key=record_heads.version_key(c.version, c.sequence_number), version=c.version)
+                marked.append(built.model_copy(update={"order": order}))
+        return marked
     latest: dict[str, RecordChange] = {}
     for change in changes:
         latest[change.record_id] = change
-    pending = [
-        Pending(notification_id(definition.id, c), c.record_id, c.new or {}, c.event_id,
-                "created" if c.kind == "INSERT" else "updated", c.changed_at)
-        for c in latest.values()
-    ]
-    return build_from(definition, schema, pending, token_key)
+    return build_from(definition, schema, [_pending(definition, c) for c in latest.values()], token_key)
+
+
+def _pending(definition: OutboundMessageDefinition, c: RecordChange) -> Pending:
+    return Pending(notification_id(definition.id, c), c.record_id, c.new or {}, c.event_id,
+                   "created" if c.kind == "INSERT" else "updated", c.changed_at, c.version, c.sequence_number)
 
 
 def build_from(
@@ -234,7 +249,7 @@ def _build_json(definition: OutboundMessageDefinition, types: dict[str, FieldTyp
         by_note: dict[str, Pending] = {}
         for item in items:
             fields = sendable(types, item.record_id, item.image, salesforce_ids)
-            note = json_notifications.JsonNote(item.notification_id, item.record_id, fields)
+            note = json_notifications.JsonNote(item.notification_id, item.record_id, fields, item.version)
             whole = json_notifications.note_object(note, types)
             size = json_notifications.sized(whole)
             if overhead + size > json_notifications.MAX_BODY_BYTES:

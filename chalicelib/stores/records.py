@@ -10,6 +10,7 @@ from chalicelib.platform.dynamo_codec import BadCursor, cursor_in, cursor_out, f
 from chalicelib.platform.settings import get_settings
 
 BATCH = 100  # BatchGetItem's limit
+VERSION = "_version"  # each write through the record API adds one; no field name can start with "_"
 
 
 def get_many(object_type: str, record_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -27,6 +28,7 @@ def get_many(object_type: str, record_ids: list[str]) -> dict[str, dict[str, Any
                 data = from_item(item)
                 record_id = str(data.pop("id"))
                 data.pop("object_type", None)
+                data.pop(VERSION, None)
                 found[record_id] = data
             request = answer.get("UnprocessedKeys") or {}
             if not request:
@@ -52,7 +54,8 @@ def page(object_type: str, limit: int, cursor: str | None) -> tuple[list[dict[st
     for item in answer.get("Items", []):
         data = from_item(item)
         data.pop("object_type", None)
-        records.append({"id": str(data.pop("id")), "fields": data})
+        version = data.pop(VERSION, None)
+        records.append({"id": str(data.pop("id")), "fields": data, "version": int(version or 0)})
     return records, cursor_out(answer.get("LastEvaluatedKey"))
 
 
@@ -62,3 +65,32 @@ def delete(object_type: str, record_id: str) -> bool:
         TableName=get_settings().records_table, Key=to_item({"object_type": object_type, "id": record_id}),
         ReturnValues="ALL_OLD")
     return "Attributes" in answer
+
+
+def current_version(object_type: str, record_id: str) -> int:
+    """The record's version now (0: no such record, or one written around the API)."""
+    found = aws.client("dynamodb").get_item(
+        TableName=get_settings().records_table, Key=to_item({"object_type": object_type, "id": record_id}),
+        ConsistentRead=True, ProjectionExpression="#v, id", ExpressionAttributeNames={"#v": VERSION}).get("Item")
+    return int(from_item(found).get(VERSION, 0)) if found else 0
+
+
+class Stale(Exception):
+    """The record moved past the version the write was conditional on."""
+
+
+def put(item: dict[str, Any], expected: int) -> int:
+    """The record as `item`, one version past `expected` (0: it must not exist, or have no version yet)."""
+    version = expected + 1
+    condition = "attribute_not_exists(id) OR attribute_not_exists(#v)" if expected == 0 else "#v = :v"
+    values = {} if expected == 0 else {":v": to_value(expected)}
+    try:
+        aws.client("dynamodb").put_item(
+            TableName=get_settings().records_table, Item=to_item({**item, VERSION: version}),
+            ConditionExpression=condition, ExpressionAttributeNames={"#v": VERSION},
+            **({"ExpressionAttributeValues": values} if values else {}))
+    except Exception as exc:
+        if aws.is_conditional_failure(exc):
+            raise Stale(f"{item.get('object_type')} {item.get('id')} is no longer at version {expected}") from exc
+        raise
+    return version

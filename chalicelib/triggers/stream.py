@@ -14,13 +14,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from chalicelib.core import clock
 from chalicelib.core.errors import ApiError
 from chalicelib.core.rules import fires
 from chalicelib.models.definitions import OutboundMessageDefinition, Rule
+from chalicelib.models.messages import MessageRecord
 from chalicelib.models.records import ObjectSchema, RecordChange
 from chalicelib.platform.logs import log
 from chalicelib.soap.notifications import build_messages, session_token_key
 from chalicelib.stores import config as config_store
+from chalicelib.stores import record_heads
 from chalicelib.triggers.dispatch import dispatch
 from chalicelib.triggers.stream_records import parse
 
@@ -71,7 +74,8 @@ def process(changes: list[RecordChange]) -> list[tuple[str, str]]:
             if definition.object not in schemas:
                 schemas[definition.object] = config_store.get(config_store.SCHEMA, definition.object, ObjectSchema)
             key = session_token_key() if definition.include_session_id else None
-            dispatch(build_messages(definition, schemas[definition.object], group, key))
+            built = build_messages(definition, schemas[definition.object], group, key)
+            dispatch(_newest_only(built) if definition.ordering == "latest_wins" else built)
         except Exception as exc:  # noqa: BLE001 - checkpoint before the failed group, keep the others
             error = f"{type(exc).__name__}: {exc}"
             log("stream.group_failed", logging.ERROR, definition_id=definition_id, error=error)
@@ -86,6 +90,25 @@ def process(changes: list[RecordChange]) -> list[tuple[str, str]]:
                 error=error)
             failed.append((min((c.sequence_number for c in group), key=int), error))
     return failed
+
+
+def _newest_only(messages: list[MessageRecord]) -> list[MessageRecord]:
+    """Latest-wins: each version's message advances its record's head (one conditional write) and learns the
+    message of the version before it; one older than the head is not made at all (a newer one is known)."""
+    now = clock.now()
+    kept: list[MessageRecord] = []
+    for message in messages:
+        order = message.order
+        if order is None:
+            kept.append(message)
+            continue
+        newest, other = record_heads.advance(order.head, order.key, message.message_id, now)
+        if not newest:
+            log("stream.older_version_dropped", message_id=message.message_id, head=order.head, newer=other)
+            continue
+        previous = other if other and other != message.message_id else None
+        kept.append(message.model_copy(update={"order": order.model_copy(update={"previous": previous})}))
+    return kept
 
 
 def _parsed(raw_records: Iterable[dict[str, Any]]) -> tuple[list[RecordChange], list[tuple[str, str]]]:

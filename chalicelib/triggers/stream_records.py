@@ -63,6 +63,7 @@ def image_fields(image: dict[str, Any] | None) -> dict[str, Any] | None:
     data = read_image(image)
     record_id = data.pop("id")
     data.pop("object_type", None)
+    data.pop("_version", None)
     return {"Id": record_id, **data}
 
 
@@ -78,7 +79,14 @@ def parse(raw: dict[str, Any]) -> RecordChange:
         old=image_fields(stream.get("OldImage")),
         new=image_fields(stream.get("NewImage")),
         changed_at=_moment(stream.get("ApproximateCreationDateTime")),
+        version=_version(stream.get("NewImage")),
     )
+
+
+def _version(image: dict[str, Any] | None) -> int:
+    """The version the record API wrote (0 for a record written around it)."""
+    value = read_image(image).get("_version") if image else None
+    return int(value) if isinstance(value, int | float | Decimal) else 0
 
 
 def _moment(value: Any) -> datetime | None:

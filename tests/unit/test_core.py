@@ -101,7 +101,8 @@ def test_state_machine_happy_path_is_timestamped() -> None:
 
 @pytest.mark.parametrize(("source", "target"), [
     (MessageState.queued, MessageState.delivered),
-    (MessageState.delivered, MessageState.queued),
+    (MessageState.delivered, MessageState.sending),  # (back to queued only through a replay)
+    (MessageState.superseded, MessageState.queued),
     (MessageState.opted_out, MessageState.sending),
     (MessageState.sent, MessageState.queued),
 ])
@@ -112,7 +113,8 @@ def test_state_machine_refuses_invalid_transitions(source: MessageState, target:
 
 def test_entered_from_is_the_inverse_of_transitions() -> None:
     assert ENTERED_FROM[MessageState.queued] == {
-        MessageState.queued, MessageState.sending, MessageState.failed, MessageState.expired, MessageState.undelivered}
+        MessageState.queued, MessageState.sending, MessageState.failed, MessageState.expired, MessageState.undelivered,
+        MessageState.delivered}
     assert ENTERED_FROM[MessageState.deleted] == {
         MessageState.queued, MessageState.failed, MessageState.expired, MessageState.undelivered}
     assert ENTERED_FROM[MessageState.undelivered] == {MessageState.sending, MessageState.sent}
