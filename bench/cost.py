@@ -23,7 +23,8 @@ from chalicelib.platform.settings import get_settings
 from chalicelib.stores import message_keys
 from local.runtime import ROOT
 
-TARGETS = {"SMS": 3.00, "SOAP notification": 0.30}
+# latest-wins: each change its own message (no batching of 100), plus the record head's write
+TARGETS = {"SMS": 3.00, "SOAP notification": 0.30, "latest-wins change": 3.00}
 MEMORY_GB = json.loads((ROOT / ".chalice" / "config.json").read_text())["lambda_memory_size"] / 1024
 
 
@@ -119,21 +120,25 @@ def sms_run(stage: Stage, ledger: pricing.Ledger, count: int) -> Run:
     return priced(stage, ledger, "SMS", count, work)
 
 
-def soap_run(stage: Stage, ledger: pricing.Ledger, count: int) -> Run:
+def soap_run(stage: Stage, ledger: pricing.Ledger, count: int, ordering: str = "none") -> Run:
+    """Record changes through the stream handler and the SOAP sender: 100 notifications per message, or with
+    latest-wins ordering one message per change and its record head's write."""
     import app
 
-    object_type = "Price" + str(int(time.time() * 1000))[-8:]
-    throughput.soap_definition(stage, object_type)
+    object_type = "Price" + str(int(time.time() * 1000))[-8:] + ("L" if ordering != "none" else "")
+    throughput.soap_definition(stage, object_type, ordering)
     batches = throughput.stream_batches(object_type, count)
+    messages = count if ordering == "latest_wins" else len(batches)
 
     def work() -> tuple[float, float, float]:
         started = time.perf_counter()
         for batch in batches:
             app.on_record_change({"Records": batch}, None)
-        throughput.drain("soap", len(batches))
-        return len(batches) + len(batches) / 10, 0, time.perf_counter() - started
+        throughput.drain("soap", messages)
+        return len(batches) + messages / 10, 0, time.perf_counter() - started
 
-    return priced(stage, ledger, "SOAP notification", count, work)
+    label = "latest-wins change" if ordering == "latest_wins" else "SOAP notification"
+    return priced(stage, ledger, label, count, work)
 
 
 def rows(runs: list[Run]) -> list[str]:
@@ -182,7 +187,8 @@ def main(stage: Stage, sms: int, soap: int) -> list[str]:
     ledger = pricing.Ledger()
     remove = pricing.capture(aws.client("dynamodb").meta.events, ledger)
     try:
-        runs = [sms_run(stage, ledger, sms), soap_run(stage, ledger, soap)]
+        runs = [sms_run(stage, ledger, sms), soap_run(stage, ledger, soap),
+                soap_run(stage, ledger, max(1, soap // 10), "latest_wins")]
     finally:
         remove()
     return rows(runs) + [""] + partition_rows()

@@ -157,7 +157,7 @@ def run_sms(stage: Stage, count: int, offset: int) -> tuple[Phase, Phase]:
 # --- SOAP ---------------------------------------------------------------------------------------------------
 
 
-def soap_definition(stage: Stage, object_type: str) -> None:
+def soap_definition(stage: Stage, object_type: str, ordering: str = "none") -> None:
     from chalicelib.api import definitions, managed
 
     schema = {"name": object_type, "fields": {"Subject": "string", "Status": "string", "Priority": "int"}}
@@ -171,6 +171,7 @@ def soap_definition(stage: Stage, object_type: str) -> None:
             "unique_name": "Bench",
             "endpoint_url": stage.soap_url,
             "fields": ["Subject", "Status", "Priority"],
+            "ordering": ordering,
         },
     )
     _api(

@@ -119,3 +119,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("fault injection")
         for line in FAULT_SUMMARY:
             terminalreporter.write_line(line)
+
+
+def parked_on(sqs: Any, queue_url: str, message_id: str, rounds: int = 50) -> bool:
+    """Whether `message_id` is on the queue, however many other messages it holds: each receive hides what it
+    saw for a few seconds, so the next one sees further."""
+    for _ in range(rounds):
+        taken = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=5).get("Messages", [])
+        if any(message_id in m["Body"] for m in taken):
+            return True
+        if not taken:
+            return False
+    return False

@@ -12,7 +12,7 @@ import pytest
 from chalicelib.core import clock, ids
 from chalicelib.models.records import FieldType
 from chalicelib.soap.envelope import parse_notifications
-from tests.conftest import Api, unique_object, wait_for
+from tests.conftest import Api, parked_on, unique_object, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -177,8 +177,7 @@ def test_listener_that_never_acks_expires_and_can_be_retried(runtime: Any, api: 
     assert queue_entries(api, f"view=pending&definition_id={definition_id}") == []
     sqs = runtime.client("sqs")
     dlq = sqs.get_queue_url(QueueName="outbound-local-soap-dlq")["QueueUrl"]
-    parked = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
-    assert any(entry["message_id"] in m["Body"] for m in parked)
+    assert parked_on(sqs, dlq, entry["message_id"])
     # The operator retries everything that failed for this definition once the partner is back.
     runtime.soap.script.clear()
     status, retried = api.call("POST", "/outbound-messages/queue/retry", {"definition_id": definition_id})

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib.soap.envelope import parse_notifications
-from tests.conftest import Api, unique_object, wait_for
+from tests.conftest import Api, parked_on, unique_object, wait_for
 from tests.e2e.test_pipeline import soap_setup, wait_state
 
 pytestmark = pytest.mark.e2e
@@ -61,14 +61,7 @@ def test_a_control_character_fails_one_record_and_its_99_neighbours_are_sent(run
     # Born failed, so it is on the DLQ like every failed message (its alarm fires, a redrive can retry it).
     sqs = runtime.client("sqs")
     dlq = sqs.get_queue_url(QueueName="outbound-local-soap-dlq")["QueueUrl"]
-    parked: list[str] = []
-
-    def on_the_dlq() -> bool:
-        for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", []):
-            parked.append(json.loads(m["Body"])["message_id"])
-        return listed[0]["message_id"] in parked
-
-    wait_for(on_the_dlq, 20, "the failed message on the soap DLQ")
+    wait_for(lambda: parked_on(sqs, dlq, listed[0]["message_id"]), 20, "the failed message on the soap DLQ")
 
     # The operator cannot retry it until the record is fixed; then the retry builds it from the record as it is.
     message_id = listed[0]["message_id"]
