@@ -46,7 +46,7 @@ load: $(STAMP)
 	PYTHONPATH=. $(PY) -m bench.load $(LOAD_ARGS)
 
 bench: $(STAMP)
-	PYTHONPATH=. $(PY) -m bench --sms-sizes $(SMS_SIZES) --soap-sizes $(SOAP_SIZES)
+	PYTHONPATH=. $(PY) -m bench --sms-sizes $(SMS_SIZES) --soap-sizes $(SOAP_SIZES) $(BENCH_ARGS)
 
 # Only the priced run of `make bench` (dollars per million messages, write units by table and index).
 bench-prices: $(STAMP)
