@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from typing import Any
 
 from chalice import Response
@@ -52,6 +54,7 @@ def checked_schema(name: str, raw: bytes | None) -> ObjectSchema:
 
 
 RECORD_ID_FORM = re.compile(RECORD_ID)
+WRITE_ATTEMPTS = 25
 
 
 def get_schema(name: str) -> ObjectSchema:
@@ -93,7 +96,9 @@ def put_record(object_type: str, record_id: str, raw: bytes | None, if_match: st
     if size > MAX_ITEM_BYTES:
         message = f"the record would weigh {size} bytes; a record holds at most {MAX_ITEM_BYTES} (DynamoDB's item size)"
         raise ApiError(413, "too_large", f"fields: {message}", [{"field": "fields", "message": message}])
-    for _ in range(5):
+    for attempt in range(WRITE_ATTEMPTS):  # each round of racing writers has one winner
+        if attempt:
+            time.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311 - jitter, not security
         current = record_store.current_version(object_type, record_id)
         expected = expected_version(if_match, current) if if_match else current
         try:

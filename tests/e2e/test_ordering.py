@@ -145,3 +145,29 @@ def test_many_records_many_versions_arrive_in_order_per_record_and_side_by_side(
         assert stuck[0]["state"] == "queued" and stuck[0]["attempts"] >= 1  # still retrying, alone
     finally:
         server.stop()
+
+
+def test_records_carry_a_version_and_take_if_match(api: Api) -> None:
+    obj = unique_object()
+    assert api.call("PUT", f"/objects/{obj}", {"fields": {"Subject": "string"}})[0] == 200
+    status, first = api.call("PUT", f"/records/{obj}/v-1", {"fields": {"Subject": "a"}})
+    assert status == 200 and first["version"] == 1, first
+    status, second = api.call("PUT", f"/records/{obj}/v-1", {"fields": {"Subject": "b"}}, headers={"If-Match": '"1"'})
+    assert status == 200 and second["version"] == 2, second
+    status, stale = api.call("PUT", f"/records/{obj}/v-1", {"fields": {"Subject": "c"}}, headers={"If-Match": '"1"'})
+    assert status == 412 and stale["fields"][0]["field"] == "If-Match", stale
+    status, read = api.call("GET", f"/records/{obj}/v-1")
+    assert status == 200 and read["version"] == 2 and read["fields"] == {"Subject": "b"}, read
+    listed = api.call("GET", f"/records/{obj}")[1]
+    assert [(r["id"], r["version"]) for r in listed["records"]] == [("v-1", 2)] and "_version" not in str(listed)
+    # writers racing without If-Match each get their own version
+    import threading
+
+    versions: list[int] = []
+    threads = [threading.Thread(target=lambda n=n: versions.append(
+        api.call("PUT", f"/records/{obj}/v-1", {"fields": {"Subject": f"w{n}"}})[1]["version"])) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(versions) == [3, 4, 5, 6, 7, 8]
