@@ -20,7 +20,8 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy chalicelib local rehearse
+	$(PY) -m mypy --strict chalicelib
+	$(PY) -m mypy local rehearse
 
 # The console's browser tests drive Debian's Chromium through its ChromeDriver (packages chromium, chromium-driver),
 # installed here on first use: apt-get as root, or through sudo.

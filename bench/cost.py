@@ -1,4 +1,4 @@
-"""Dollars per million messages at list price (issue 17), from a priced run of each path: DynamoDB units from
+"""Dollars per million messages at list price, from a priced run of each path: DynamoDB units from
 bench/pricing.py, requests per service counted by the stage's hooks, Lambda GB-seconds from the handlers' measured
 wall time at their configured memory, CloudWatch Logs from the bytes of log lines actually written.
 

@@ -1,5 +1,5 @@
 """`make run`'s data across restarts: moto keeps everything in memory, so the runtime writes what matters to a
-folder when it stops and puts it back when it starts (issue 18).
+folder when it stops and puts it back when it starts.
 
 Kept: every item of the stage's tables (records, definitions, rules, templates, configurations, messages,
 conversations, timeline, ...), the payload bucket's objects (claim-checked payloads) and the Scheduler

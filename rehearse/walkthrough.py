@@ -389,7 +389,7 @@ def refused_at_the_door(world: World) -> str:
 
 
 def managed_templates(world: World) -> str:
-    """Issue 18's management through API Gateway: list, replace with If-Match, refuse a stale write and the
+    """Management through API Gateway: list, replace with If-Match, refuse a stale write and the
     delete of a template still in use."""
     api = world.api
     body = {"name": "Managed", "channel_type": "sms", "bodies": {"en-US": "Hi {{ CustomerName }}"}}

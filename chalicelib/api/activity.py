@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.api.http import known_parameters, reply
 from chalicelib.core.errors import invalid, not_found, require

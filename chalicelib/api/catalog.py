@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 from pydantic import BaseModel
 
 from chalicelib.api.http import parse, reply, versioned_reply

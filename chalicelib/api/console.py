@@ -1,4 +1,4 @@
-"""The operator console (issue 18): one self-contained page, served by the API itself so it works offline and
+"""The operator console: one self-contained page, served by the API itself so it works offline and
 on AWS alike. No CDN: its script and style are written here, inline (console.html beside this module). The page
 holds no secret: the operator types the API key, the tab keeps it (sessionStorage), every call carries it."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from chalice import Response
+from chalice.app import Response
 
 PAGE = Path(__file__).resolve().with_name("console.html")
 # Inline script and style only, calls to this API only, never framed.

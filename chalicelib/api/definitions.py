@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import parse, reply, sorted_page, versioned_reply, with_body_version

@@ -1,4 +1,4 @@
-"""The provider webhooks behind a Lambda function URL (issue 17): a callback through API Gateway REST costs
+"""The provider webhooks behind a Lambda function URL: a callback through API Gateway REST costs
 $3.50 per million requests; through a function URL it costs only the function's own invocation.
 
 The same handlers and the same signature checks as the API's `/webhooks/...` routes (api/webhooks.py), reached
@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from chalice import Response
+from chalice.app import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api import webhooks

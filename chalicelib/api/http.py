@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.core.errors import ApiError, invalid
 from chalicelib.platform.logs import log

@@ -1,4 +1,4 @@
-"""Objects, records, templates and outbound configurations, fully managed (issue 18): list, read, update, delete.
+"""Objects, records, templates and outbound configurations, fully managed: list, read, update, delete.
 
 Optimistic concurrency as HTTP has it: a read answers with `ETag: "<version>"` (and `version` in the body); an
 update or delete that sends `If-Match` with an older version is refused with 412 and changes nothing. Without
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from chalice import Response
+from chalice.app import Response
 from pydantic import BaseModel
 
 from chalicelib.api import catalog

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.api.http import parse, reply
 from chalicelib.models.customer import InstantSendRequest

@@ -15,7 +15,7 @@ def retry_delay(
 ) -> float:
     """Seconds to wait after `attempts` failed attempts; a provider's Retry-After is a floor."""
     rng = rng or random.Random()  # noqa: S311 - jitter, not security
-    gap = min(CAP_SECONDS, base * 2 ** max(attempts - 1, 0))
+    gap = min(CAP_SECONDS, base * 2.0 ** max(attempts - 1, 0))
     jittered = gap * (0.8 + 0.4 * rng.random())
     delay = min(CAP_SECONDS, jittered)
     if retry_after is not None:

@@ -67,7 +67,7 @@ def probe_taken(circuit: Circuit, now: datetime) -> Circuit:
 
 
 def _probe_wait(opens: int) -> timedelta:
-    return min(PROBE_MAX, PROBE_FIRST * 2 ** max(0, opens - 1))
+    return min(PROBE_MAX, PROBE_FIRST * (1 << max(0, opens - 1)))
 
 
 def succeeded(circuit: Circuit) -> Circuit:

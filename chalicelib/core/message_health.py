@@ -1,4 +1,4 @@
-"""Pure: how a definition's or a configuration's messages are doing over a window (issue 18's health view)."""
+"""Pure: how a definition's or a configuration's messages are doing over a window (the health view)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One-time upgrade step (issue 17): copy message records from the table they lived in before
+"""One-time upgrade step: copy message records from the table they lived in before
 (`LEGACY_MESSAGES_TABLE`, whole-record indexes) into the message store (`MESSAGES_TABLE`), in the new item form.
 
     MESSAGES_TABLE=outbound-prod-message-store LEGACY_MESSAGES_TABLE=outbound-prod-messages \\

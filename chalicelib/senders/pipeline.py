@@ -326,7 +326,7 @@ def handle_batch(
     """Lambda's partial-batch contract: only the records listed are retried (needs ReportBatchItemFailures).
 
     The records of a batch are delivered side by side (SENDER_THREADS): a sender mostly waits on its provider,
-    and that wait is billed Lambda time, so ten waits at once cost one (issue 17). No delivery starts unless the
+    and that wait is billed Lambda time, so ten waits at once cost one. No delivery starts unless the
     function's remaining time covers a whole attempt: the rest of the batch is reported failed and made visible
     again at once, instead of being cut off mid-call by the function timeout (which would leave every message of
     the batch invisible for the queue's visibility timeout).

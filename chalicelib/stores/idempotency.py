@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.core.errors import ApiError, invalid
 from chalicelib.platform import aws

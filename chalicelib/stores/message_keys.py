@@ -1,6 +1,6 @@
 """The message table's key design, as pure functions: which index entries a record carries and where.
 
-Cost follows the floor (issue 17): a GSI entry is written when its key appears, changes or leaves, and when a
+Cost follows the floor: a GSI entry is written when its key appears, changes or leaves, and when a
 projected attribute changes. So every index here is keyed and projected on attributes that never change after
 creation, or is sparse over the rare states an operator or the sweep looks for:
 

@@ -11,9 +11,10 @@ from chalicelib.core.clock import iso
 from chalicelib.core.clock import now as clock_now
 from chalicelib.models.messages import MessageRecord, MessageState
 from chalicelib.platform import aws
-from chalicelib.platform.dynamo_codec import BadCursor, from_item, to_item, to_value
+from chalicelib.platform.dynamo_codec import BadCursor as BadCursor  # re-exported: callers catch it from here
 from chalicelib.platform.dynamo_codec import cursor_in as _cursor_in
 from chalicelib.platform.dynamo_codec import cursor_out as _cursor_out
+from chalicelib.platform.dynamo_codec import from_item, to_item, to_value
 from chalicelib.platform.settings import get_settings
 from chalicelib.stores import message_keys as keys
 from chalicelib.stores.messages import _table, get_many

@@ -67,7 +67,7 @@ def _history_line(change: StateChange) -> str:
 
 
 def _history_entry(line: Any) -> dict[str, Any]:
-    if isinstance(line, dict):  # written before issue 17
+    if isinstance(line, dict):  # the form written before the message store
         return line
     at, state, *detail = str(line).split(" ", 2)
     return {"at": at, "state": state, "detail": detail[0] if detail else None}
@@ -118,7 +118,7 @@ def _record(item: dict[str, Any]) -> MessageRecord:
 
 
 def decode_item(item: dict[str, Any]) -> MessageRecord:
-    """A stored item (this form, or the one written before issue 17) as a record."""
+    """A stored item (this form, or the one written before the message store) as a record."""
     return _record(item)
 
 

@@ -1,6 +1,6 @@
 """The minute tick's one job: re-enqueue records whose queue message was lost, and only those, once.
 
-Two places a queue message can be lost, two cheap looks (issue 17: no index entry just for the sweep):
+Two places a queue message can be lost, two cheap looks (no index entry just for the sweep):
 - a *first* enqueue (a crash between the record's write and the enqueue, with no redelivery to repeat it): new
   messages are read once, shard by shard, from `by_time` behind a per-shard mark (stores/sweep_marks.py) that
   stops at the first record it cannot yet judge;

@@ -1,5 +1,5 @@
 """What a message costs in DynamoDB, priced by DynamoDB's rules over the items really written (bench/pricing.py)
-with the indexes infra/template.yaml declares (issue 17): the floor, not the whole-record indexes of before."""
+with the indexes infra/template.yaml declares: the floor, not the whole-record indexes of before."""
 
 from __future__ import annotations
 
