@@ -139,11 +139,18 @@ def webhooks_url(event, context):  # type: ignore[no-untyped-def]
     return function_url.handle(event)
 
 
+def _fallback_check(channel, body):  # type: ignore[no-untyped-def]
+    """Channel fallback's checks travel on the channel queues; imported only when one arrives."""
+    from chalicelib.triggers import fallback
+
+    fallback.check(channel, body)
+
+
 def _sender(channel: str):  # type: ignore[no-untyped-def]
     def handler(event):  # type: ignore[no-untyped-def]
         from chalicelib.senders import pipeline
 
-        return pipeline.handle_batch(channel, event.to_dict()["Records"], event.context)
+        return pipeline.handle_batch(channel, event.to_dict()["Records"], event.context, on_check=_fallback_check)
 
     handler.__name__ = f"send_{channel}"
     return handler

@@ -202,6 +202,19 @@ def _whatsapp_preview(template: MessageTemplate, request: PreviewRequest) -> dic
     return answer
 
 
+def check_fallback(data: ConfigurationInput, own_id: str) -> None:
+    """Each step names another existing configuration, once; a step's own fallback list is not followed (the
+    chain is the one the first configuration names)."""
+    seen: set[str] = set()
+    for index, step in enumerate(data.fallback):
+        field = f"fallback.{index}.configuration_id"
+        if step.configuration_id == own_id or step.configuration_id in seen:
+            raise mismatch(field, "a chain names each other configuration at most once, and never itself")
+        seen.add(step.configuration_id)
+        if config_store.get(config_store.CONFIGURATION, step.configuration_id, OutboundConfiguration) is None:
+            raise unknown(field, f"{step.configuration_id} is not an outbound configuration")
+
+
 def create_configuration(raw: bytes | None) -> Response:
     data = parse(ConfigurationInput, raw)
     template = config_store.get(config_store.TEMPLATE, data.template_id, MessageTemplate)
@@ -209,6 +222,8 @@ def create_configuration(raw: bytes | None) -> Response:
         raise unknown("template_id", f"{data.template_id} does not exist")
     if template.channel_type != data.channel_type:
         raise mismatch("template_id", f"template is for {template.channel_type}, configuration is {data.channel_type}")
-    configuration = OutboundConfiguration(id=ids.random_id("cfg"), **data.model_dump())
+    configuration_id = ids.random_id("cfg")
+    check_fallback(data, configuration_id)
+    configuration = OutboundConfiguration(id=configuration_id, **data.model_dump())
     config_store.put(config_store.CONFIGURATION, configuration.id, configuration, new=True)
     return reply(201, configuration)

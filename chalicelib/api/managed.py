@@ -140,6 +140,7 @@ def update_configuration(configuration_id: str, raw: bytes | None, if_match: str
         raise unknown("template_id", f"{data.template_id} does not exist")
     if template.channel_type != data.channel_type:
         raise mismatch("template_id", f"template is for {template.channel_type}, configuration is {data.channel_type}")
+    catalog.check_fallback(data, configuration_id)
     configuration = OutboundConfiguration(id=configuration_id, **data.model_dump())
     try:
         new_version = config_store.put_versioned(config_store.CONFIGURATION, configuration_id, configuration, expected)
@@ -155,7 +156,10 @@ def _referrers(configuration_id: str) -> list[str]:
     for state in ("active", "paused"):
         found, _ = schedule_store.page(100, None, configuration_id=configuration_id, state=state)
         schedules += found
-    return rules + [f"schedule {s.id} ({s.state})" for s in schedules]
+    fallbacks = [f"configuration {c.name} ({c.id}) falls back to it"
+                 for c in config_store.list_all(config_store.CONFIGURATION, OutboundConfiguration)
+                 if any(step.configuration_id == configuration_id for step in c.fallback)]
+    return rules + [f"schedule {s.id} ({s.state})" for s in schedules] + fallbacks
 
 
 def delete_configuration(configuration_id: str, if_match: str | None) -> Response:

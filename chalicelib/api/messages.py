@@ -10,10 +10,10 @@ from chalice.app import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import known_parameters, parse, reply
-from chalicelib.core import clock
+from chalicelib.core import clock, fallback
 from chalicelib.core.errors import ApiError, invalid, not_found, require
 from chalicelib.core.message_health import summarize
-from chalicelib.models.messages import Audit, MessageRecord, MessageState, MessageView
+from chalicelib.models.messages import Audit, ChainEntry, MessageRecord, MessageState, MessageView
 from chalicelib.operations import actions as operations
 from chalicelib.operations import redrive
 from chalicelib.platform.settings import CHANNELS
@@ -27,7 +27,14 @@ def get_message(message_id: str) -> Response:
         raise not_found("message", message_id)
     verdict = message_store.audit(record)
     audit = Audit(verified=verdict.verified, problem=verdict.problem, payload_digest=verdict.payload_digest)
-    return reply(200, MessageView(**record.model_dump(), audit=audit))
+    chain: list[ChainEntry] = []
+    if record.fallback is not None:
+        found = message_store.get_many(fallback.chain_ids(record.fallback))
+        chain = [ChainEntry(message_id=m.message_id, channel=m.channel, state=m.state,
+                            step=m.fallback.step if m.fallback else 0) for m in found.values()]
+        chain.sort(key=lambda entry: entry.step)
+    via = [entry.channel for entry in chain if entry.state == MessageState.delivered]
+    return reply(200, MessageView(**record.model_dump(), audit=audit, fallback_chain=chain, delivered_via=via))
 
 
 LIST_PARAMETERS = {

@@ -19,7 +19,7 @@ A provider that accepted a message is not asked again by a retry or a redrive un
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -186,7 +186,12 @@ class Metric:
     latency: bool = False  # with DeliveryLatency since creation (Sent, Delivered)
 
 
-Effect = Enqueue | DeadLetter | Metric
+@dataclass(frozen=True)
+class FallBack:
+    """The message died and its configuration names a next channel: look at the fallback now."""
+
+
+Effect = Enqueue | DeadLetter | Metric | FallBack
 
 
 @dataclass(frozen=True)
@@ -243,7 +248,16 @@ def _refuse(reason: str) -> Decision:
 
 
 def decide(record: MessageRecord, event: Event) -> Decision:
-    """The one place a message's state changes are decided; pure."""
+    """The one place a message's state changes are decided; pure. A message that dies with fallback steps left
+    also asks for its fallback (taken at most once: core/fallback.py)."""
+    decision = _decide(record, event)
+    dies = decision.verdict == "apply" and decision.state in {S.failed, S.undelivered, S.expired}
+    if dies and record.fallback is not None and record.fallback.plan:
+        return replace(decision, effects=(*decision.effects, FallBack()))
+    return decision
+
+
+def _decide(record: MessageRecord, event: Event) -> Decision:
     if isinstance(event, Claimed):
         return _claimed(record, event)
     if isinstance(event, Accepted | Refused | Failing | Paced):

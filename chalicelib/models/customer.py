@@ -80,6 +80,16 @@ def _provider_per_channel(schema: dict[str, Any]) -> None:
     ]
 
 
+class FallbackStep(BaseModel):
+    """The next channel when the message is not delivered: another configuration, taken on an explicit failure or
+    when no `delivered` came within `after_seconds` of the message's creation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    configuration_id: Annotated[str, Field(min_length=1, max_length=64)]
+    after_seconds: Annotated[int, Field(ge=10, le=259_200)] = 300
+
+
 class ConfigurationInput(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_provider_per_channel)
 
@@ -98,6 +108,8 @@ class ConfigurationInput(BaseModel):
         description="throughput of the sending number or account, shared by every configuration that uses it; "
         "X's documented DM limits apply to twitter without it",
     )
+    fallback: Annotated[list[FallbackStep], Field(max_length=3)] = Field(
+        default_factory=list, description="ordered: the channels tried next, each once, when this one fails")
 
     @field_validator("provider")
     @classmethod

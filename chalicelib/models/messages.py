@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -125,6 +125,16 @@ class MessageSource(BaseModel):
     ref: str
 
 
+class FallbackMark(BaseModel):
+    """A customer message's place in its fallback chain: the chain's first message (the logical message), this
+    step's index, the steps left, and the contact as sent (each step renders its own template for it)."""
+
+    logical: str
+    step: int = 0
+    plan: list[dict[str, Any]] = Field(default_factory=list)  # FallbackStep dumps: {configuration_id, after_seconds}
+    contact: dict[str, Any] = Field(default_factory=dict)
+
+
 class OrderMark(BaseModel):
     """Where a latest-wins message stands among its record's versions (stores/record_heads.py)."""
 
@@ -165,6 +175,7 @@ class MessageRecord(BaseModel):
     pace: list[PaceBucket] = Field(default_factory=list)
     paced_for: int | None = None
     order: OrderMark | None = None  # latest-wins ordering: the record version this message carries
+    fallback: FallbackMark | None = None  # a configuration with fallback steps sent it
 
 
 class QueueBody(BaseModel):
@@ -172,6 +183,8 @@ class QueueBody(BaseModel):
 
     message_id: str
     attempt: int = Field(ge=0, description="attempts already made when this was enqueued")
+    check: Literal["fallback"] | None = Field(default=None, description="not a delivery: a fallback check")
+    due: datetime | None = None  # a fallback timer: when it falls due (None: a death, due now)
 
 
 def check_transition(current: MessageState, target: MessageState) -> None:
@@ -199,7 +212,19 @@ class Audit(BaseModel):
     payload_digest: str | None = None
 
 
+class ChainEntry(BaseModel):
+    """One channel of a fallback chain, as the message view lists them."""
+
+    message_id: str
+    channel: str
+    state: MessageState
+    step: int
+
+
 class MessageView(MessageRecord):
-    """A message as GET /messages/{id} shows it: the record and its audit."""
+    """A message as GET /messages/{id} shows it: the record, its audit, and its fallback chain across channels
+    (`delivered_via`: the channels that delivered it; two means the person got it twice)."""
 
     audit: Audit
+    fallback_chain: list[ChainEntry] = Field(default_factory=list)
+    delivered_via: list[str] = Field(default_factory=list)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from chalicelib.core import clock, lifecycle
+from chalicelib.core import clock, fallback, lifecycle
 from chalicelib.core.errors import not_found
-from chalicelib.models.messages import MessageState
+from chalicelib.models.messages import MessageRecord, MessageState
+from chalicelib.platform import metrics
 from chalicelib.platform.logs import log
 from chalicelib.stores import messages as message_store
 from chalicelib.stores import transitions
@@ -81,6 +82,21 @@ def _apply(message_id: str, provider: str, attempt: int | None, provider_id: str
             state=result.record.state.value)
         return "duplicate"
     state = result.decision.state
+    if state == MessageState.delivered and record.fallback is not None and record.fallback.plan:
+        _late_receipt(result.record)
     log("message.provider_report", logging.INFO if state == MessageState.delivered else logging.WARNING,
         message_id=message_id, channel=result.record.channel, state=state.value if state else None, code=error_code)
     return "updated"
+
+
+def _late_receipt(record: MessageRecord) -> None:
+    """Delivered after its fallback went out: the person got both. Counted, and nothing further starts (a
+    delivered message never falls back)."""
+    mark = record.fallback
+    assert mark is not None
+    following = message_store.get(fallback.next_id(mark), consistent=False)
+    if following is None:
+        return
+    log("fallback.delivered_twice", logging.WARNING, message_id=record.message_id,
+        next_message_id=following.message_id, logical=mark.logical)
+    metrics.emit({"DuplicateDelivery": 1}, channel=record.channel, message_id=record.message_id)

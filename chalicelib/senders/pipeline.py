@@ -99,13 +99,24 @@ def settle(record: MessageRecord, outcome: Outcome) -> MessageRecord:
     return updated
 
 
-def process(channel: str, body_text: str, deliver: Deliver = _deliver, context: RemainingTime | None = None) -> None:
-    """Handle one queue message; raises only on infrastructure errors (the message is then redelivered)."""
+Check = Callable[[str, QueueBody], None]
+
+
+def process(channel: str, body_text: str, deliver: Deliver = _deliver, context: RemainingTime | None = None,
+            on_check: Check | None = None) -> None:
+    """Handle one queue message; raises only on infrastructure errors (the message is then redelivered). A check
+    (a fallback timer or death) is not a delivery: `on_check` takes it (app.py wires triggers/fallback)."""
     try:
         body = QueueBody.model_validate_json(body_text)
     except ValidationError as exc:
         queues.dead_letter(channel, QueueBody(message_id="unparseable", attempt=0), f"bad queue body: {exc}")
         log("queue.poison", logging.ERROR, channel=channel, body=body_text[:200])
+        return
+    if body.check is not None:
+        if on_check is None:
+            log("queue.check_dropped", logging.ERROR, channel=channel, message_id=body.message_id, check=body.check)
+        else:
+            on_check(channel, body)
         return
     now = clock.now()
     settings = get_settings()
@@ -281,6 +292,9 @@ def give_up(channel: str, body_text: str, receives: int, error: str) -> bool:
     before SQS's maxReceiveCount moves it there with a record still saying queued. False if that fails too."""
     try:
         body = QueueBody.model_validate_json(body_text)
+        if body.check is not None:  # not a delivery: the message's own state says what it is
+            log("queue.check_given_up", logging.ERROR, channel=channel, message_id=body.message_id, error=error)
+            return True
         reason = f"gave up after {receives} receives: {error}"
         record = message_store.get(body.message_id)
         if record is None:
@@ -304,12 +318,13 @@ def attempt_seconds(channel: str) -> float:
     return settings.http_timeout_seconds * CALLS_PER_ATTEMPT.get(channel, 1) + SETTLE_MARGIN_SECONDS
 
 
-def _one(channel: str, raw: dict[str, Any], context: RemainingTime | None, needed_ms: float) -> str:
+def _one(channel: str, raw: dict[str, Any], context: RemainingTime | None, needed_ms: float,
+         on_check: Check | None = None) -> str:
     """One SQS record: "done", "failed" (SQS redelivers it) or "skipped" (not started: too little time left)."""
     if context is not None and context.get_remaining_time_in_millis() < needed_ms:
         return "skipped"
     try:
-        process(channel, raw["body"], context=context)
+        process(channel, raw["body"], context=context, on_check=on_check)
         return "done"
     except Exception as exc:  # noqa: BLE001 - one bad message must not fail its neighbours
         error = f"{type(exc).__name__}: {exc}"
@@ -321,7 +336,8 @@ def _one(channel: str, raw: dict[str, Any], context: RemainingTime | None, neede
 
 
 def handle_batch(
-    channel: str, records: Iterable[dict[str, Any]], context: RemainingTime | None = None
+    channel: str, records: Iterable[dict[str, Any]], context: RemainingTime | None = None,
+    on_check: Check | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """Lambda's partial-batch contract: only the records listed are retried (needs ReportBatchItemFailures).
 
@@ -335,10 +351,10 @@ def handle_batch(
     needed_ms = attempt_seconds(channel) * 1000
     threads = max(1, min(get_settings().sender_threads, len(batch)))
     if threads == 1:
-        outcomes = [_one(channel, raw, context, needed_ms) for raw in batch]
+        outcomes = [_one(channel, raw, context, needed_ms, on_check) for raw in batch]
     else:
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            outcomes = list(pool.map(lambda raw: _one(channel, raw, context, needed_ms), batch))
+            outcomes = list(pool.map(lambda raw: _one(channel, raw, context, needed_ms, on_check), batch))
     failures = [{"itemIdentifier": raw["messageId"]} for raw, outcome in zip(batch, outcomes, strict=True)
                 if outcome != "done"]
     skipped = [raw for raw, outcome in zip(batch, outcomes, strict=True) if outcome == "skipped"]

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from chalicelib.core import backoff, clock
-from chalicelib.core.lifecycle import DeadLetter, Decision, Enqueue, Event, Metric, decide
+from chalicelib.core.lifecycle import DeadLetter, Decision, Enqueue, Event, FallBack, Metric, decide
 from chalicelib.models.messages import MessageRecord, QueueBody
 from chalicelib.platform import metrics
 from chalicelib.platform.logs import log
@@ -59,6 +59,8 @@ def carry_out(record: MessageRecord, decision: Decision) -> None:
             queues.enqueue(channel, [QueueBody(message_id=mid, attempt=effect.attempt)], delay=delay)
         elif isinstance(effect, DeadLetter):
             queues.dead_letter(channel, QueueBody(message_id=mid, attempt=effect.attempt), effect.reason)
+        elif isinstance(effect, FallBack):
+            queues.enqueue(channel, [QueueBody(message_id=mid, attempt=0, check="fallback")])  # due: now
         elif isinstance(effect, Metric):
             if effect.latency:
                 metrics.reached(effect.name, channel=channel, message_id=mid, created_at=record.created_at, now=now)

@@ -12,6 +12,7 @@ from chalicelib.core.rendering import RenderFailed, render, render_body
 from chalicelib.models.customer import MAX_BODY, Contact, MessageTemplate, OutboundConfiguration
 from chalicelib.models.messages import (
     DirectMessagePayload,
+    FallbackMark,
     MessageRecord,
     MessageSource,
     MessageState,
@@ -147,6 +148,10 @@ def build_records(
                 else None,
             }
         )
+        if configuration.fallback:
+            mark = FallbackMark(logical=message_id, plan=[step.model_dump() for step in configuration.fallback],
+                                contact=contact.model_dump(mode="json", exclude_none=True))
+            record = record.model_copy(update={"fallback": mark})
         if not contact.optin:
             record = record.model_copy(
                 update={

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from chalicelib.core import backoff, clock, fallback
 from chalicelib.models.messages import (
     MessageRecord,
     MessageState,
@@ -44,6 +45,7 @@ def dispatch(records: Sequence[MessageRecord]) -> list[str]:
             timeline.add(entity_type, entity_id, record, str(body))
     for channel, bodies in pending.items():
         queues.enqueue(channel, bodies)
+    _start_fallback_timers([r for r in records if stored[r.message_id] is None])
     created = [r for r in records if stored[r.message_id] is None]
     for record in created:
         if record.state == MessageState.failed:
@@ -62,3 +64,15 @@ def dispatch(records: Sequence[MessageRecord]) -> list[str]:
             channel=channel,
         )
     return [r.message_id for r in records]
+
+
+def _start_fallback_timers(created: Sequence[MessageRecord]) -> None:
+    """The next channel's timer, on the message's own queue (SQS delays of up to 15 minutes, hop after hop):
+    no polling, and it survives restarts and redeploys."""
+    now = clock.now()
+    for record in created:
+        due = fallback.due_at(record)
+        if due is None or record.state != MessageState.queued:
+            continue
+        queues.enqueue(record.channel, [QueueBody(message_id=record.message_id, attempt=0, check="fallback", due=due)],
+                       delay=backoff.sqs_delay(now, due))
