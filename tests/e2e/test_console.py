@@ -362,3 +362,26 @@ def test_an_operator_sees_a_disabled_endpoint_and_why_and_resumes_it(runtime: An
         assert endpoint_of(api, url)["state"] == "closed"
     finally:
         listener.stop()
+
+
+def test_an_operator_follows_a_message_across_channels(runtime: Any, api: Api, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.e2e.test_fallback import send_one, sms_to, with_fallback
+
+    number = "+13035550690"
+    first = send_one(api, with_fallback(api), number)  # outside the window, no content template: fails, falls back
+    wait_for(lambda: sms_to(runtime, number), what="the fallback SMS")
+    follower = wait_for(lambda: (c := message(api, first)["fallback_chain"]) and len(c) == 2 and c[1]["message_id"],
+                        what="the chain")
+    browser.get(f"{runtime.api_url}/console")
+    browser.find_element(By.ID, "api-key").send_keys(runtime.api_key)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    page(browser, "messages")
+    fill(browser, "messages", {"contact": number})
+    click(browser, f'//button[text()="{first}"]', "the WhatsApp message")
+    until(browser, lambda d: "Across channels" in text(d, "#message-detail"), "the chain across channels")
+    assert "whatsapp" in text(browser, "#message-detail") and "sms" in text(browser, "#message-detail")
+    browser.save_screenshot(str(SHOTS / "console-fallback-chain.png"))
+    click(browser, f'//div[@id="message-detail"]//button[text()="{follower}"]', "the SMS step")
+    until(browser, lambda d: f"Message {follower}" in text(d, "#message-detail"), "the SMS step's own view")
