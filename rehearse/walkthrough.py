@@ -152,6 +152,30 @@ def _sms_setup(world: World) -> str:
     return str(configuration["id"])
 
 
+def whatsapp_fallback(world: World) -> str:
+    """A WhatsApp message that cannot go (outside the 24-hour window, no content template) becomes an SMS: the
+    death's check travels on the WhatsApp queue of the deployed stack, and the SMS sender sends the next step."""
+    api = world.api
+    sms_configuration = _sms_setup(world)
+    template = expect(api.call("POST", "/templates", {
+        "name": "Case update (WhatsApp)", "channel_type": "whatsapp", "default_locale": "en-US",
+        "bodies": {"en-US": "Hi {{ CustomerName }}, case {{ CaseName }} is open."}}), 201, "POST /templates")
+    configuration = expect(api.call("POST", "/outbound-configurations", {
+        "name": "Support WhatsApp", "channel_type": "whatsapp", "channel": "+15005550006",
+        "template_id": template["id"], "fallback": [{"configuration_id": sms_configuration, "after_seconds": 300}]}),
+        201, "POST /outbound-configurations")
+    number = "+14155550177"
+    sent = expect(api.call("POST", "/sends", {"configuration_id": configuration["id"], "contacts": [
+        {"tocontactid": number, "CustomerName": "Fay", "CaseName": "C-77"}]}), 202, "POST /sends")
+    first = sent["message_ids"][0]
+    world.wait_state(first, {"failed"})
+    sms = wait_for(lambda: [m for m in world.twilio.messages() if m.get("To") == number], "the fallback SMS")
+    chain = wait_for(lambda: (c := world.message(first)["fallback_chain"]) and len(c) == 2 and c, "the chain")
+    check(len(sms) == 1 and sms[0]["Body"] == "Hi Fay, case C-77 is open.", f"SMS: {sms}")
+    return (f"{first} failed ({world.message(first)['error_code']}); one SMS {chain[1]['message_id']} "
+            f"went instead, same logical message")
+
+
 def instant_sms(world: World) -> str:
     configuration_id = _sms_setup(world)
     sent = expect(world.api.call("POST", "/sends", {"configuration_id": configuration_id, "contacts": [
@@ -425,6 +449,7 @@ STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("record change -> SOAP delivery with Ack", soap_record_change),
     ("record change -> JSON delivery (Standard Webhooks)", json_record_change),
     ("instant SMS + Twilio status callback", instant_sms),
+    ("WhatsApp -> SMS fallback", whatsapp_fallback),
     ("scheduled send (API schedule)", scheduled_send),
     ("operator's own Scheduler schedule", operator_schedule),
     ("failed firing parked on the schedule DLQ", failed_firing),
