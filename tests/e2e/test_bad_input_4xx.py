@@ -135,3 +135,11 @@ def test_a_number_a_double_cannot_hold_exactly_is_refused_not_rounded(api: Api) 
     assert status == 200 and stored["fields"]["Amount"] == 1e50, stored
     assert api.call("PUT", f"/records/{obj}/r2", raw=b'{"fields": {"Amount": 9007199254740992}}')[0] == 200
     assert api.call("PUT", f"/records/{obj}/r3", raw=b'{"fields": {"Amount": 0.1}}')[0] == 200
+
+
+def test_an_integral_number_written_with_a_fraction_is_an_integer(api: Api) -> None:
+    """JSON has one number type, and JSON Schema counts 10.0 as an integer: strict validation takes it as 10."""
+    obj = schema(api)
+    status, stored = api.call("PUT", f"/records/{obj}/r1", raw=b'{"fields": {"Count": 7.0, "Amount": 2.0}}')
+    assert status == 200 and stored["fields"]["Count"] == 7, stored
+    expect_4xx(api.call("PUT", f"/records/{obj}/r1", raw=b'{"fields": {"Count": 7.5}}'), "fields.Count")
