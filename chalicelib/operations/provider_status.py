@@ -93,7 +93,8 @@ def _late_receipt(record: MessageRecord) -> None:
     """Delivered after its fallback went out: the person got both. Counted, and nothing further starts (a
     delivered message never falls back)."""
     mark = record.fallback
-    assert mark is not None
+    if mark is None:
+        return
     following = message_store.get(fallback.next_id(mark), consistent=False)
     if following is None:
         return

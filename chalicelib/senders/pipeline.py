@@ -163,7 +163,8 @@ def newest_and_next(record: MessageRecord, now: datetime) -> bool:
     no redrive or retry ever sends an older version after a newer one). The newest waits while an older
     version's attempt is still in flight, so the partner never receives the older one after it."""
     order = record.order
-    assert order is not None
+    if order is None:
+        return True
     head = record_heads.get(order.head)
     if head is not None and head.latest_key > order.key:
         transitions.run(record, lifecycle.Superseded(record.attempts, now, head.latest_message))

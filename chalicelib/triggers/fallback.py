@@ -49,7 +49,8 @@ def check(channel: str, body: QueueBody) -> None:
 def take_next_step(record: MessageRecord) -> str | None:
     """The next channel's message (made once, whoever asks); None when it cannot be built."""
     mark = record.fallback
-    assert mark is not None and mark.plan
+    if mark is None or not mark.plan:
+        return None
     step = mark.plan[0]
     next_id = rules.next_id(mark)
     try:
