@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import time
 from dataclasses import asdict, replace
 from datetime import datetime
@@ -24,6 +25,7 @@ from chalicelib.platform.settings import get_settings
 
 KIND = "CIRCUIT"
 CACHE_SECONDS = 5.0
+WRITE_ATTEMPTS = 25  # a batch's ten senders failing at once on one endpoint: every failure counts
 _cache: dict[str, tuple[float, Circuit]] = {}
 
 
@@ -106,7 +108,9 @@ def take_probe(current: Circuit, now: datetime) -> bool:
 def record(endpoint_url: str, ok: bool, now: datetime, reason: str = "", *, gone: bool = False) -> Circuit:
     """One attempt's outcome. A success on a healthy circuit writes nothing."""
     current = get(endpoint_url)
-    for _ in range(5):
+    for attempt in range(WRITE_ATTEMPTS):  # each round of racing senders has one winner
+        if attempt:
+            time.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311 - jitter, not security
         after = rules.succeeded(current) if ok else rules.failed(current, now, reason, gone=gone)
         if replace(after, version=current.version) == current:
             return current
