@@ -74,10 +74,6 @@ def create(request: ReplayInput, seed: str | None = None) -> Replay:
     return advance(task, version, pages=1)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 LEASE = timedelta(minutes=5)
 
 
@@ -108,7 +104,7 @@ def _page(task: Replay, equals: dict[str, str]) -> Replay:
     try:
         found, cursor = message_listing.list_filtered(
             states(task.mode), PAGE, task.cursor, equals=equals,
-            ranges={"created_at": (_iso(task.since), _iso(task.until))}, days=MAX_WINDOW_DAYS + 1)
+            ranges={"created_at": (clock.iso(task.since), clock.iso(task.until))}, days=MAX_WINDOW_DAYS + 1)
     except message_listing.BadCursor:
         found, cursor = [], None
     update: dict[str, object] = {"examined": task.examined + len(found), "cursor": cursor}

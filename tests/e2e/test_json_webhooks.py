@@ -353,7 +353,7 @@ def test_replay_by_window_failed_missing_all_and_dry_run(runtime: Any, api: Api,
 
 
 def test_customer_messages_replay_failed_ones_never_everything(runtime: Any, api: Api) -> None:
-    from datetime import timedelta
+    from datetime import timedelta, timezone
 
     from chalicelib.core import clock
     from local.providers import twilio_error
@@ -370,7 +370,9 @@ def test_customer_messages_replay_failed_ones_never_everything(runtime: Any, api
     status, everything = api.call("POST", "/replays", {"configuration_id": configuration_id, "since": since,
                                                        "mode": "all"})
     assert status == 409 and everything["fields"][0]["field"] == "mode", everything
-    status, replay = api.call("POST", "/replays", {"configuration_id": configuration_id, "since": since})
+    # a window given in another zone means the same instants (stored times are UTC)
+    east = (clock.now() - timedelta(minutes=1)).astimezone(timezone(timedelta(hours=2))).isoformat()
+    status, replay = api.call("POST", "/replays", {"configuration_id": configuration_id, "since": east})
     assert status == 202 and (replay["mode"], replay["replayed"]) == ("failed", 1), replay
     wait_state(api, sent["message_ids"][0], "sent")
     assert replay["id"] in [r["id"] for r in api.call("GET", "/replays")[1]["replays"]]
