@@ -64,6 +64,16 @@ def runtime() -> Iterator[Any]:
     started.stop()
 
 
+@pytest.fixture(scope="module")
+def listener() -> Iterator[Any]:
+    """A partner's JSON webhook endpoint on loopback, one per test module (each test uses its own path)."""
+    from local.providers import FakeWebhookListener
+
+    server = FakeWebhookListener().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def api(runtime: Any) -> Api:
     return Api(runtime.api_url, runtime.api_key)

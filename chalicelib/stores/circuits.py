@@ -53,10 +53,13 @@ def _from(item: dict[str, Any]) -> Circuit:
                    reason=data.get("reason"), version=int(from_item(item)["version"]))
 
 
+def _plain(found: Circuit) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(found).items()}
+
+
 def view(found: Circuit) -> dict[str, Any]:
     """The circuit as the API and the console show it."""
-    data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(found).items()}
-    return {"id": key(found.endpoint_url), **data}
+    return {"id": key(found.endpoint_url), **_plain(found)}
 
 
 def get(endpoint_url: str, *, fresh: bool = False) -> Circuit:
@@ -77,7 +80,7 @@ def get_by_id(circuit_id: str) -> Circuit | None:
 
 
 def _write(before: Circuit, after: Circuit) -> Circuit:
-    data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(after).items() if k != "version"}
+    data = {k: v for k, v in _plain(after).items() if k != "version"}
     written = replace(after, version=before.version + 1)
     kwargs: dict[str, Any] = {"TableName": _table(), "Item": to_item(
         {"pk": KIND, "sk": key(after.endpoint_url), "data": data, "version": written.version})}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from local.providers import twilio_error
-from tests.conftest import Api, wait_for
+from tests.conftest import Api
 from tests.e2e.test_pipeline import sms_configuration, wait_state
 
 CLI = Path(__file__).resolve().parents[2] / "bin" / "outbound"
@@ -158,26 +158,16 @@ def test_cli_covers_records_schedules_and_conversations(runtime: Any, api: Api, 
     assert missing.returncode == 2 and "HTTP 404" in missing.stderr
 
 
-def test_cli_lists_and_resumes_endpoints(runtime: Any, api: Api) -> None:
+def test_cli_lists_and_resumes_endpoints(runtime: Any, api: Api, listener: Any) -> None:
     """A disabled endpoint (410 Gone) is listed with its reason and resumed from the CLI."""
-    from local.providers import FakeWebhookListener, Scripted
-    from tests.e2e.test_json_webhooks import json_setup
+    from tests.e2e.test_json_webhooks import disabled_endpoint
 
-    listener = FakeWebhookListener().start()
-    try:
-        url = listener.url + "/cli-gone"
-        obj, _ = json_setup(api, url)
-        listener.script.append(Scripted(410, b"gone"))
-        assert api.call("PUT", f"/records/{obj}/cli-e1", {"fields": {"Subject": "x"}})[0] == 200
-        wait_for(lambda: listener.deliveries(), what="the delivery")
-        wait_state(api, listener.deliveries()[0].headers["webhook-id"], "failed")
-        listed = wait_for(lambda: [e for e in json.loads(outbound(runtime, "endpoints", "list", "--json").stdout)
-                                   if e["endpoint_url"] == url and e["state"] == "disabled"], what="disabled")
-        table = outbound(runtime, "endpoints", "list")
-        assert table.stdout.splitlines()[0].split("\t") == ["id", "state", "failures", "probe_at", "endpoint_url",
-                                                            "reason"]
-        resumed = outbound(runtime, "endpoints", "resume", listed[0]["id"])
-        assert resumed.returncode == 0 and json.loads(resumed.stdout)["state"] == "closed"
-        assert outbound(runtime, "endpoints", "resume", "ep_nope").returncode == 2
-    finally:
-        listener.stop()
+    url, _ = disabled_endpoint(api, listener, "/cli-gone")
+    listed = [e for e in json.loads(outbound(runtime, "endpoints", "list", "--json").stdout)
+              if e["endpoint_url"] == url and e["state"] == "disabled"]
+    assert listed and "410" in listed[0]["reason"]
+    table = outbound(runtime, "endpoints", "list")
+    assert table.stdout.splitlines()[0].split("\t") == ["id", "state", "failures", "probe_at", "endpoint_url", "reason"]
+    resumed = outbound(runtime, "endpoints", "resume", listed[0]["id"])
+    assert resumed.returncode == 0 and json.loads(resumed.stdout)["state"] == "closed"
+    assert outbound(runtime, "endpoints", "resume", "ep_nope").returncode == 2

@@ -336,32 +336,24 @@ def test_a_message_the_provider_accepted_is_sent_again_only_when_asked(runtime: 
         twilio.status_callbacks, twilio.final_status, twilio.final_error_code = False, "delivered", None
 
 
-def test_an_operator_sees_a_disabled_endpoint_and_why_and_resumes_it(runtime: Any, api: Api, browser: Any) -> None:
+def test_an_operator_sees_a_disabled_endpoint_and_why_and_resumes_it(runtime: Any, api: Api, browser: Any,
+                                                                   listener: Any) -> None:
     from selenium.webdriver.common.by import By
 
-    from local.providers import FakeWebhookListener, Scripted
-    from tests.e2e.test_json_webhooks import endpoint_of, json_setup
+    from tests.e2e.test_json_webhooks import disabled_endpoint, endpoint_of
 
-    listener = FakeWebhookListener().start()
-    try:
-        url = listener.url + "/console-gone"
-        obj, _ = json_setup(api, url)
-        listener.script.append(Scripted(410, b"gone"))
-        assert api.call("PUT", f"/records/{obj}/con-1", {"fields": {"Subject": "x"}})[0] == 200
-        wait_for(lambda: endpoint_of(api, url).get("state") == "disabled", what="the endpoint disabled")
-        browser.get(f"{runtime.api_url}/console")
-        browser.find_element(By.ID, "api-key").send_keys(runtime.api_key)
-        browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
-        page(browser, "endpoints")
-        row = f'//tr[td[text()="{url}"]]'
-        until(browser, lambda d: "410 Gone" in d.find_element(By.XPATH, row).text, "the endpoint's row and why")
-        assert "disabled" in browser.find_element(By.XPATH, row).text
-        browser.save_screenshot(str(SHOTS / "console-endpoints.png"))
-        click(browser, row + '//button[text()="Resume"]', "the resume button")
-        until(browser, lambda d: "closed" in d.find_element(By.XPATH, row).text, "the endpoint closed")
-        assert endpoint_of(api, url)["state"] == "closed"
-    finally:
-        listener.stop()
+    url, _ = disabled_endpoint(api, listener, "/console-gone")
+    browser.get(f"{runtime.api_url}/console")
+    browser.find_element(By.ID, "api-key").send_keys(runtime.api_key)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    page(browser, "endpoints")
+    row = f'//tr[td[text()="{url}"]]'
+    until(browser, lambda d: "410 Gone" in d.find_element(By.XPATH, row).text, "the endpoint's row and why")
+    assert "disabled" in browser.find_element(By.XPATH, row).text
+    browser.save_screenshot(str(SHOTS / "console-endpoints.png"))
+    click(browser, row + '//button[text()="Resume"]', "the resume button")
+    until(browser, lambda d: "closed" in d.find_element(By.XPATH, row).text, "the endpoint closed")
+    assert endpoint_of(api, url)["state"] == "closed"
 
 
 def test_an_operator_follows_a_message_across_channels(runtime: Any, api: Api, browser: Any) -> None:

@@ -4,7 +4,6 @@ library (Webhook(secret).verify) and the definition's own JSON Schema."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -20,13 +19,6 @@ from tests.e2e.test_pipeline import message, wait_state
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def listener() -> Iterator[FakeWebhookListener]:
-    server = FakeWebhookListener().start()
-    yield server
-    server.stop()
-
-
 def json_setup(api: Api, endpoint: str) -> tuple[str, dict[str, Any]]:
     obj = unique_object()
     assert api.call("PUT", f"/objects/{obj}", {"fields": {"Subject": "string", "Priority": "int",
@@ -39,6 +31,16 @@ def json_setup(api: Api, endpoint: str) -> tuple[str, dict[str, Any]]:
                                                "definition_ids": [definition["id"]]})
     assert status == 201, rule
     return obj, definition
+
+
+def disabled_endpoint(api: Api, listener: FakeWebhookListener, path: str) -> tuple[str, dict[str, Any]]:
+    """A JSON definition whose endpoint answered 410 Gone: its circuit disabled. (URL, the endpoint's entry)."""
+    url = listener.url + path
+    obj, _ = json_setup(api, url)
+    listener.script.append(Scripted(410, b"gone"))
+    assert api.call("PUT", f"/records/{obj}/gone-1", {"fields": {"Subject": "x"}})[0] == 200
+    entry = wait_for(lambda: (e := endpoint_of(api, url)).get("state") == "disabled" and e, 20, "disabled")
+    return url, dict(entry)
 
 
 def deliveries_to(listener: FakeWebhookListener, path: str, count: int = 1) -> list[Recorded]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,13 +15,6 @@ from tests.conftest import Api, unique_object, wait_for
 from tests.e2e.test_pipeline import wait_state
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def listener() -> Iterator[FakeWebhookListener]:
-    server = FakeWebhookListener().start()
-    yield server
-    server.stop()
 
 
 def setup(api: Api, endpoint: str, format_: str) -> tuple[str, str]:
