@@ -107,6 +107,15 @@ def on_stream_failure(event):  # type: ignore[no-untyped-def]
     return stream_failures.handle(event.to_dict()["Records"])
 
 
+# The team's EventBridge events that objects declare as their record changes, queued by the stack's rule
+# (infra/template.yaml: RecordEventsRule) and written as records (triggers/record_events.py).
+@app.on_sqs_message(queue_arn=placeholder_arn("record-events"), batch_size=10, name="on_record_event")
+def on_record_event(event):  # type: ignore[no-untyped-def]
+    from chalicelib.triggers import record_events
+
+    return record_events.handle(event.to_dict()["Records"])
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def on_minute(event):  # type: ignore[no-untyped-def]
     from chalicelib.triggers import sweep

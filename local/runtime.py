@@ -568,6 +568,15 @@ class LocalRuntime:
             elif isinstance(source, CloudWatchEventConfig):
                 self.event_rules.append((source.event_pattern, handler, source.name))
 
+    def watch_table_stream(self, stream_arn: str) -> None:
+        """A team's table's stream drives the rules, as the stack's SourceTableStreamArn mapping does: the
+        records-stream function, polled like Lambda polls it."""
+        from chalice.app import DynamoDBEventConfig
+
+        source = next(s for s in self.app_module.app.event_sources if isinstance(s, DynamoDBEventConfig))
+        self._spawn(f"stream:{stream_arn.rsplit('/', 3)[-3]}", self._poll_stream, stream_arn,
+                    self._handler(source.handler_string), source.batch_size)
+
     def put_event(self, event: dict[str, Any]) -> int:
         """An event on the account's default bus (e.g. from the loopback End User Messaging): each of the app's
         rules whose pattern matches it (exact values per top-level field, as the app's patterns are written)

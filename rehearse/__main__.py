@@ -145,6 +145,20 @@ def put_event(events: Any, event: dict[str, Any]) -> None:
         print(f"rehearsal: the bus refused End User Messaging's event: {answer['Entries']}", file=sys.stderr)
 
 
+SOURCE_TABLE = "acme-shipments"
+
+
+def source_table(aws: Any) -> str:
+    """A table of the team's own, with a stream, made before the deploy (as it would exist in the account):
+    its stream ARN is the stack's SourceTableStreamArn."""
+    created = aws("dynamodb").create_table(
+        TableName=SOURCE_TABLE, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "shipmentId", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "shipmentId", "KeyType": "HASH"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    return str(created["TableDescription"]["LatestStreamArn"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep", action="store_true", help="leave the emulator running at the end (Ctrl-C stops)")
@@ -192,6 +206,7 @@ def main() -> int:
                 "AllowInsecureEndpoints=true"]),
         }
         environment.pop("AWS_PROFILE", None)
+        environment["OUTBOUND_PARAMETERS"] += f" SourceTableStreamArn={source_table(aws_client(emulator.url))}"
         deployer = deployer_credentials(aws_client(emulator.url))
         outputs = deploy.run({**environment, **deployer}, work / "deploy.log")
         refusals = refused_to_the_deployer(aws_client(emulator.url, deployer))
@@ -199,7 +214,8 @@ def main() -> int:
              time.monotonic() - step_start)
         world = World(api=Api(gateway, outputs["API"], api_key), twilio=twilio, telesign=telesign, x=x, soap=soap,
                       aws=aws_client(emulator.url), stage=STAGE, eum=eum, webhooks=webhooks,
-                      notes={"x_account": x_account, "environment": environment, "work": work})
+                      notes={"x_account": x_account, "environment": environment, "work": work,
+                             "source_table": SOURCE_TABLE})
         for name, step in STEPS:
             step_start = time.monotonic()
             try:

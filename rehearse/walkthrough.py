@@ -289,6 +289,52 @@ def automated_send(world: World) -> str:
     return f"the related contact got {body!r}"
 
 
+def bus_event(world: World) -> str:
+    """The README's `aws events put-events` example on the emulated default bus: the stack's rule queues it,
+    on_record_event writes the Case (the record API's checks), and the walkthrough's SOAP definition sends it."""
+    import json
+
+    api = world.api
+    expect(api.call("PUT", "/objects/Case", {"name": "Case", "fields": {
+        "Subject": "string", "Status": "string", "Priority": "int", "ContactId": "string"}, "events": {
+        "source": "com.acme.support", "detail_type": "CaseChanged", "id_pointer": "/Id"}}), 200,
+        "PUT /objects/Case (with events)")
+    answer = world.aws("events").put_events(Entries=[{
+        "Source": "com.acme.support", "DetailType": "CaseChanged",
+        "Detail": json.dumps({"Id": "500xx000000bpnTAAQ", "Subject": "Lost badge", "Status": "New", "Priority": 3})}])
+    check(answer.get("FailedEntryCount") == 0, f"PutEvents: {answer}")
+    wait_for(lambda: any(b"500xx000000bpnTAAQ" in r.body and b"Lost badge" in r.body for r in world.soap.requests),
+             "the SOAP notification of the event's Case")
+    record = expect(api.call("GET", "/records/Case/500xx000000bpnTAAQ"), 200, "GET the event's record")
+    check(record["fields"].get("Subject") == "Lost badge", f"record: {record}")
+    return "PutEvents on the default bus -> rule -> queue -> Case written -> SOAP notification acked"
+
+
+def team_table(world: World) -> str:
+    """A table of the team's own (created before the deploy, its stream ARN passed as SourceTableStreamArn):
+    an item written straight to it fires the automated SMS, read through the stream by the stack's role."""
+    api = world.api
+    configuration_id = _sms_setup(world)
+    table = world.notes["source_table"]
+    expect(api.call("PUT", "/objects/Contact", {"name": "Contact", "fields": {
+        "MobilePhone": "string", "FullName": "string", "Locale": "string", "OptIn": "boolean"}}), 200,
+        "PUT /objects/Contact")
+    expect(api.call("PUT", "/records/Contact/003xx000004TmiT", {"fields": {
+        "MobilePhone": "+1 415 555 0107", "FullName": "Gus", "OptIn": True}}), 200, "PUT /records/Contact/...")
+    expect(api.call("PUT", "/objects/Shipment", {"fields": {"Status": "string", "ContactId": "string"},
+                                                 "table": {"name": table, "id_attributes": ["shipmentId"]}}), 200,
+           "PUT /objects/Shipment (fed by the team's table)")
+    expect(api.call("POST", "/rules", {"object": "Shipment", "name": "Shipment SMS", "evaluation": "created",
+                                      "configuration_ids": [configuration_id], "recipients": {
+                                          "via": ["ContactId"], "contact_object": "Contact",
+                                          "case_name_field": "Status"}}), 201, "POST /rules (Shipment)")
+    world.aws("dynamodb").put_item(TableName=table, Item={
+        "shipmentId": {"S": "SH-1"}, "Status": {"S": "Shipped"}, "ContactId": {"S": "003xx000004TmiT"}})
+    found = wait_for(lambda: [m for m in world.twilio.messages() if m.get("To") == "+14155550107"],
+                     "the automated SMS of the table's item")
+    return f"an item put on {table} -> stream -> rule -> SMS {found[0].get('Body', '')!r}"
+
+
 def x_dm(world: World) -> str:
     api = world.api
     template = expect(api.call("POST", "/templates", {"name": "DM", "channel_type": "twitter", "bodies": {
@@ -454,6 +500,8 @@ STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("operator's own Scheduler schedule", operator_schedule),
     ("failed firing parked on the schedule DLQ", failed_firing),
     ("automated send to a related contact", automated_send),
+    ("EventBridge event -> SOAP delivery", bus_event),
+    ("team's table change -> automated SMS", team_table),
     ("X DM", x_dm),
     ("End User Messaging SMS + delivery event", end_user_messaging),
     ("operator retry", operator_retry),

@@ -79,6 +79,10 @@ class Stack:
                 return str(self.value(arg[0])) == str(self.value(arg[1]))
             if key == "Fn::Not":
                 return not self.value(arg[0])
+            if key == "Fn::Split":
+                return str(self.value(arg[1])).split(str(arg[0]))
+            if key == "Fn::Select":
+                return self.value(arg[1])[int(arg[0])]
             if key == "Fn::Join":
                 return str(arg[0]).join(str(v) for v in self.value(arg[1]))
             if key == "Fn::Sub":

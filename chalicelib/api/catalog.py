@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import re
 import time
 from typing import Any
 
@@ -11,10 +10,10 @@ from chalice.app import Response
 from pydantic import BaseModel
 
 from chalicelib.api.http import parse, reply, versioned_reply
-from chalicelib.core import clock, ids, sms_segments, whatsapp
+from chalicelib.core import clock, ids, record_checks, sms_segments, whatsapp
 from chalicelib.core.errors import ApiError, invalid, mismatch, not_found, require, unknown
+from chalicelib.core.record_checks import RECORD_ID_FORM
 from chalicelib.core.rendering import RenderFailed, TemplateProblem, check_body, pick_body, render
-from chalicelib.core.texts import xml_problem
 from chalicelib.core.versions import expected_version, stale
 from chalicelib.models.customer import (
     MAX_BODY,
@@ -25,15 +24,10 @@ from chalicelib.models.customer import (
     TemplateInput,
 )
 from chalicelib.models.records import (
-    FIELD_NAME,
     OBJECT_NAME,
-    RECORD_ID,
-    FieldType,
     ObjectSchema,
     ObjectSchemaInput,
     RecordInput,
-    canonical_value,
-    value_problem,
 )
 from chalicelib.platform import aws
 from chalicelib.platform.dynamo_codec import MAX_ITEM_BYTES, from_item, item_bytes, to_item
@@ -50,10 +44,12 @@ def checked_schema(name: str, raw: bytes | None) -> ObjectSchema:
     data = parse(ObjectSchemaInput, raw)
     if data.name is not None and data.name != name:
         raise mismatch("name", f"must match the path ({name}) when given")
-    return ObjectSchema(name=name, fields=data.fields, salesforce_ids=data.salesforce_ids)
+    if data.table is not None and data.table.name == get_settings().records_table:
+        raise invalid("table.name", "is the stack's own records table: write its records through /records")
+    return ObjectSchema(name=name, fields=data.fields, salesforce_ids=data.salesforce_ids, events=data.events,
+                        table=data.table)
 
 
-RECORD_ID_FORM = re.compile(RECORD_ID)
 WRITE_ATTEMPTS = 25
 
 
@@ -70,27 +66,8 @@ def put_record(object_type: str, record_id: str, raw: bytes | None, if_match: st
         raise invalid("id", "must be 1 to 64 letters, digits or . _ : @ + -")
     record = parse(RecordInput, raw)
     schema = get_schema(object_type)
-    if schema.salesforce_ids and (id_problem := ids.salesforce_id_problem(record_id)):
-        raise invalid("id", f"{id_problem} ({object_type} ids are Salesforce-form)")
-    fields: dict[str, object] = {}
-    for name in record.fields:
-        if not FIELD_NAME.match(name) or name in {"Id", "id", "object_type"}:
-            raise invalid(f"fields.{name}", "is not a settable field name")
-        kind = schema.field_type(name)
-        if kind is None:
-            raise mismatch(f"fields.{name}", f"is not a field of {object_type}")
-        value = record.fields[name]
-        if isinstance(value, str) and xml_problem(value):
-            # A character XML forbids would make every SOAP notification of this record unsendable.
-            raise invalid(f"fields.{name}", str(xml_problem(value)))
-        problem = value_problem(kind, value)
-        if problem:  # a value Salesforce could not send is refused here, never when the envelope is built
-            raise invalid(f"fields.{name}", problem)
-        if schema.salesforce_ids and kind == FieldType.id and isinstance(value, str):
-            id_problem = ids.salesforce_id_problem(value)
-            if id_problem:
-                raise invalid(f"fields.{name}", f"{id_problem} ({object_type} ids are Salesforce-form)")
-        fields[name] = canonical_value(kind, value)  # dateTimes stored as sent: UTC, milliseconds
+    record_checks.check_id(schema, record_id)
+    fields = record_checks.checked_fields(schema, dict(record.fields))
     plain = {k: v for k, v in {**fields, "object_type": object_type, "id": record_id}.items() if v is not None}
     size = item_bytes(to_item({**plain, record_store.VERSION: 10**9}))
     if size > MAX_ITEM_BYTES:
@@ -122,7 +99,8 @@ def get_record(object_type: str, record_id: str) -> Response:
     data = from_item(found["Item"])
     data.pop("object_type")
     version = int(data.pop(record_store.VERSION, 0))
-    return versioned_reply(200, RecordView(object_type=object_type, id=str(data.pop("id")), fields=data), version)
+    shown = {k: v for k, v in data.items() if k != "id" and not record_store.internal(k)}
+    return versioned_reply(200, RecordView(object_type=object_type, id=str(data["id"]), fields=shown), version)
 
 
 class RecordView(BaseModel):

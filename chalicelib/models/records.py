@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 OBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")  # Salesforce API names: `Case`, `gwestr__Shipment__c`
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
@@ -139,6 +139,59 @@ SALESFORCE_IDS = (
 )
 
 
+# RFC 6901 JSON pointers into an event's `detail`: "" is the whole detail, "/order/id" a member of a member.
+JSON_POINTER = r"^(/([^~/]|~[01])*)*$"
+Pointer = Annotated[str, Field(max_length=256, pattern=JSON_POINTER)]
+EVENT_TEXT = r"^[\x21-\x7e](?:[\x20-\x7e]{0,254}[\x21-\x7e])?$"  # EventBridge's source and detail-type
+
+
+class EventSource(BaseModel):
+    """EventBridge events that are this object's record changes: each matching event is written as the record
+    (the record API's checks), so rules, definitions and automated sends see an ordinary change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Annotated[str, Field(pattern=EVENT_TEXT, description="the events' `source`, e.g. com.acme.orders")]
+    detail_type: Annotated[str, Field(pattern=EVENT_TEXT, description="the events' `detail-type`")]
+    id_pointer: Pointer = Field(description="where the record id is in `detail` (a JSON pointer such as /orderId)")
+    fields_pointer: Pointer = Field(default="", description="where the fields are in `detail` (\"\": detail itself); "
+                                    "members that are not fields of the object are ignored")
+    previous_pointer: Pointer | None = Field(default=None, description=(
+        "where the values before the change are (for `edited to meet criteria` and `is changed`); an event "
+        "without them is a creation, or an edit of the record as the previous event left it; no pointer: always "
+        "the record as the previous event left it"))
+    order_pointer: Pointer | None = Field(default=None, description=(
+        "a number or a sortable text in `detail` (a version, an updatedAt) that orders one record's events; none: "
+        "the event's `time` (whole seconds), then its id"))
+
+    @field_validator("source")
+    @classmethod
+    def _not_aws(cls, value: str) -> str:
+        if value.startswith("aws."):
+            raise ValueError("sources starting with aws. are AWS's own; the stack's rule does not take them")
+        return value
+
+
+class SourceTable(BaseModel):
+    """An existing DynamoDB table whose stream feeds this object (the stack's SourceTableStreamArn)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{3,255}$", description="the table's name")]
+    id_attributes: Annotated[list[Annotated[str, Field(min_length=1, max_length=255)]],
+                             Field(min_length=1, max_length=2, description=(
+                                 "the key attributes whose values, joined by ':', are the record id"))]
+    type_attribute: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        default=None, description="single-table designs: only items whose this attribute equals type_value")
+    type_value: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+
+    @model_validator(mode="after")
+    def _type_pair(self) -> SourceTable:
+        if (self.type_attribute is None) != (self.type_value is None):
+            raise ValueError("type_attribute and type_value go together")
+        return self
+
+
 class ObjectSchema(BaseModel):
     """Declares an object type and its fields; `Id` is implicit and always of type id."""
 
@@ -147,6 +200,8 @@ class ObjectSchema(BaseModel):
     name: Annotated[str, Field(pattern=OBJECT_NAME.pattern)]
     fields: dict[str, FieldType] = Field(default_factory=dict)
     salesforce_ids: bool = Field(default=False, description=SALESFORCE_IDS)
+    events: EventSource | None = None
+    table: SourceTable | None = None
 
     @field_validator("fields")
     @classmethod
@@ -169,6 +224,8 @@ class ObjectSchemaInput(BaseModel):
     name: Annotated[str, Field(pattern=OBJECT_NAME.pattern)] | None = None
     fields: dict[Annotated[str, Field(pattern=FIELD_NAME.pattern)], FieldType] = Field(default_factory=dict)
     salesforce_ids: bool = Field(default=False, description=SALESFORCE_IDS)
+    events: EventSource | None = Field(default=None, description="EventBridge events that are its record changes")
+    table: SourceTable | None = Field(default=None, description="an existing table whose stream feeds it")
 
 
 class RecordInput(BaseModel):
@@ -177,12 +234,6 @@ class RecordInput(BaseModel):
     model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 
     fields: dict[Annotated[str, Field(pattern=SETTABLE_FIELD)], Scalar]
-
-
-class EntityRecord(BaseModel):
-    object_type: str
-    id: str
-    fields: dict[str, Any] = Field(default_factory=dict)
 
 
 class RecordChange(BaseModel):

@@ -3,6 +3,8 @@ operators' listing; and deleting one (its stream event changes nothing: rules ig
 
 from __future__ import annotations
 
+import random
+import time
 from typing import Any
 
 from chalicelib.platform import aws
@@ -28,8 +30,7 @@ def get_many(object_type: str, record_ids: list[str]) -> dict[str, dict[str, Any
                 data = from_item(item)
                 record_id = str(data.pop("id"))
                 data.pop("object_type", None)
-                data.pop(VERSION, None)
-                found[record_id] = data
+                found[record_id] = {k: v for k, v in data.items() if not internal(k)}
             request = answer.get("UnprocessedKeys") or {}
             if not request:
                 break
@@ -55,7 +56,9 @@ def page(object_type: str, limit: int, cursor: str | None) -> tuple[list[dict[st
         data = from_item(item)
         data.pop("object_type", None)
         version = data.pop(VERSION, None)
-        records.append({"id": str(data.pop("id")), "fields": data, "version": int(version or 0)})
+        record_id = str(data.pop("id"))
+        records.append({"id": record_id, "fields": {k: v for k, v in data.items() if not internal(k)},
+                        "version": int(version or 0)})
     return records, cursor_out(answer.get("LastEvaluatedKey"))
 
 
@@ -94,3 +97,57 @@ def put(item: dict[str, Any], expected: int) -> int:
             raise Stale(f"{item.get('object_type')} {item.get('id')} is no longer at version {expected}") from exc
         raise
     return version
+
+
+ORDER = "_order"  # an event-fed record: the sortable order of the event it holds (core/event_records.py)
+EVENT = "_event"  # ... and that event's id: (order, id) totally orders one record's events
+PREVIOUS = "_previous"  # ... and the values before the change, when its events carry them
+EVENT_WRITE_ATTEMPTS = 25
+
+
+def internal(name: str) -> bool:
+    """Attributes the stack keeps beside a record's fields (no field name starts with `_`)."""
+    return name.startswith("_")
+
+
+def put_event(item: dict[str, Any], order: str, event_id: str, previous: dict[str, Any] | None) -> bool:
+    """The record as an event left it, one version up, unless the record already holds this event or a later
+    one (False: a redelivered or overtaken event changes nothing, so its stream record never exists)."""
+    client = aws.client("dynamodb")
+    names = {"#v": VERSION, "#o": ORDER, "#e": EVENT}
+    newer = "(attribute_not_exists(#o) OR #o < :o OR (#o = :o AND #e < :e))"
+    for attempt in range(EVENT_WRITE_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311 - jitter, not security
+        expected = current_version(str(item["object_type"]), str(item["id"]))
+        held = "(attribute_not_exists(id) OR attribute_not_exists(#v))" if expected == 0 else "#v = :v"
+        values = {":o": to_value(order), ":e": to_value(event_id)}
+        if expected:
+            values[":v"] = to_value(expected)
+        extra = {PREVIOUS: previous} if previous is not None else {}
+        try:
+            client.put_item(
+                TableName=get_settings().records_table,
+                Item=to_item({**item, **extra, VERSION: expected + 1, ORDER: order, EVENT: event_id}),
+                ConditionExpression=f"{held} AND {newer}", ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values)
+            return True
+        except Exception as exc:
+            if not aws.is_conditional_failure(exc):
+                raise
+        if _holds_later(str(item["object_type"]), str(item["id"]), order, event_id):
+            return False
+    raise Stale(f"{item.get('object_type')} {item.get('id')} is being written concurrently")
+
+
+def _holds_later(object_type: str, record_id: str, order: str, event_id: str) -> bool:
+    found = aws.client("dynamodb").get_item(
+        TableName=get_settings().records_table, Key=to_item({"object_type": object_type, "id": record_id}),
+        ConsistentRead=True, ProjectionExpression="#o, #e", ExpressionAttributeNames={"#o": ORDER, "#e": EVENT},
+    ).get("Item")
+    if not found:
+        return False
+    held = from_item(found)
+    if ORDER not in held:
+        return False
+    return (str(held[ORDER]), str(held.get(EVENT, ""))) >= (order, event_id)

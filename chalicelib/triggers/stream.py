@@ -21,11 +21,12 @@ from chalicelib.models.definitions import OutboundMessageDefinition, Rule
 from chalicelib.models.messages import MessageRecord
 from chalicelib.models.records import ObjectSchema, RecordChange
 from chalicelib.platform.logs import log
+from chalicelib.platform.settings import get_settings
 from chalicelib.soap.notifications import build_messages, session_token_key
 from chalicelib.stores import config as config_store
 from chalicelib.stores import record_heads
 from chalicelib.triggers.dispatch import dispatch
-from chalicelib.triggers.stream_records import parse
+from chalicelib.triggers.stream_records import parse, table_name
 
 
 def _send_automated(rule: Rule, configuration_id: str, changes: list[RecordChange]) -> None:
@@ -111,7 +112,19 @@ def _newest_only(messages: list[MessageRecord]) -> list[MessageRecord]:
     return kept
 
 
-def _parsed(raw_records: Iterable[dict[str, Any]]) -> tuple[list[RecordChange], list[tuple[str, str]]]:
+def feeds(raw_records: list[dict[str, Any]]) -> dict[str, list[ObjectSchema]]:
+    """Table name -> the objects it feeds, read only when a batch comes from a table other than ours."""
+    ours = get_settings().records_table
+    if all(table_name(raw) in {ours, ""} for raw in raw_records):
+        return {}
+    fed: dict[str, list[ObjectSchema]] = defaultdict(list)
+    for schema in config_store.list_all(config_store.SCHEMA, ObjectSchema):
+        if schema.table is not None:
+            fed[schema.table.name].append(schema)
+    return dict(fed)
+
+
+def _parsed(raw_records: list[dict[str, Any]]) -> tuple[list[RecordChange], list[tuple[str, str]]]:
     """Each record parsed on its own: one that cannot be read (an attribute shape nothing expected) is kept as
     a stream failure an operator lists and replays, and its neighbours go on. Only a failure to keep it (AWS)
     is reported, so Lambda retries from that record."""
@@ -119,9 +132,12 @@ def _parsed(raw_records: Iterable[dict[str, Any]]) -> tuple[list[RecordChange], 
 
     changes: list[RecordChange] = []
     failed: list[tuple[str, str]] = []
+    fed = feeds(raw_records)
     for raw in raw_records:
         try:
-            changes.append(parse(raw))
+            change = parse(raw, fed)
+            if change is not None:  # an item of a fed table that no object takes
+                changes.append(change)
         except Exception as exc:  # noqa: BLE001 - this record alone: recorded below, the batch goes on
             try:
                 stream_failures.record_unreadable(raw, f"{type(exc).__name__}: {exc}")
@@ -131,7 +147,7 @@ def _parsed(raw_records: Iterable[dict[str, Any]]) -> tuple[list[RecordChange], 
 
 
 def handle(raw_records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
-    changes, failed = _parsed(raw_records)
+    changes, failed = _parsed(list(raw_records))
     failed += process(changes)
     if not failed:
         return {"batchItemFailures": []}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -37,6 +37,8 @@ class BatchInfo(BaseModel):
 
 class StreamFailure(BaseModel):
     id: str
+    kind: Literal["stream", "event"] = Field(default="stream", description=(
+        "a stream record (ours or a fed table's), or an EventBridge event an object declares"))
     stream_arn: str
     shard_id: str
     sequence_number: str
@@ -53,7 +55,7 @@ def failure_id(shard_id: str, sequence_number: str) -> str:
     return "sf_" + hashlib.sha256(f"{shard_id}#{sequence_number}".encode()).hexdigest()[:24]
 
 
-def _save(failure: StreamFailure) -> None:
+def save(failure: StreamFailure) -> None:
     config_store.put(STREAM_FAILURE, failure.id, failure)
     log("stream.failure_recorded", logging.ERROR, failure_id=failure.id, object=failure.object_type,
         record_id=failure.record_id, reason=failure.reason)
@@ -77,7 +79,7 @@ def record_unreadable(raw: dict[str, Any], reason: str) -> StreamFailure:
         at=clock.iso(clock.now()),
         record=raw if len(json.dumps(raw, default=str)) <= MAX_STORED_RECORD_BYTES else None,
     )
-    _save(failure)
+    save(failure)
     return failure
 
 
@@ -123,7 +125,7 @@ def replay_range(info: BatchInfo) -> int:
     now = clock.iso(clock.now())
     records = _read_range(info)
     if records is None:
-        _save(StreamFailure(
+        save(StreamFailure(
             id=failure_id(info.shardId, info.startSequenceNumber),
             stream_arn=info.streamArn,
             shard_id=info.shardId,
@@ -137,15 +139,15 @@ def replay_range(info: BatchInfo) -> int:
     for raw in records:
         raw = {**raw, "eventSourceARN": info.streamArn}
         try:
-            change = parse(raw)
-            problems = stream.process([change])
+            change = parse(raw, stream.feeds([raw]))
+            problems = stream.process([change] if change else [])
         except Exception as exc:  # noqa: BLE001 - recorded below, the others go on
             change, problems = None, [("", f"{type(exc).__name__}: {exc}")]
         if not problems:
             continue
         failed += 1
         size = len(json.dumps(raw, default=str))
-        _save(StreamFailure(
+        save(StreamFailure(
             id=failure_id(info.shardId, raw["dynamodb"]["SequenceNumber"]),
             stream_arn=info.streamArn,
             shard_id=info.shardId,
@@ -184,13 +186,17 @@ def handle(records: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
 def replay(failure: StreamFailure) -> list[str]:
     """An operator's replay of one recorded failure: its stream record processed again; returns the reasons
     it still fails for (empty: done, and the entry is removed)."""
+    if failure.kind == "event":
+        from chalicelib.triggers import record_events
+
+        return record_events.replay(failure)
     if failure.record is None:
         return ["nothing to replay: the stream record was not kept; write the record again"]
     try:
-        change = parse(failure.record)
+        change = parse(failure.record, stream.feeds([failure.record]))
     except Exception as exc:  # noqa: BLE001 - still unreadable: said to the operator, kept
         return [f"{type(exc).__name__}: {exc}"]
-    problems = [reason for _, reason in stream.process([change])]
+    problems = [reason for _, reason in stream.process([change] if change else [])]
     if not problems:
         config_store.delete(STREAM_FAILURE, failure.id)
     return problems

@@ -15,10 +15,12 @@ from typing import Any
 
 from boto3.dynamodb.types import Binary
 
-from chalicelib.models.records import RecordChange
+from chalicelib.core.record_checks import RECORD_ID_FORM
+from chalicelib.models.records import ObjectSchema, RecordChange
 from chalicelib.platform.dynamo_codec import from_item
 
 KEY_ATTRIBUTES = ("object_type", "id")
+PREVIOUS = "_previous"  # an event-fed record's values before the change (stores/records.py)
 
 
 def _bytes(value: Any) -> Any:
@@ -57,29 +59,83 @@ def read_image(image: dict[str, Any]) -> dict[str, Any]:
 
 
 def image_fields(image: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A stored record is {object_type, id, ...fields}; listeners know the id as `Id`."""
+    """A stored record is {object_type, id, ...fields}; listeners know the id as `Id`. Attributes the stack
+    keeps beside the fields (`_version`, an event's order) are not fields."""
     if image is None:
         return None
     data = read_image(image)
     record_id = data.pop("id")
     data.pop("object_type", None)
-    data.pop("_version", None)
-    return {"Id": record_id, **data}
+    return {"Id": record_id, **{k: v for k, v in data.items() if not k.startswith("_")}}
 
 
-def parse(raw: dict[str, Any]) -> RecordChange:
+def table_name(raw: dict[str, Any]) -> str:
+    """The table a stream record comes from (its eventSourceARN: ...:table/<name>/stream/<label>)."""
+    arn = str(raw.get("eventSourceARN") or "")
+    return arn.split(":table/", 1)[1].split("/stream/", 1)[0] if ":table/" in arn else ""
+
+
+def parse(raw: dict[str, Any], feeds: dict[str, list[ObjectSchema]] | None = None) -> RecordChange | None:
+    """The change a stream record is: of our records table, or of a team's table some object is fed by
+    (`feeds`: table name -> those objects); None for an item of a fed table that no object takes."""
+    if feeds and (fed := feeds.get(table_name(raw))):
+        return _foreign(raw, fed)
     stream = raw["dynamodb"]
     keys = read_image(stream["Keys"])
+    old, new = image_fields(stream.get("OldImage")), image_fields(stream.get("NewImage"))
+    kind = raw["eventName"]
+    previous = read_image(stream["NewImage"]).get(PREVIOUS) if stream.get("NewImage") else None
+    if isinstance(previous, dict):  # the event said what the values were before: the change is an edit of them
+        old, kind = {"Id": keys["id"], **previous}, "MODIFY"
+    return RecordChange(
+        event_id=raw["eventID"],
+        sequence_number=str(stream["SequenceNumber"]),
+        kind=kind,
+        object_type=keys["object_type"],
+        record_id=keys["id"],
+        old=old,
+        new=new,
+        changed_at=_moment(stream.get("ApproximateCreationDateTime")),
+        version=_version(stream.get("NewImage")),
+    )
+
+
+def _foreign(raw: dict[str, Any], objects: list[ObjectSchema]) -> RecordChange | None:
+    """An item of a team's table as a record of the object it feeds: the id from its key attributes, every
+    other attribute a field (a value no listener can take fails that record alone, when it is built)."""
+    stream = raw["dynamodb"]
+    old = read_image(stream["OldImage"]) if stream.get("OldImage") else None
+    new = read_image(stream["NewImage"]) if stream.get("NewImage") else None
+    if old is None and new is None:
+        raise ValueError("the stream carries no images: its view type must be NEW_AND_OLD_IMAGES")
+    latest = new if new is not None else old or {}
+    schema = next((o for o in objects if o.table is not None and (
+        o.table.type_attribute is None or latest.get(o.table.type_attribute) == o.table.type_value)), None)
+    if schema is None or schema.table is None:
+        return None
+    id_attributes = schema.table.id_attributes
+    keys = read_image(stream["Keys"])
+    missing = [a for a in id_attributes if a not in keys]
+    if missing:
+        raise ValueError(f"{schema.name}: the item's key has no {', '.join(missing)} (id_attributes)")
+    record_id = ":".join(str(keys[a]) for a in id_attributes)
+    if not RECORD_ID_FORM.match(record_id):
+        raise ValueError(f"{schema.name}: record id {record_id[:80]!r} must be 1 to 64 letters, digits or . _ : @ + -")
+
+    def fields(image: dict[str, Any] | None) -> dict[str, Any] | None:
+        if image is None:
+            return None
+        return {"Id": record_id, **{k: v for k, v in image.items() if k not in id_attributes}}
+
     return RecordChange(
         event_id=raw["eventID"],
         sequence_number=str(stream["SequenceNumber"]),
         kind=raw["eventName"],
-        object_type=keys["object_type"],
-        record_id=keys["id"],
-        old=image_fields(stream.get("OldImage")),
-        new=image_fields(stream.get("NewImage")),
+        object_type=schema.name,
+        record_id=record_id,
+        old=fields(old),
+        new=fields(new),
         changed_at=_moment(stream.get("ApproximateCreationDateTime")),
-        version=_version(stream.get("NewImage")),
     )
 
 

@@ -321,3 +321,53 @@ def test_alarms_cover_throttles_stream_age_api_errors_and_refused_webhooks(stack
     assert watched("AWS/Lambda", "IteratorAge") == [{"FunctionName": "<OnRecordChange>"}]
     assert len(watched("AWS/ApiGateway", "5XXError")) == 1
     assert watched("Outbound", "WebhookRefused") == [{"Channel": "webhook", "Stage": stack.values["Stage"]}]
+
+
+def test_event_rules_may_deliver_to_their_queues(stack: Stack) -> None:
+    """EventBridge delivers to an SQS target only when the queue's policy lets events.amazonaws.com send, best
+    bound to the rule by aws:SourceArn (EventBridge User Guide, "Using resource-based policies": Amazon SQS
+    permissions); without it the events are dropped as failed invocations, and no emulator checks it."""
+    policies = [stack.properties(p) for p in stack.of_type("AWS::SQS::QueuePolicy")]
+    rules = stack.of_type("AWS::Events::Rule")
+    assert rules
+    for rule in rules:
+        for target in stack.properties(rule)["Targets"]:
+            queue = target["Arn"].removesuffix(".Arn>").lstrip("<")
+            if stack.resources[queue]["Type"] != "AWS::SQS::Queue":
+                continue
+            grants = [st for p in policies if f"<{queue}>" in p["Queues"] for st in p["PolicyDocument"]["Statement"]]
+            assert any(st["Effect"] == "Allow" and st["Principal"] == {"Service": "events.amazonaws.com"}
+                       and st["Action"] == "sqs:SendMessage" and st["Resource"] == f"<{queue}.Arn>"
+                       and st["Condition"] == {"ArnEquals": {"aws:SourceArn": f"<{rule}.Arn>"}}
+                       for st in grants), (rule, queue, grants)
+
+
+def test_the_rule_takes_the_teams_sources_and_never_aws_own(template: dict[str, Any]) -> None:
+    """Rules on the default bus see every AWS service event; a pattern on `source` keeps them (and their cost)
+    out (EventBridge User Guide, "Content filtering": anything-but with prefix)."""
+    default = Stack(template).properties("RecordEventsRule")
+    assert default["EventBusName"] == "default"
+    assert default["EventPattern"] == {"source": [{"anything-but": {"prefix": "aws."}}]}
+    named = Stack(template, {"RecordEventSources": "com.acme.orders,com.acme.billing", "EventBusName": "acme"})
+    assert named.properties("RecordEventsRule")["EventPattern"] == {"source": ["com.acme.orders", "com.acme.billing"]}
+    assert named.properties("RecordEventsRule")["EventBusName"] == "acme"
+
+
+def test_a_teams_table_stream_is_read_from_its_newest_record_with_that_table_only(template: dict[str, Any]) -> None:
+    """Lambda reads a stream with the function's role (DescribeStream, GetRecords, GetShardIterator,
+    ListStreams: DynamoDB Developer Guide, "IAM policy to allow an AWS Lambda function to access DynamoDB stream
+    records") and checks it when the mapping is created, so the policy must exist first (DependsOn). LATEST:
+    TRIM_HORIZON would send a day of the table's history on the first deploy."""
+    assert "SourceTableEventSource" not in Stack(template).of_type("AWS::Lambda::EventSourceMapping")
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/shop/stream/2026-12-05T00:00:00.000"
+    stack = Stack(template, {"SourceTableStreamArn": arn})
+    mapping = stack.properties("SourceTableEventSource")
+    assert mapping["EventSourceArn"] == arn and mapping["StartingPosition"] == "LATEST"
+    assert mapping["FunctionName"] == "<OnRecordChange>" and mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == "<StreamFailureQueue.Arn>"
+    assert stack.resources["SourceTableEventSource"]["DependsOn"] == "SourceTableStreamPolicy"
+    policy = stack.properties("SourceTableStreamPolicy")
+    assert set(policy["Roles"]) == {"<OnRecordChangeRole>", "<OnStreamFailureRole>"}
+    statement, = policy["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == "arn:aws:dynamodb:us-east-1:123456789012:table/shop/stream/*"
+    assert {"dynamodb:GetRecords", "dynamodb:ListStreams"} <= set(statement["Action"])
