@@ -159,3 +159,20 @@ def test_a_teams_table_stream_drives_the_rules_and_a_poison_item_fails_alone(run
     poison = [f for f in failures if table in f["stream_arn"]]
     assert len(poison) == 1 and "letters, digits" in poison[0]["reason"] and poison[0]["replayable"], poison
     assert [m["state"] for m in messages_of(api, definition_id, "A-1")] == ["delivered", "delivered"]
+
+
+def test_the_walkthroughs_put_event_reaches_the_rule_as_aws_events_put_events_would(runtime: Any, api: Api) -> None:
+    import subprocess
+    import sys
+
+    obj, source = unique_object(), f"com.acme.cli.{secrets.token_hex(4)}"
+    assert api.call("PUT", f"/objects/{obj}", {"fields": {"Status": "string"}, "events": {
+        "source": source, "detail_type": "CaseChanged", "id_pointer": "/Id"}})[0] == 200
+    done = subprocess.run(
+        [sys.executable, "-m", "local.put_event", "--source", source, "--detail-type", "CaseChanged", "--detail",
+         '{"Id": "500xx000000bpnTAAQ", "Status": "New"}', "--moto-port", str(runtime.options.moto_port)],
+        capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0 and json.loads(done.stdout)["FailedEntryCount"] == 0, done.stdout + done.stderr
+    record = wait_for(lambda: (found := api.call("GET", f"/records/{obj}/500xx000000bpnTAAQ"))[0] == 200 and found[1],
+                      20, "the record the event wrote")
+    assert record["fields"] == {"Status": "New"}

@@ -32,7 +32,7 @@ def streams() -> Iterator[Stubber]:
 
 def test_a_trimmed_range_is_recorded_as_lost(streams: Stubber, monkeypatch: pytest.MonkeyPatch) -> None:
     saved: list[Any] = []
-    monkeypatch.setattr(stream_failures, "_save", saved.append)
+    monkeypatch.setattr(stream_failures, "save", saved.append)
     streams.add_client_error("get_shard_iterator", service_error_code="TrimmedDataAccessException",
                              service_message="the requested data is beyond the trim horizon")
     info = BatchInfo(shardId=SHARD, startSequenceNumber="1" * 21, endSequenceNumber="2" * 21, streamArn=ARN)
