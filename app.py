@@ -528,6 +528,12 @@ def get_message_health() -> Response:
     return messages.message_health(app.current_request.query_params)
 
 
+@route("/message-chart", methods=["GET"])
+@endpoint
+def get_message_chart() -> Response:
+    return messages.message_chart(app.current_request.query_params)
+
+
 @route("/messages", methods=["GET"])
 @endpoint
 def list_messages() -> Response:

@@ -490,6 +490,20 @@ def console_page(world: World) -> str:
     return f"page served; its health call answered for {health['total']} message(s) in the last hour"
 
 
+def dashboard(world: World) -> str:
+    """The stack's CloudWatch dashboard exists, parses, and names the stage's own queues and alarms."""
+    import json
+
+    body = json.loads(world.aws("cloudwatch").get_dashboard(DashboardName=f"outbound-{world.stage}")["DashboardBody"])
+    alarms = [a for w in body["widgets"] for a in w["properties"].get("alarms", [])]
+    known = {a["AlarmArn"] for page in world.aws("cloudwatch").get_paginator("describe_alarms").paginate(
+        AlarmNamePrefix=f"outbound-{world.stage}-") for a in page["MetricAlarms"]}
+    check(alarms and set(alarms) <= known, f"the dashboard's alarms are not the stack's: {set(alarms) - known}")
+    text = json.dumps(body)
+    check(f"outbound-{world.stage}-sms" in text, "the dashboard does not draw the SMS queue")
+    return f"{len(body['widgets'])} widgets, {len(alarms)} alarms, all of them the stack's"
+
+
 STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("management auth", management_auth),
     ("record change -> SOAP delivery with Ack", soap_record_change),
@@ -510,4 +524,5 @@ STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("bad input refused at the door", refused_at_the_door),
     ("templates managed (list, If-Match, delete)", managed_templates),
     ("console page and message health", console_page),
+    ("CloudWatch dashboard", dashboard),
 ]

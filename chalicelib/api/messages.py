@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.api.http import known_parameters, parse, reply
 from chalicelib.core import clock, fallback
 from chalicelib.core.errors import ApiError, invalid, not_found, require
+from chalicelib.core.message_chart import chart
 from chalicelib.core.message_health import summarize
 from chalicelib.models.messages import Audit, ChainEntry, MessageRecord, MessageState, MessageView
 from chalicelib.operations import actions as operations
@@ -124,13 +125,13 @@ def contact_keys(raw: str, channel: str | None) -> list[str]:
 
 
 HEALTH_PARAMETERS = {"configuration_id", "definition_id", "channel", "hours"}
-HEALTH_PAGES = 20  # at most 2,000 messages read per call: the answer says when the window held more
+WINDOW_PAGES = 100  # at most 10,000 messages read per call: the answer says when the window held more
 
 
-def message_health(query: dict[str, str] | None) -> Response:
-    """Counts by state over the last `hours` (24; at most 168) for a configuration, a definition or a channel,
-    failure rate, newest error and oldest pending message. Read from `by_time`, bounded: `complete` is false
-    when the window held more messages than one call reads (the counts are then of the newest ones)."""
+def _window(query: dict[str, str] | None) -> tuple[dict[str, object], list[MessageRecord], float]:
+    """The messages created over the last `hours` (24; at most 168) for a configuration, a definition or a
+    channel, newest first, read from `by_time` and bounded: `complete` is false when the window held more
+    messages than one call reads (the answer is then about the newest ones)."""
     query = known_parameters(query, HEALTH_PARAMETERS)
     try:
         hours = float(query.get("hours", "24"))
@@ -141,18 +142,28 @@ def message_health(query: dict[str, str] | None) -> Response:
     if "channel" in query and query["channel"] not in CHANNELS:
         raise invalid("channel", f"one of {', '.join(CHANNELS)}")
     equals: dict[str, str] = {k: query[k] for k in ("channel", "configuration_id", "definition_id") if k in query}
-    now = clock.now()
-    since = (now - timedelta(hours=hours)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    since = (clock.now() - timedelta(hours=hours)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     records: list[MessageRecord] = []
     cursor: str | None = None
-    for _ in range(HEALTH_PAGES):
+    for _ in range(WINDOW_PAGES):
         page, cursor = message_listing.list_filtered([], 100, cursor, equals=equals,
                                                    ranges={"created_at": (since, None)})
         records += page
         if cursor is None:
             break
-    return reply(200, {"filters": equals, "hours": hours, "since": since + "Z", "complete": cursor is None,
-                       **summarize(records, now)})
+    return {"filters": equals, "hours": hours, "since": since + "Z", "complete": cursor is None}, records, hours
+
+
+def message_health(query: dict[str, str] | None) -> Response:
+    """Counts by state over the window, failure rate, newest error and oldest pending message."""
+    head, records, _ = _window(query)
+    return reply(200, {**head, **summarize(records, clock.now())})
+
+
+def message_chart(query: dict[str, str] | None) -> Response:
+    """The same window as the health view, per minute (an hour) or per hour (longer): the console's charts."""
+    head, records, hours = _window(query)
+    return reply(200, {**head, "total": len(records), **chart(records, clock.now(), hours)})
 
 
 def _found(message_id: str) -> MessageRecord:

@@ -16,6 +16,12 @@ from datetime import datetime
 from typing import Any
 
 NAMESPACE = "Outbound"
+# Every metric the code emits (a test scans the code for emits against this list, and the stack's dashboard
+# against it): Stage and Channel are the dimensions of each.
+METRICS = frozenset({
+    "Accepted", "Sent", "Delivered", "DeliveryLatency", "Failed", "Expired", "OptedOut", "Paced", "Superseded",
+    "DuplicateDelivery", "FallbackImpossible", "EndpointDisabled", "WebhookRefused", "RecordEventsRefused", "Swept",
+})
 UNITS = {"DeliveryLatency": "Milliseconds"}
 
 

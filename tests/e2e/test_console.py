@@ -4,6 +4,7 @@ committed) for a reviewer to look at."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     options.binary_location = CHROMIUM
     for flag in (*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the page's console: CSP refusals show there
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(0)
     SHOTS.mkdir(exist_ok=True)
@@ -377,3 +379,60 @@ def test_an_operator_follows_a_message_across_channels(runtime: Any, api: Api, b
     browser.save_screenshot(str(SHOTS / "console-fallback-chain.png"))
     click(browser, f'//div[@id="message-detail"]//button[text()="{follower}"]', "the SMS step")
     until(browser, lambda d: f"Message {follower}" in text(d, "#message-detail"), "the SMS step's own view")
+
+
+def test_the_overview_charts_equal_the_health_view_and_a_bar_opens_its_messages(
+        runtime: Any, api: Api, browser: Any) -> None:
+    """The charts in Chromium: the numbers drawn are the health view's for the same window, a bar leads to the
+    filtered message list, and the page draws an empty window and one of 10,000 messages under its CSP."""
+    from selenium.webdriver.common.by import By
+
+    _, configuration_id = setup_sms(api, "charts")
+    for number in ("+12025550711", "+12025550712"):
+        sent = send(api, configuration_id, number)
+        wait_for(lambda sent=sent: message(api, sent)["state"] in {"sent", "delivered"}, what="a charted message")
+    failed = failed_send(runtime, api, configuration_id, "+12025550713")
+    browser.get(f"{runtime.api_url}/console")
+    browser.find_element(By.ID, "api-key").send_keys(runtime.api_key)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    until(browser, lambda d: "key set" in text(d, "#status"), "the key accepted")
+    for hours, shot in (("1", "console-chart-hour.png"), ("24", "console-chart-day.png")):
+        fill(browser, "overview", {"hours": hours, "configuration_id": configuration_id})
+        until(browser, lambda d: d.find_element(By.ID, "chart-states").get_attribute("data-total") == "3",
+              f"the {hours} h chart of three messages")
+        health = api.call("GET", f"/message-health?hours={hours}&configuration_id={configuration_id}")[1]
+        drawn = json.loads(browser.find_element(By.ID, "chart-states").get_attribute("data-series"))
+        assert sum(drawn.values()) == health["total"] == 3
+        assert drawn["failed"] == health["by_state"].get("failed", 0) == 1
+        assert drawn["sent"] + drawn["delivered"] == health["by_state"].get("sent", 0) + health["by_state"].get(
+            "delivered", 0)
+        channels = json.loads(browser.find_element(By.ID, "chart-channels").get_attribute("data-series"))
+        assert channels["sms"] == 3
+        browser.find_element(By.ID, "chart-states").screenshot(str(SHOTS / shot))
+    channels_chart = browser.find_element(By.ID, "chart-channels")
+    browser.execute_script("arguments[0].scrollIntoView()", channels_chart)
+    channels_chart.screenshot(str(SHOTS / "console-chart-channels.png"))
+    browser.execute_script("window.scrollTo(0, 0)")
+    # a click on the failed bar: the message list for that bucket, failed ones only
+    browser.find_element(By.CSS_SELECTOR, '#chart-states rect[data-series="failed"]').click()
+    until(browser, lambda d: failed in text(d, "#messages-out"), "the bucket's failed message listed")
+    form = browser.find_element(By.CSS_SELECTOR, 'form[data-load="messages"]')
+    assert form.find_element(By.NAME, "state").get_attribute("value") == "failed"
+    assert form.find_element(By.NAME, "created_before").get_attribute("value")
+    # an empty window, then 10,000 messages in a day, drawn by the page's own code
+    page(browser, "overview")
+    fill(browser, "overview", {"hours": "168", "configuration_id": "cfg_nothing_here"})
+    until(browser, lambda d: d.find_element(By.ID, "chart-states").get_attribute("data-total") == "0", "an empty chart")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#chart-states rect.bar")
+    browser.find_element(By.ID, "chart-states").screenshot(str(SHOTS / "console-chart-empty.png"))
+    total = browser.execute_script("""
+      const buckets = Array.from({length: 25}, (_, i) => ({start: new Date(Date.UTC(2026, 11, 5, i)).toISOString(),
+        states: {delivered: 300, sent: 50, failed: 40, expired: 10, other: 0}, channels: {sms: 400}}));
+      drawCharts({bucket_seconds: 3600, buckets, latency_seconds: {p50: 1, p90: 2, p99: 3}, latency_samples: 10000,
+                  pending: 0, oldest_pending_seconds: null}, document.querySelector('form[data-load="overview"]'));
+      return document.getElementById("chart-states").dataset.total;""")
+    assert total == "10000"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#chart-states rect.bar")) == 25 * 4
+    browser.find_element(By.ID, "chart-states").screenshot(str(SHOTS / "console-chart-10000.png"))
+    refused = [e for e in browser.get_log("browser") if "Content Security Policy" in e.get("message", "")]
+    assert not refused, refused
