@@ -22,9 +22,10 @@ def readme_block(marker: str = MARKER, readme: Path = ROOT / "README.md") -> str
     return found.group(1)
 
 
-def run(environment: dict[str, str], log: Path, marker: str = MARKER) -> dict[str, str]:
-    """Run the block (`set -euo pipefail`), its output in `log`; returns the KEY=value lines it printed."""
-    script = "set -euo pipefail\n" + readme_block(marker)
+def run(environment: dict[str, str], log: Path, marker: str = MARKER,
+        page: Path = ROOT / "README.md") -> dict[str, str]:
+    """Run the block of `page` (`set -euo pipefail`), its output in `log`; returns the KEY=value lines it printed."""
+    script = "set -euo pipefail\n" + readme_block(marker, page)
     with log.open("w") as out:
         done = subprocess.run(["bash", "-c", script], cwd=ROOT, env={**os.environ, **environment},
                               stdout=subprocess.PIPE, stderr=out, text=True, check=False, timeout=1200)

@@ -220,7 +220,8 @@ def operator_schedule(world: World) -> str:
     deploy.run({**world.notes["environment"], "CONFIGURATION_ID": configuration_id, "SCHEDULE_NAME": name,
                 "CONTACTS": '[{"tocontactid": "+14155550109", "CustomerName": "Op", "CaseName": "C-9"}]',
                 "SCHEDULE_EXPRESSION": f"at({at})", "SCHEDULE_TIMEZONE": "UTC"},
-               world.notes["work"] / "operator-schedule.log", deploy.OPERATOR_SCHEDULE)
+               world.notes["work"] / "operator-schedule.log", deploy.OPERATOR_SCHEDULE,
+               deploy.ROOT / "docs" / "customer-messages.md")
     sms = wait_for(lambda: [m for m in world.twilio.messages() if m.get("To") == "+14155550109"],
                    "the operator schedule's SMS", timeout=90)
     check(sms[0]["Body"] == "Hi Op, case C-9 is open.", f"unexpected body: {sms[0]}")
