@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from chalicelib.core import clock
 from chalicelib.models.messages import MessageRecord, MessageState
 
-RANGES = (1.0, 24.0, 168.0)  # the console's picker: an hour, a day, a week
 SERIES = ("delivered", "sent", "failed", "expired", "other")  # each state falls in exactly one
 OUTCOME = {MessageState.delivered: "delivered", MessageState.sent: "sent", MessageState.failed: "failed",
            MessageState.undelivered: "failed", MessageState.expired: "expired"}
