@@ -110,18 +110,27 @@ def internal(name: str) -> bool:
     return name.startswith("_")
 
 
+def _by_time(order: str) -> bool:
+    """An order taken from the event's time (whole seconds): two changes may share it, so the event id breaks
+    the tie. An order the producer gave (a version, an updatedAt) names one change: equal is the same change."""
+    return order.startswith("t")
+
+
 def put_event(item: dict[str, Any], order: str, event_id: str, previous: dict[str, Any] | None) -> bool:
     """The record as an event left it, one version up, unless the record already holds this event or a later
     one (False: a redelivered or overtaken event changes nothing, so its stream record never exists)."""
     client = aws.client("dynamodb")
-    names = {"#v": VERSION, "#o": ORDER, "#e": EVENT}
-    newer = "(attribute_not_exists(#o) OR #o < :o OR (#o = :o AND #e < :e))"
+    tie = " OR (#o = :o AND #e < :e)" if _by_time(order) else ""
+    names = {"#v": VERSION, "#o": ORDER, **({"#e": EVENT} if tie else {})}  # DynamoDB refuses an unused name
+    newer = f"(attribute_not_exists(#o) OR #o < :o{tie})"
     for attempt in range(EVENT_WRITE_ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311 - jitter, not security
         expected = current_version(str(item["object_type"]), str(item["id"]))
         held = "(attribute_not_exists(id) OR attribute_not_exists(#v))" if expected == 0 else "#v = :v"
-        values = {":o": to_value(order), ":e": to_value(event_id)}
+        values = {":o": to_value(order)}
+        if tie:
+            values[":e"] = to_value(event_id)
         if expected:
             values[":v"] = to_value(expected)
         extra = {PREVIOUS: previous} if previous is not None else {}
@@ -129,7 +138,8 @@ def put_event(item: dict[str, Any], order: str, event_id: str, previous: dict[st
             client.put_item(
                 TableName=get_settings().records_table,
                 Item=to_item({**item, **extra, VERSION: expected + 1, ORDER: order, EVENT: event_id}),
-                ConditionExpression=f"{held} AND {newer}", ExpressionAttributeNames=names,
+                ConditionExpression=f"{held} AND {newer}",
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values)
             return True
         except Exception as exc:
@@ -150,4 +160,6 @@ def _holds_later(object_type: str, record_id: str, order: str, event_id: str) ->
     held = from_item(found)
     if ORDER not in held:
         return False
+    if not _by_time(order):
+        return str(held[ORDER]) >= order
     return (str(held[ORDER]), str(held.get(EVENT, ""))) >= (order, event_id)

@@ -3,8 +3,8 @@ each event an object declares (source, detail-type) is checked as the record API
 as that record, so the records stream turns it into rule evaluations exactly as an API write.
 
 One record's events are applied in their own order (an order pointer in the event, else its time, then its
-id), whatever order the queue delivers them in: an event older than the one the record holds, or delivered
-twice, writes nothing. An event that fails the checks is kept as a stream failure (listed, replayed once the
+id), whatever order the queue delivers them in: an event older than the one the record holds, delivered twice,
+or (with an order pointer) the same change published again, writes nothing. An event that fails the checks is kept as a stream failure (listed, replayed once the
 object or the producer is fixed), and its neighbours go on; only AWS errors return it to the queue.
 """
 

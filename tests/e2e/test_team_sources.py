@@ -82,7 +82,8 @@ def test_events_apply_in_their_own_order_once_each(runtime: Any, api: Api) -> No
     definition(api, obj, runtime.soap.url + path)
     put_events(runtime, {"source": source, "detail_type": "Changed", "detail": {"id": "r-1", "seq": 2, "Status": "two"}})
     wait_for(lambda: soap_notified(runtime, path), 30, "the newer event")
-    # the older event arrives late, the newer one again: neither changes the record nor sends anything
+    # the older event arrives late, the newer one again (published anew: another event id, the same version):
+    # neither changes the record nor sends anything
     put_events(runtime, {"source": source, "detail_type": "Changed", "detail": {"id": "r-1", "seq": 1, "Status": "one"}},
                {"source": source, "detail_type": "Changed", "detail": {"id": "r-1", "seq": 2, "Status": "two"}},
                {"source": source, "detail_type": "Changed", "detail": {"id": "r-1", "seq": 3, "Status": "three"}})
@@ -90,6 +91,32 @@ def test_events_apply_in_their_own_order_once_each(runtime: Any, api: Api) -> No
     time.sleep(1.5)
     assert [n["Status"] for n in soap_notified(runtime, path)] == ["two", "three"]
     assert api.call("GET", f"/records/{obj}/r-1")[1]["fields"]["Status"] == "three"
+
+
+def test_one_records_events_are_totally_ordered_and_a_change_applies_once(runtime: Any) -> None:
+    """The store's rule, deterministically: a producer's order (a version) names one change, so the same version
+    published again under another event id writes nothing; an order by event time (whole seconds) lets two
+    changes share a second, the event id breaking the tie, and a redelivery of the same event writes nothing."""
+    from chalicelib.platform.settings import get_settings
+    from chalicelib.stores.records import put_event as put
+
+    def version(n: int) -> str:
+        return "n" + str(n).zfill(30)
+
+    item = {"object_type": unique_object(), "id": "r-1", "Status": "two"}
+    assert put(item, version(2), "ev-b", None)
+    assert not put({**item, "Status": "again"}, version(2), "ev-z", None)  # republished: a later id, same change
+    assert not put({**item, "Status": "one"}, version(1), "ev-zz", None)  # older
+    assert put({**item, "Status": "three"}, version(3), "ev-a", None)
+    timed = {"object_type": unique_object(), "id": "r-2", "Status": "first"}
+    second = "t2026-12-05T14:00:00Z"
+    assert put(timed, second, "ev-b", None)
+    assert not put(timed, second, "ev-b", None)  # the same event delivered again
+    assert put({**timed, "Status": "same second"}, second, "ev-c", None)
+    assert not put({**timed, "Status": "earlier id"}, second, "ev-a", None)
+    found = runtime.client("dynamodb").get_item(TableName=get_settings().records_table, Key={
+        "object_type": {"S": item["object_type"]}, "id": {"S": "r-1"}})["Item"]
+    assert found["Status"] == {"S": "three"} and found["_version"] == {"N": "2"}
 
 
 def test_an_event_that_fails_the_checks_is_listed_and_replays_once_fixed(runtime: Any, api: Api) -> None:
