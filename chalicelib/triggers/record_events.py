@@ -4,8 +4,9 @@ as that record, so the records stream turns it into rule evaluations exactly as 
 
 One record's events are applied in their own order (an order pointer in the event, else its time, then its
 id), whatever order the queue delivers them in: an event older than the one the record holds, delivered twice,
-or (with an order pointer) the same change published again, writes nothing. An event that fails the checks is kept as a stream failure (listed, replayed once the
-object or the producer is fixed), and its neighbours go on; only AWS errors return it to the queue.
+or (with an order pointer) the same change published again, writes nothing. An event that fails the checks is
+kept as a stream failure (listed, replayed once the object or the producer is fixed), and its neighbours go on;
+only AWS errors return it to the queue.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def apply(event: dict[str, Any], schema: ObjectSchema) -> str | None:
         change = change_from_event(schema, event)
     except ApiError as exc:
         return exc.message
-    item = {**change.fields, "object_type": change.object_type, "id": change.record_id}
+    # A null value is an absent field, as the record API stores it.
+    item = {k: v for k, v in {**change.fields, "object_type": change.object_type, "id": change.record_id}.items()
+            if v is not None}
     extra = {record_store.PREVIOUS: change.previous} if change.previous is not None else {}
     size = item_bytes(to_item({**item, **extra, record_store.VERSION: 10**9, record_store.ORDER: change.order,
                                record_store.EVENT: change.event_id}))
