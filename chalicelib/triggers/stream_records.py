@@ -18,9 +18,9 @@ from boto3.dynamodb.types import Binary
 from chalicelib.core.record_checks import RECORD_ID_FORM
 from chalicelib.models.records import ObjectSchema, RecordChange
 from chalicelib.platform.dynamo_codec import from_item
+from chalicelib.stores import records as record_store
 
 KEY_ATTRIBUTES = ("object_type", "id")
-PREVIOUS = "_previous"  # an event-fed record's values before the change (stores/records.py)
 
 
 def _bytes(value: Any) -> Any:
@@ -59,14 +59,14 @@ def read_image(image: dict[str, Any]) -> dict[str, Any]:
 
 
 def image_fields(image: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A stored record is {object_type, id, ...fields}; listeners know the id as `Id`. Attributes the stack
-    keeps beside the fields (`_version`, an event's order) are not fields."""
-    if image is None:
-        return None
-    data = read_image(image)
-    record_id = data.pop("id")
-    data.pop("object_type", None)
-    return {"Id": record_id, **{k: v for k, v in data.items() if not k.startswith("_")}}
+    """A stored record is {object_type, id, ...fields}; listeners know the id as `Id`."""
+    return None if image is None else _fields(read_image(image))
+
+
+def _fields(data: dict[str, Any]) -> dict[str, Any]:
+    """A record's fields: attributes the stack keeps beside them (`_version`, an event's order) are not fields."""
+    kept = {k: v for k, v in data.items() if k not in KEY_ATTRIBUTES and not record_store.internal(k)}
+    return {"Id": data["id"], **kept}
 
 
 def table_name(raw: dict[str, Any]) -> str:
@@ -82,9 +82,10 @@ def parse(raw: dict[str, Any], feeds: dict[str, list[ObjectSchema]] | None = Non
         return _foreign(raw, fed)
     stream = raw["dynamodb"]
     keys = read_image(stream["Keys"])
-    old, new = image_fields(stream.get("OldImage")), image_fields(stream.get("NewImage"))
+    data = read_image(stream["NewImage"]) if stream.get("NewImage") else None  # read once: fields, before, version
+    old, new = image_fields(stream.get("OldImage")), None if data is None else _fields(data)
     kind = raw["eventName"]
-    previous = read_image(stream["NewImage"]).get(PREVIOUS) if stream.get("NewImage") else None
+    previous = data.get(record_store.PREVIOUS) if data else None
     if isinstance(previous, dict):  # the event said what the values were before: the change is an edit of them
         old, kind = {"Id": keys["id"], **previous}, "MODIFY"
     return RecordChange(
@@ -96,7 +97,7 @@ def parse(raw: dict[str, Any], feeds: dict[str, list[ObjectSchema]] | None = Non
         old=old,
         new=new,
         changed_at=_moment(stream.get("ApproximateCreationDateTime")),
-        version=_version(stream.get("NewImage")),
+        version=_version(data),
     )
 
 
@@ -139,9 +140,9 @@ def _foreign(raw: dict[str, Any], objects: list[ObjectSchema]) -> RecordChange |
     )
 
 
-def _version(image: dict[str, Any] | None) -> int:
+def _version(data: dict[str, Any] | None) -> int:
     """The version the record API wrote (0 for a record written around it)."""
-    value = read_image(image).get("_version") if image else None
+    value = data.get(record_store.VERSION) if data else None
     return int(value) if isinstance(value, int | float | Decimal) else 0
 
 
