@@ -30,7 +30,7 @@ from chalicelib.models.records import (
     RecordInput,
 )
 from chalicelib.platform import aws
-from chalicelib.platform.dynamo_codec import MAX_ITEM_BYTES, from_item, item_bytes, to_item
+from chalicelib.platform.dynamo_codec import from_item, to_item
 from chalicelib.platform.settings import get_settings
 from chalicelib.stores import config as config_store
 from chalicelib.stores import contact_windows
@@ -69,9 +69,7 @@ def put_record(object_type: str, record_id: str, raw: bytes | None, if_match: st
     record_checks.check_id(schema, record_id)
     fields = record_checks.checked_fields(schema, dict(record.fields))
     plain = {k: v for k, v in {**fields, "object_type": object_type, "id": record_id}.items() if v is not None}
-    size = item_bytes(to_item({**plain, record_store.VERSION: 10**9}))
-    if size > MAX_ITEM_BYTES:
-        message = f"the record would weigh {size} bytes; a record holds at most {MAX_ITEM_BYTES} (DynamoDB's item size)"
+    if message := record_store.oversize(plain):
         raise ApiError(413, "too_large", f"fields: {message}", [{"field": "fields", "message": message}])
     for attempt in range(WRITE_ATTEMPTS):  # each round of racing writers has one winner
         if attempt:

@@ -8,7 +8,16 @@ import time
 from typing import Any
 
 from chalicelib.platform import aws
-from chalicelib.platform.dynamo_codec import BadCursor, cursor_in, cursor_out, from_item, to_item, to_value
+from chalicelib.platform.dynamo_codec import (
+    MAX_ITEM_BYTES,
+    BadCursor,
+    cursor_in,
+    cursor_out,
+    from_item,
+    item_bytes,
+    to_item,
+    to_value,
+)
 from chalicelib.platform.settings import get_settings
 
 BATCH = 100  # BatchGetItem's limit
@@ -103,6 +112,15 @@ ORDER = "_order"  # an event-fed record: the sortable order of the event it hold
 EVENT = "_event"  # ... and that event's id: (order, id) totally orders one record's events
 PREVIOUS = "_previous"  # ... and the values before the change, when its events carry them
 EVENT_WRITE_ATTEMPTS = 25
+
+
+def oversize(item: dict[str, Any]) -> str | None:
+    """Why `item` (with every attribute kept beside its fields, its version at its widest) cannot be stored, or
+    None: DynamoDB refuses an item over its size, so the record is refused before the write, naming it."""
+    size = item_bytes(to_item({**item, VERSION: 10**9}))
+    if size > MAX_ITEM_BYTES:
+        return f"the record would weigh {size} bytes; a record holds at most {MAX_ITEM_BYTES} (DynamoDB's item size)"
+    return None
 
 
 def internal(name: str) -> bool:

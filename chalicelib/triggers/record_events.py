@@ -20,7 +20,6 @@ from chalicelib.core import clock
 from chalicelib.core.errors import ApiError
 from chalicelib.core.event_records import change_from_event, objects_for
 from chalicelib.models.records import ObjectSchema
-from chalicelib.platform.dynamo_codec import MAX_ITEM_BYTES, item_bytes, to_item
 from chalicelib.platform.logs import log
 from chalicelib.platform.metrics import emit
 from chalicelib.stores import config as config_store
@@ -58,10 +57,10 @@ def apply(event: dict[str, Any], schema: ObjectSchema) -> str | None:
     item = {k: v for k, v in {**change.fields, "object_type": change.object_type, "id": change.record_id}.items()
             if v is not None}
     extra = {record_store.PREVIOUS: change.previous} if change.previous is not None else {}
-    size = item_bytes(to_item({**item, **extra, record_store.VERSION: 10**9, record_store.ORDER: change.order,
-                               record_store.EVENT: change.event_id}))
-    if size > MAX_ITEM_BYTES:
-        return f"the record would weigh {size} bytes; a record holds at most {MAX_ITEM_BYTES} (DynamoDB's item size)"
+    problem = record_store.oversize({**item, **extra, record_store.ORDER: change.order,
+                                     record_store.EVENT: change.event_id})
+    if problem:
+        return problem
     written = record_store.put_event(item, change.order, change.event_id, change.previous)
     log("record_event.written" if written else "record_event.overtaken", object=change.object_type,
         record_id=change.record_id, event_id=change.event_id)
