@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core import clock, ids
@@ -82,15 +82,18 @@ def test_racing_claims_on_one_record_have_exactly_one_winner(runtime: Any) -> No
     import threading
 
     trials, racers = 150, 6  # without the lock: 17 of 300 trials had two winners here
-    now = clock.now()
     winners: list[int] = []
     for record in records(trials, ids.random_id("race")):
-        # due now, and created just before its race: the runtime's sweeper (5 s grace here) never sees it queued
+        # Due now, and created just before its race: the runtime's sweeper (5 s grace here) never sees it queued.
+        # `now` is read per trial: read once, a slow machine made later trials' records look overdue, the sweeper
+        # queued one, the runtime's sender claimed it first and that trial had no winner.
+        now = clock.now()
         record = record.model_copy(update={"due_at": now - timedelta(seconds=1)})
         assert message_store.create(record) is None
         barrier, won = threading.Barrier(racers), []
 
-        def race(record: MessageRecord = record, barrier: threading.Barrier = barrier, won: list[int] = won) -> None:
+        def race(record: MessageRecord = record, barrier: threading.Barrier = barrier, won: list[int] = won,
+                 now: datetime = now) -> None:
             barrier.wait()
             try:
                 claim(record.message_id, 0, now, now + LATER)  # a lease no one takes over
