@@ -62,6 +62,7 @@ webhooks = LazyModule("chalicelib.api.webhooks")
 activity = LazyModule("chalicelib.api.activity")
 stream_failures = LazyModule("chalicelib.api.stream_failures")
 managed = LazyModule("chalicelib.api.managed")
+consent = LazyModule("chalicelib.api.consent")
 
 # The real stream ARN is known only once the table exists: infra/template.yaml's merge overrides this
 # placeholder in the packaged template, the local runtime sets the real one before importing this module.
@@ -562,6 +563,42 @@ def replay_stream_failure(failure_id: str) -> Response:
 @endpoint
 def delete_stream_failure(failure_id: str) -> Response:
     return stream_failures.delete_failure(failure_id)
+
+
+@route("/consent", methods=["GET"])
+@endpoint
+def list_consent() -> Response:
+    return consent.list_consent(app.current_request.query_params)
+
+
+@route("/consent/export", methods=["GET"])
+@endpoint
+def export_consent() -> Response:
+    return consent.export_csv()
+
+
+@route("/consent/import", methods=["POST"], content_types=["text/csv"])
+@endpoint
+def import_consent() -> Response:
+    return consent.import_csv(_body())
+
+
+@route("/consent/{address}", methods=["PUT"])
+@endpoint
+def put_consent(address: str) -> Response:
+    return consent.put_consent(address, _body())
+
+
+@route("/consent/{address}", methods=["DELETE"])
+@endpoint
+def delete_consent(address: str) -> Response:
+    return consent.delete_consent(address, app.current_request.query_params)
+
+
+@route("/contacts/{address}", methods=["DELETE"])
+@endpoint
+def erase_contact(address: str) -> Response:
+    return consent.erase_contact(address)
 
 
 @app.route("/webhooks/twilio/status", methods=["POST"], content_types=["application/x-www-form-urlencoded"])

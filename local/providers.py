@@ -461,6 +461,8 @@ class FakeEndUserMessaging(LoopbackServer):
     default bus, shaped as AWS documents them: TEXT_SUCCESSFUL, then `final_event` (default TEXT_DELIVERED)."""
 
     TARGET = "PinpointSMSVoiceV2.SendTextMessage"
+    OPT_OUT_TARGETS = ("PinpointSMSVoiceV2.PutOptedOutNumber", "PinpointSMSVoiceV2.DeleteOptedOutNumber")
+    OPT_OUT_LIST = "Default"  # every account's own list, the one a new phone number is associated with
 
     def __init__(self, port: int = 0, emit: Callable[[dict[str, Any]], Any] | None = None) -> None:
         super().__init__(port)
@@ -469,8 +471,28 @@ class FakeEndUserMessaging(LoopbackServer):
         self.opted_out: set[str] = set()
         self.event_delay = 0.2
 
+    def _opt_out_list(self, target: str, params: dict[str, Any]) -> Scripted:
+        """PutOptedOutNumber / DeleteOptedOutNumber on the account's Default list, as AWS answers them."""
+        number = str(params.get("OptedOutNumber", ""))
+        if params.get("OptOutListName") != self.OPT_OUT_LIST:
+            return aws_json_error(404, "ResourceNotFoundException", "opt-out list not found")
+        if not E164.match(number):
+            return aws_json_error(400, "ValidationException", "OptedOutNumber must be an E.164 phone number",
+                                  "FIELD_VALIDATION_FAILED")
+        with self._lock:
+            if target.endswith("PutOptedOutNumber"):
+                self.opted_out.add(number)
+            elif number in self.opted_out:
+                self.opted_out.discard(number)
+            else:
+                return aws_json_error(404, "ResourceNotFoundException", "opted out number not found")
+        body = {"OptOutListName": self.OPT_OUT_LIST, "OptedOutNumber": number,
+                "OptedOutTimestamp": clock.now().timestamp(), "EndUserOptedOut": False}
+        return Scripted(200, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.0"})
+
     def answer(self, request: Recorded) -> Scripted:
-        if request.method != "POST" or request.path != "/" or request.headers.get("x-amz-target") != self.TARGET:
+        target = request.headers.get("x-amz-target")
+        if request.method != "POST" or request.path != "/" or target not in (self.TARGET, *self.OPT_OUT_TARGETS):
             return aws_json_error(400, "UnknownOperationException", "unknown operation")
         if not request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential=") or \
                 "/sms-voice/aws4_request" not in request.headers.get("authorization", ""):
@@ -479,6 +501,8 @@ class FakeEndUserMessaging(LoopbackServer):
             params = json.loads(request.body or b"{}")
         except ValueError:
             return aws_json_error(400, "SerializationException", "body is not JSON")
+        if target in self.OPT_OUT_TARGETS:
+            return self._opt_out_list(str(target), params)
         problem = self._problem(params)
         if problem:
             return aws_json_error(400, "ValidationException", problem, "FIELD_VALIDATION_FAILED")

@@ -176,13 +176,17 @@ class RetryRequest(BaseModel):
     resend: bool = Field(default=False, strict=True, description=(
         "send again a message a provider already accepted (the person may get it twice); without it such a "
         "retry is a 409 that says so"))
+    waive_window: bool = Field(default=False, strict=True, description=(
+        "send a deferred message regardless of the recipient's sending window (say, its zone is unknown and you "
+        "know it is daytime there); consent still applies"))
 
 
 def retry_message(message_id: str, raw: bytes | None = None) -> Response:
     """Failed or expired: back in the queue with a fresh deadline; queued: attempted now."""
     request = parse(RetryRequest, raw) if raw else RetryRequest()
     try:
-        return reply(202, operations.retry(_found(message_id), resend=request.resend))
+        return reply(202, operations.retry(_found(message_id), resend=request.resend,
+                                           waive_window=request.waive_window))
     except operations.NotAllowed as exc:
         raise ApiError(409, "conflict", f"state: {exc}") from exc
 

@@ -43,7 +43,8 @@ def verdict(record: MessageRecord, trigger: Trigger) -> Literal["go", "later", "
         return "go"
     if trigger == "failed":
         return "never"  # a failure event for a message that is not failed (any more): nothing to do
-    return "later" if record.state in {S.queued, S.sending} else "go"  # sent, never delivered: the timer's case
+    # Still being made, or waiting for the recipient's window: later. Sent, never delivered: the timer's case.
+    return "later" if record.state in {S.queued, S.sending, S.deferred} else "go"
 
 
 def due_at(record: MessageRecord) -> datetime | None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from chalicelib.core import audit_chain
+from chalicelib.core import audit_chain, consent
 from chalicelib.models.messages import (
     TERMINAL,
     DirectMessagePayload,
@@ -38,8 +38,8 @@ S = MessageState
 # an attempt), notes of ignored events stop being written once the history reaches NOTE_LIMIT.
 NOTE_LIMIT = 100
 DEAD = frozenset({S.failed, S.expired, S.undelivered})
-RETRYABLE = DEAD | {S.queued}
-DELETABLE = DEAD | {S.queued}
+RETRYABLE = DEAD | {S.queued, S.deferred}
+DELETABLE = DEAD | {S.queued, S.deferred}
 # Final states ranked: a report may move a message up this ladder for the attempt it answers, never down.
 RANK = {S.failed: 1, S.undelivered: 1, S.delivered: 2}
 
@@ -112,6 +112,37 @@ class Superseded:
 
 
 @dataclass(frozen=True)
+class Blocked:
+    """The consent list forbids attempt `attempt` (checked after the claim, before any provider request): the
+    message ends `opted_out`, naming the entry, and no request is made."""
+
+    attempt: int
+    at: datetime
+    entry_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """Attempt `attempt` falls outside the recipient's sending window (or over a frequency cap): given back, the
+    message waits `deferred` until `until` (None: for an operator, no zone being known). Released by the minute
+    tick; expired instead when `until` is past its deadline."""
+
+    attempt: int
+    at: datetime
+    until: datetime | None
+    reason: str
+    code: str = "quiet_hours"
+
+
+@dataclass(frozen=True)
+class Released:
+    """The minute tick found a deferred message's wait over: back to its queue (or expired at its deadline)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Reported:
     """A provider's later word on a message: Twilio's status callback, TeleSign's report, an End User
     Messaging event. `attempt` is what the callback was bound to (None: a callback URL older than attempt
@@ -137,6 +168,7 @@ class Retried:
     resend: bool = False
     payload: dict[str, Any] | None = None  # rebuilt from the record as it is now (an unbuildable SOAP message)
     by: Literal["operator", "redrive", "replay"] = "operator"
+    waive_window: bool = False  # an operator sends a deferred message regardless of the recipient's window
 
 
 @dataclass(frozen=True)
@@ -152,7 +184,8 @@ class GivenUp:
     reason: str
 
 
-Event = Claimed | Accepted | Refused | Failing | Paced | Superseded | Reported | Retried | Deleted | GivenUp
+Event = (Claimed | Accepted | Refused | Failing | Paced | Superseded | Blocked | Deferred | Released | Reported
+         | Retried | Deleted | GivenUp)
 
 
 # --- decisions ---------------------------------------------------------------------------------------------
@@ -187,11 +220,18 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class ConsentNoted:
+    """A provider's error that is the person's word (core/consent.CODES): the consent list records it."""
+
+    code: str
+
+
+@dataclass(frozen=True)
 class FallBack:
     """The message died and its configuration names a next channel: look at the fallback now."""
 
 
-Effect = Enqueue | DeadLetter | Metric | FallBack
+Effect = Enqueue | DeadLetter | Metric | FallBack | ConsentNoted
 
 
 @dataclass(frozen=True)
@@ -233,6 +273,10 @@ def provider_of(record: MessageRecord) -> str:
     return "unknown"
 
 
+def _consent(code: str | None) -> tuple[Effect, ...]:
+    return (ConsentNoted(code),) if code is not None and consent.applies_to_code(code) else ()
+
+
 def _apply(state: MessageState, expect: Expect | tuple[Expect, ...], due_at: datetime, detail: str | None = None,
            effects: tuple[Effect, ...] = (), **fields: Any) -> Decision:
     return Decision("apply", state=state, expect=expect if isinstance(expect, tuple) else (expect,), due_at=due_at,
@@ -268,6 +312,8 @@ def _decide(record: MessageRecord, event: Event) -> Decision:
         reason = f"superseded by {event.newer}"
         return _apply(S.superseded, Expect(frozenset({S.sending}), event.attempt), event.at, reason,
                       (Metric("Superseded"),), attempts=event.attempt - 1)
+    if isinstance(event, Blocked | Deferred | Released):
+        return _held(record, event)
     if isinstance(event, Reported):
         return _reported(record, event)
     if isinstance(event, Retried):
@@ -315,9 +361,10 @@ def _answered(record: MessageRecord, event: Accepted | Refused | Failing | Paced
         return _refuse("not this sender's attempt")
     if isinstance(event, Refused):
         if event.opted_out:
-            return _apply(S.opted_out, mine, event.at, event.reason, (Metric("OptedOut"),),
+            return _apply(S.opted_out, mine, event.at, event.reason, (Metric("OptedOut"), *_consent(event.code)),
                           last_error=event.reason, error_code=event.code)
-        return _apply(S.failed, mine, event.at, event.reason, (DeadLetter(n, event.reason), Metric("Failed")),
+        return _apply(S.failed, mine, event.at, event.reason,
+                      (DeadLetter(n, event.reason), Metric("Failed"), *_consent(event.code)),
                       last_error=event.reason, error_code=event.code)
     if isinstance(event, Failing):
         if event.next_due is None:
@@ -335,6 +382,38 @@ def _answered(record: MessageRecord, event: Accepted | Refused | Failing | Paced
     waits = f"paced by {event.bucket}" if event.code == "paced" else f"waits: {event.bucket}"
     return _apply(S.queued, mine, event.slot, f"{waits} until {event.slot.isoformat()}",
                   (Enqueue(n - 1, event.slot), Metric("Paced")), attempts=n - 1, paced_for=n)
+
+
+def _held(record: MessageRecord, event: Blocked | Deferred | Released) -> Decision:
+    """Consent and sending windows, decided after the claim and before any provider request: the attempt is
+    given back (it did not happen)."""
+    if isinstance(event, Released):
+        if record.state != S.deferred:
+            return _refuse(f"not deferred but {record.state.value}")
+        waiting = Expect(frozenset({S.deferred}), record.attempts)
+        if event.at >= record.deadline:
+            reason = "its deadline passed while it waited for the recipient's sending window"
+            return _apply(S.expired, waiting, event.at, reason,
+                          (DeadLetter(record.attempts, reason), Metric("Expired")), last_error=reason,
+                          error_code="quiet_hours")
+        return _apply(S.queued, waiting, event.at, "released: the sending window is open",
+                      (Enqueue(record.attempts),))
+    n = event.attempt
+    if record.state != S.sending or record.attempts != n:
+        return _refuse("not this sender's attempt")
+    mine = Expect(frozenset({S.sending}), n)
+    if isinstance(event, Blocked):
+        reason = f"opted out ({event.entry_id}): {event.reason}"
+        return _apply(S.opted_out, mine, event.at, reason, (Metric("OptedOut"),), attempts=n - 1,
+                      last_error=reason, error_code="consent")
+    if event.until is not None and event.until >= record.deadline:
+        reason = f"{event.reason}; the window opens after its deadline"
+        return _apply(S.expired, mine, event.at, reason, (DeadLetter(n - 1, reason), Metric("Expired")),
+                      attempts=n - 1, last_error=reason, error_code=event.code)
+    until = event.until if event.until is not None else record.deadline
+    detail = f"{event.reason}; " + (f"until {until.isoformat()}" if event.until else "waiting for an operator")
+    return _apply(S.deferred, mine, until, detail, (Metric("Deferred"),), attempts=n - 1, last_error=detail,
+                  error_code=event.code)
 
 
 def _reported(record: MessageRecord, event: Reported) -> Decision:
@@ -377,7 +456,7 @@ def _reported(record: MessageRecord, event: Reported) -> Decision:
     effects: tuple[Effect, ...] = (Metric("Delivered", True),)
     if target != S.delivered:
         name = "Undelivered" if target == S.undelivered else "Failed"
-        effects = (DeadLetter(record.attempts, event.reason), Metric(name))
+        effects = (DeadLetter(record.attempts, event.reason), Metric(name), *_consent(event.code))
     return _apply(target, Expect(frozenset({current}), record.attempts), event.at, event.reason, effects, **fields)
 
 
@@ -394,6 +473,9 @@ def _retried(record: MessageRecord, event: Retried) -> Decision:
     if record.state != S.queued:
         fields["deadline"] = event.deadline
     detail = f"{event.by} retry"
+    if event.waive_window and record.rules is not None:
+        fields["rules"] = record.rules.model_copy(update={"waived": True}).model_dump(mode="json")
+        detail += " (sending window waived)"
     if event.payload is not None:
         fields["payload"] = event.payload
         detail += f" payload={audit_chain.payload_digest(event.payload)}"

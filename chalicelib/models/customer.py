@@ -90,6 +90,34 @@ class FallbackStep(BaseModel):
     after_seconds: Annotated[int, Field(ge=10, le=259_200)] = 300
 
 
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def _zone_problem(name: str) -> str | None:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        return f"{name!r} is not an IANA time zone"
+    return None
+
+
+class SendingWindow(BaseModel):
+    """When messages may reach the recipient, in their local time: from `start` up to (not including) `end`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: Annotated[str, Field(pattern=HHMM)]
+    end: Annotated[str, Field(pattern=HHMM)]
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SendingWindow:
+        if self.start == self.end:
+            raise ValueError("start and end are the same: the window would be empty")
+        return self
+
+
 class ConfigurationInput(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_provider_per_channel)
 
@@ -110,6 +138,26 @@ class ConfigurationInput(BaseModel):
     )
     fallback: Annotated[list[FallbackStep], Field(max_length=3)] = Field(
         default_factory=list, description="ordered: the channels tried next, each once, when this one fails")
+    purpose: Literal["transactional", "marketing"] = Field(
+        default="transactional", description="marketing: sent only inside the recipient's sending window (08:00-21:00 "
+        "by default, narrower where a region's law says so) and under its frequency caps")
+    sending_window: SendingWindow | None = Field(
+        default=None, description="local time in the recipient's zone; marketing defaults to 08:00-21:00")
+    fallback_timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="IANA zone used when the recipient's is unknown (else an operator decides)")
+    consent_scope: Annotated[str, Field(pattern=r"^(global|[a-z0-9][a-z0-9-]{0,39})$")] = Field(
+        default="global", description="where a STOP to this configuration's sender applies: global, or a brand / "
+        "sender group shared by configurations")
+    revocation_phrases: bool = Field(
+        default=False, description="also honour short texts that revoke consent (\"stop texting me\"), as the FCC "
+        "asks, besides the exact keywords")
+
+    @field_validator("fallback_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None and (problem := _zone_problem(value)):
+            raise ValueError(problem)
+        return value
 
     @field_validator("provider")
     @classmethod
@@ -144,6 +192,8 @@ class Contact(BaseModel):
     channelid: Annotated[str, Field(max_length=64)] | None = None
     optin: bool = True
     locale: Annotated[str, Field(pattern=LOCALE)] | None = None
+    timezone: Annotated[str, Field(min_length=1, max_length=64, description="IANA zone where the person is")
+                        ] | None = None
     contextitems: Annotated[
         dict[Annotated[str, Field(pattern=CONTEXT_KEY)], ContextValue], Field(max_length=50)
     ] = Field(default_factory=dict)
@@ -158,6 +208,13 @@ class Contact(BaseModel):
         | Annotated[list[ContextValue], Field(max_length=100)]
         | None
     ) = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None and (problem := _zone_problem(value)):
+            raise ValueError(problem)
+        return value
 
     def template_values(self) -> dict[str, Any]:
         values: dict[str, Any] = dict(self.contextitems)
@@ -184,3 +241,5 @@ class InstantSendRequest(BaseModel):
 
     configuration_id: Annotated[str, Field(min_length=1)]
     contacts: Annotated[list[Contact], Field(min_length=1, max_length=MAX_CONTACTS)]
+    critical: bool = Field(default=False, description="transactional configurations only: send outside the "
+                           "recipient's sending window (recorded in each message's history); consent still applies")

@@ -24,6 +24,9 @@ class MessageState(StrEnum):
     deleted = "deleted"
     undelivered = "undelivered"  # the provider accepted it, then reported it could not reach the handset
     superseded = "superseded"  # latest-wins ordering: a newer version of its record went instead (a success)
+    # Outside the recipient's sending window (or its zone unknown, waiting for an operator): released by the
+    # minute tick at `due_at`, never dropped.
+    deferred = "deferred"
 
 
 S = MessageState
@@ -33,8 +36,10 @@ TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
     # sending -> queued is a retry after a transient failure; -> sending is a crashed sender's lease taken over.
     # A provider's status callback may arrive before the sender has recorded `sent`: sending -> delivered etc.
     S.sending: frozenset(
-        {S.sent, S.delivered, S.failed, S.undelivered, S.opted_out, S.expired, S.queued, S.sending, S.superseded}
+        {S.sent, S.delivered, S.failed, S.undelivered, S.opted_out, S.expired, S.queued, S.sending, S.superseded,
+         S.deferred}
     ),
+    S.deferred: frozenset({S.queued, S.expired, S.deleted}),
     S.sent: frozenset({S.delivered, S.failed, S.undelivered}),
     S.delivered: frozenset({S.queued}),  # only a replay of everything sends a delivered message again
     S.superseded: frozenset(),
@@ -144,6 +149,21 @@ class OrderMark(BaseModel):
     previous: str | None = None  # the message of the version before, when there was one
 
 
+class SendRules(BaseModel):
+    """What a customer message is checked against at every attempt besides the consent list's global scope:
+    its configuration's consent scope and purpose, the recipient's sending window (local time in every zone
+    the recipient may be in) and a per-24-hour cap on one subject. Absent on messages with none of these."""
+
+    scope: str = "global"
+    purpose: Literal["marketing", "transactional"] = "transactional"
+    window: tuple[str, str] | None = None  # ("08:00", "21:00"), local time; end exclusive
+    zones: list[str] = Field(default_factory=list)  # empty with a window: no zone known, an operator decides
+    cap: int | None = None  # at most this many per 24 hours on `subject` to this recipient
+    subject: str | None = None
+    region: str | None = None  # the rule's region (core/sending_windows.json), for the history
+    waived: bool = False  # a critical transactional message, or an operator's release: the window does not apply
+
+
 class MessageRecord(BaseModel):
     message_id: str
     channel: Channel
@@ -176,6 +196,7 @@ class MessageRecord(BaseModel):
     paced_for: int | None = None
     order: OrderMark | None = None  # latest-wins ordering: the record version this message carries
     fallback: FallbackMark | None = None  # a configuration with fallback steps sent it
+    rules: SendRules | None = None  # customer messages: consent scope, sending window, frequency cap
 
 
 class QueueBody(BaseModel):

@@ -21,8 +21,8 @@ class NotAllowed(Exception):
     """The message is in a state the action does not apply to (it may have moved since it was listed)."""
 
 
-def retry(record: MessageRecord, resend: bool = False, by: Literal["operator", "redrive", "replay"] = "operator"
-          ) -> MessageRecord:
+def retry(record: MessageRecord, resend: bool = False, by: Literal["operator", "redrive", "replay"] = "operator",
+          waive_window: bool = False) -> MessageRecord:
     """Failed/expired/undelivered: back to the queue with a fresh deadline. Queued (waiting out a backoff): due now.
     A message a provider accepted is sent again only with `resend` (the person would get it twice)."""
     if record.state not in RETRYABLE and by != "replay":
@@ -39,7 +39,7 @@ def retry(record: MessageRecord, resend: bool = False, by: Literal["operator", "
             raise NotAllowed(f"still cannot be sent: {exc}") from exc
     deadline = now + timedelta(hours=get_settings().deadline_hours(record.channel))
     try:
-        result = transitions.run(record, lifecycle.Retried(now, deadline, resend, payload, by))
+        result = transitions.run(record, lifecycle.Retried(now, deadline, resend, payload, by, waive_window))
     except message_store.Conflict as exc:
         raise NotAllowed("the message changed while retrying; read it again") from exc
     if not result.changed:

@@ -13,7 +13,18 @@ REPLIED_TO = frozenset({MessageState.sending, MessageState.sent, MessageState.de
 WHATSAPP = "whatsapp:"
 
 
-def record_twilio_reply(sid: str, sender: str, recipient: str, body: str) -> ConversationEntry:
+def record_twilio_reply(sid: str, sender: str, recipient: str, body: str, verified: bool = True
+                        ) -> ConversationEntry:
+    """The reply joins its conversation; a consent keyword in it changes the consent list too (Twilio's own
+    opt-out handling may answer the person; ours makes every provider stop)."""
+    from chalicelib.operations import consent as consent_writer
+
+    entry = _conversation_entry(sid, sender, recipient, body)
+    consent_writer.from_inbound("twilio", sender, recipient, body, sid, verified, entry.at)
+    return entry
+
+
+def _conversation_entry(sid: str, sender: str, recipient: str, body: str) -> ConversationEntry:
     channel = "whatsapp" if sender.startswith(WHATSAPP) else "sms"
     contact, ours = sender.removeprefix(WHATSAPP), recipient.removeprefix(WHATSAPP)
     last = message_store.last_to_contact(f"{channel}#{contact}", REPLIED_TO)

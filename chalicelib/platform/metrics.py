@@ -20,7 +20,8 @@ NAMESPACE = "Outbound"
 # against it): Stage and Channel are the dimensions of each.
 METRICS = frozenset({
     "Accepted", "Sent", "Delivered", "DeliveryLatency", "Failed", "Expired", "OptedOut", "Paced", "Superseded",
-    "DuplicateDelivery", "FallbackImpossible", "EndpointDisabled", "WebhookRefused", "RecordEventsRefused", "Swept",
+    "Deferred", "DuplicateDelivery", "FallbackImpossible", "EndpointDisabled", "WebhookRefused",
+    "RecordEventsRefused", "Swept",
 })
 UNITS = {"DeliveryLatency": "Milliseconds"}
 

@@ -46,6 +46,8 @@ class Settings(BaseModel):
     x_base_url: str = "https://api.x.com"
     eum_base_url: str = Field(default="", description="End User Messaging endpoint override (empty: the region's)")
     eum_configuration_set: str = Field(default="", description="AWS End User Messaging SMS configuration set, if any")
+    eum_opt_out_list: str = Field(default="Default", description="End User Messaging opt-out list kept in step "
+                                  "with the consent list (empty: none)")
     eum_max_price: str = Field(default="", description="MaxPrice per message part in USD (e.g. 0.05); empty: none")
     x_credentials_param: str = Field(
         default="/outbound/local/x", description='SSM JSON {"<account>": "<OAuth 2.0 user access token>"}'
@@ -130,6 +132,7 @@ def get_settings() -> Settings:
         eum_base_url=env.get("EUM_BASE_URL", defaults.eum_base_url),
         eum_configuration_set=env.get("EUM_CONFIGURATION_SET", defaults.eum_configuration_set),
         eum_max_price=env.get("EUM_MAX_PRICE", defaults.eum_max_price),
+        eum_opt_out_list=env.get("EUM_OPT_OUT_LIST", defaults.eum_opt_out_list),
         x_credentials_param=env.get("X_CREDENTIALS_PARAM", defaults.x_credentials_param),
         default_phone_region=env.get("DEFAULT_PHONE_REGION") or None,
         session_token_param=env.get("SESSION_TOKEN_PARAM", defaults.session_token_param),

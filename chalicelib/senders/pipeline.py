@@ -22,7 +22,7 @@ from chalicelib.models.messages import (
 )
 from chalicelib.platform.logs import log
 from chalicelib.platform.settings import get_settings
-from chalicelib.senders import eum, json_endpoint, soap, telesign, twilio, x_dm
+from chalicelib.senders import customer_checks, eum, json_endpoint, soap, telesign, twilio, x_dm
 from chalicelib.senders.outcomes import Accepted, Outcome, Permanent, Transient
 from chalicelib.stores import circuits, queues, record_heads, transitions
 from chalicelib.stores import messages as message_store
@@ -137,6 +137,8 @@ def process(channel: str, body_text: str, deliver: Deliver = _deliver, context: 
             return
         log("queue.duplicate_dropped", message_id=body.message_id, channel=channel, state=record.state.value,
             attempts=record.attempts, queued_attempt=body.attempt)
+        return
+    if not customer_checks.admits(record, now):
         return
     if record.pace and record.paced_for != record.attempts and not wait_turn(record, now):
         return

@@ -44,3 +44,24 @@ def last_inbound(channel: str, ours: str, contact: str) -> datetime | None:
     )
     value = found.get("Item", {}).get("last_inbound", {}).get("S")
     return parse_iso(value) if value else None
+
+
+def forget_contact(contact: str) -> int:
+    """Erasure: every window the contact opened with any of our numbers."""
+    from typing import Any
+
+    client = aws.client("dynamodb")
+    table = get_settings().config_table
+    suffix = "#" + contact.removeprefix(WHATSAPP)
+    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "pk = :pk",
+                              "ExpressionAttributeValues": {":pk": to_value(KIND)}, "ProjectionExpression": "pk, sk"}
+    removed = 0
+    while True:
+        found = client.query(**kwargs)
+        for key in found.get("Items", []):
+            if key["sk"]["S"].endswith(suffix):
+                client.delete_item(TableName=table, Key=key)
+                removed += 1
+        if "LastEvaluatedKey" not in found:
+            return removed
+        kwargs["ExclusiveStartKey"] = found["LastEvaluatedKey"]

@@ -10,8 +10,8 @@ creation, or is sparse over the rare states an operator or the sweep looks for:
 - `by_contact_keys` (`contact_key`, `time_sk`): KEYS_ONLY, written once per customer message: the last message
   to a contact (a reply's conversation).
 - `by_attention` (`attn_pk` = "<state>#<shard>", `due_key`): only records that died (failed, expired,
-  undelivered) or wait for a retry (queued again after an attempt or an operator's retry). A delivered message
-  never enters it.
+  undelivered), wait for a retry (queued again after an attempt or an operator's retry) or for the recipient's
+  sending window (deferred, released by the minute tick at `due_key`). A delivered message never enters it.
 
 Shards spread one day's (or one state's) writes over SHARDS partitions: at 1,000 write units per second per
 partition, one index entry per message throttles no partition below SHARDS x 1,000 = 8,000 messages per second
@@ -67,4 +67,4 @@ def attention_partitions(state: MessageState) -> list[str]:
 def needs_attention(state: MessageState, created: bool) -> bool:
     """Died, or waiting for a retry. A newly created queued record is not in the index: the sweep finds a lost
     first enqueue through `by_time`; putting every message in here would cost two index writes each."""
-    return state in DIED or (state == MessageState.queued and not created)
+    return state in DIED or state == MessageState.deferred or (state == MessageState.queued and not created)

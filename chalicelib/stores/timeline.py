@@ -64,3 +64,20 @@ def activities(entity_type: str, entity_id: str, limit: int = 50) -> list[dict[s
             }
         )
     return out
+
+
+def delete_entity(entity: str) -> int:
+    """Every activity of one entity (its id is the contact's address: an erasure takes them all)."""
+    client = aws.client("dynamodb")
+    kwargs: dict[str, Any] = {"TableName": _table(), "KeyConditionExpression": "entity = :e",
+                              "ExpressionAttributeValues": {":e": to_value(entity)},
+                              "ProjectionExpression": "entity, activity"}
+    removed = 0
+    while True:
+        found = client.query(**kwargs)
+        for key in found.get("Items", []):
+            client.delete_item(TableName=_table(), Key=key)
+            removed += 1
+        if "LastEvaluatedKey" not in found:
+            return removed
+        kwargs["ExclusiveStartKey"] = found["LastEvaluatedKey"]

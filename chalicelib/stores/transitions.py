@@ -9,8 +9,18 @@ import logging
 from dataclasses import dataclass
 
 from chalicelib.core import backoff, clock
-from chalicelib.core.lifecycle import DeadLetter, Decision, Enqueue, Event, FallBack, Metric, decide
-from chalicelib.models.messages import MessageRecord, QueueBody
+from chalicelib.core.lifecycle import (
+    ConsentNoted,
+    DeadLetter,
+    Decision,
+    Enqueue,
+    Event,
+    FallBack,
+    Metric,
+    decide,
+    provider_of,
+)
+from chalicelib.models.messages import DirectMessagePayload, MessageRecord, QueueBody, SmsPayload
 from chalicelib.platform import metrics
 from chalicelib.platform.logs import log
 from chalicelib.stores import messages as message_store
@@ -61,8 +71,28 @@ def carry_out(record: MessageRecord, decision: Decision) -> None:
             queues.dead_letter(channel, QueueBody(message_id=mid, attempt=effect.attempt), effect.reason)
         elif isinstance(effect, FallBack):
             queues.enqueue(channel, [QueueBody(message_id=mid, attempt=0, check="fallback")])  # due: now
+        elif isinstance(effect, ConsentNoted):
+            _note_consent(record, effect.code)
         elif isinstance(effect, Metric):
             if effect.latency:
                 metrics.reached(effect.name, channel=channel, message_id=mid, created_at=record.created_at, now=now)
             else:
                 metrics.emit({effect.name: 1}, channel=channel, message_id=mid)
+
+
+def _note_consent(record: MessageRecord, code: str) -> None:
+    """A provider's error that is the person's word goes into the consent list; failing to write it never
+    fails the message's own transition (written already), and the next one would be refused by the same code."""
+    from chalicelib.stores import consent as consent_store
+
+    payload = record.payload
+    address = payload.to if isinstance(payload, SmsPayload) else (
+        payload.recipient if isinstance(payload, DirectMessagePayload) else None)
+    if address is None:
+        return
+    try:
+        consent_store.note_provider_code(record.message_id, address, record.rules.scope if record.rules else "global",
+                                          provider_of(record), code, record.provider_message_id, clock.now())
+    except Exception as exc:  # noqa: BLE001 - see above
+        log("consent.note_failed", logging.ERROR, message_id=record.message_id, code=code,
+            error=f"{type(exc).__name__}: {exc}")

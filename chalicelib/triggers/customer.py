@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from chalicelib.core import pacing, phone_numbers, whatsapp
+from chalicelib.core import pacing, phone_numbers, sending_window, whatsapp
 from chalicelib.core.errors import invalid, require
 from chalicelib.core.rendering import RenderFailed, render, render_body
 from chalicelib.models.customer import MAX_BODY, Contact, MessageTemplate, OutboundConfiguration
@@ -16,6 +16,7 @@ from chalicelib.models.messages import (
     MessageRecord,
     MessageSource,
     MessageState,
+    SendRules,
     SmsPayload,
     StateChange,
 )
@@ -80,6 +81,16 @@ def content_for(template: MessageTemplate, contact: Contact, index: int) -> tupl
     return content.content_sid, filled
 
 
+def rules_for(configuration: OutboundConfiguration, contact: Contact, address: str, now: datetime,
+              critical: bool = False) -> SendRules | None:
+    window = configuration.sending_window
+    return sending_window.rules_for(
+        scope=configuration.consent_scope, purpose=configuration.purpose,
+        window=(window.start, window.end) if window else None, fallback_zone=configuration.fallback_timezone,
+        address=address, contact_zone=contact.timezone, phone=configuration.channel_type in PHONE_CHANNELS,
+        subject=configuration.id, now=now, critical=critical)
+
+
 def load_configuration(configuration_id: str) -> tuple[OutboundConfiguration, MessageTemplate]:
     configuration = require(
         config_store.get(config_store.CONFIGURATION, configuration_id, OutboundConfiguration),
@@ -102,10 +113,14 @@ def build_records(
     now: datetime,
     message_id_for: Callable[[int], str],
     public_url: str = "",
+    critical: bool = False,
 ) -> list[MessageRecord]:
     """Render every contact first, so one bad contact refuses the whole request before anything is written.
     `public_url`: the API's URL, for status callbacks when the stack has no webhook function URL (default: the
-    PUBLIC_API_URL setting; no callbacks if neither is known)."""
+    PUBLIC_API_URL setting; no callbacks if neither is known). `critical`: a transactional send that may go
+    outside the recipient's sending window."""
+    if critical and configuration.purpose == "marketing":
+        raise invalid("critical", "only a transactional configuration's messages may be critical")
     addresses = check_contacts(configuration, contacts)
     settings = get_settings()
     callback_base = (settings.webhook_url or public_url or settings.public_api_url).rstrip("/")
@@ -148,6 +163,12 @@ def build_records(
                 else None,
             }
         )
+        rules = rules_for(configuration, contact, address, now, critical)
+        if rules is not None:
+            record = record.model_copy(update={"rules": rules})
+            if rules.waived:
+                record = record.model_copy(update={"history": [*record.history, StateChange(
+                    state=MessageState.queued, at=now, detail="critical: the sending window does not apply")]})
         if configuration.fallback:
             mark = FallbackMark(logical=message_id, plan=[step.model_dump() for step in configuration.fallback],
                                 contact=contact.model_dump(mode="json", exclude_none=True))

@@ -24,6 +24,7 @@ def send(request: InstantSendRequest, seed: str | None = None, public_url: str =
         now,
         lambda index: ids.deterministic_id("instant", send_id, str(index)),
         public_url,
+        critical=request.critical,
     )
     # Counted after validation (a refused request costs nothing), before anything is stored; opted-out
     # contacts are not sent, so they do not count.

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import get_args
 
-from chalicelib.core import clock
+from chalicelib.core import clock, lifecycle
 from chalicelib.core.clock import iso
 from chalicelib.models.messages import Channel, MessageRecord, MessageState, QueueBody
 from chalicelib.operations import replays
@@ -32,7 +32,7 @@ from chalicelib.platform import aws, metrics
 from chalicelib.platform.logs import log
 from chalicelib.platform.settings import get_settings
 from chalicelib.stores import message_keys as keys
-from chalicelib.stores import message_listing, queues, sweep_marks
+from chalicelib.stores import message_listing, queues, sweep_marks, transitions
 from chalicelib.stores import messages as message_store
 
 PAGE = 100
@@ -119,6 +119,32 @@ def _sweep_new(shard: int, stored: str | None, now: datetime, grace: timedelta,
     return count, max(mark, until) if entries.complete else mark
 
 
+RELEASE_PAGES = 100  # 10,000 deferred messages released a tick; more wait for the next one
+
+
+def release_deferred(now: datetime) -> int:
+    """Deferred messages whose window opened (or whose deadline passed) go back to their queues; the tick's
+    look at the attention index is what releases them, no queue message or timer waits per message."""
+    released = 0
+    for _ in range(RELEASE_PAGES):
+        due = message_listing.attention_due(MessageState.deferred, now, PAGE)
+        moved = 0
+        for record in due:
+            if record.state != MessageState.deferred or record.due_at > now:
+                continue
+            try:
+                moved += int(transitions.run(record, lifecycle.Released(now)).changed)
+            except Exception as exc:  # noqa: BLE001 - one record must not hold back the others
+                log("message.release_failed", logging.ERROR, message_id=record.message_id,
+                    error=f"{type(exc).__name__}: {exc}")
+        released += moved
+        if len(due) < PAGE or moved == 0:
+            break
+    if released:
+        log("message.deferred_released", count=released)
+    return released
+
+
 def sweep(now: datetime, grace: timedelta) -> int:
     """Re-enqueue records whose queue message was lost; returns how many."""
     backlog = {channel: queues.waiting(channel) > 0 for channel in CHANNELS}
@@ -137,5 +163,7 @@ def sweep(now: datetime, grace: timedelta) -> int:
 def tick() -> dict[str, int]:
     """The minute's housekeeping: lost queue messages, then running replays."""
     grace = timedelta(seconds=get_settings().sweep_grace_seconds)
-    swept = sweep(clock.now(), grace)
-    return {"swept": swept, "replays": replays.tick()}
+    now = clock.now()
+    released = release_deferred(now)
+    swept = sweep(now, grace)
+    return {"swept": swept, "released": released, "replays": replays.tick()}

@@ -230,11 +230,18 @@ def test_no_function_may_send_sms_everywhere(stack: Stack) -> None:
     origin = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-0123456789abcdef"
     allowed = Stack(stack.template, {"EndUserMessagingOriginationArns": origin,
                                      "EndUserMessagingConfigurationSet": "outbound"})
-    (name,) = [n for n in allowed.of_type("AWS::IAM::Policy") if "sms-voice" in json.dumps(allowed.properties(n))]
+    (name,) = [n for n in allowed.of_type("AWS::IAM::Policy")
+               if "sms-voice:SendTextMessage" in json.dumps(allowed.properties(n))]
     grant = allowed.properties(name)
     assert grant["Roles"] == ["<SendSmsRole>"]
     assert [st["Resource"] for st in grant["PolicyDocument"]["Statement"]] == [
         [origin], "arn:aws:sms-voice:us-east-1:123456789012:configuration-set/outbound"]
+    # The consent list keeps End User Messaging's opt-out list in step: that one list, nothing else.
+    (opt_out,) = [n for n in allowed.of_type("AWS::IAM::Policy")
+                  if "sms-voice:PutOptedOutNumber" in json.dumps(allowed.properties(n))]
+    (statement,) = allowed.properties(opt_out)["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == "arn:aws:sms-voice:us-east-1:123456789012:opt-out-list/Default"
+    assert "sms-voice:SendTextMessage" not in json.dumps(statement)
 
 
 def test_the_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(stack: Stack) -> None:

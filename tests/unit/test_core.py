@@ -114,9 +114,11 @@ def test_state_machine_refuses_invalid_transitions(source: MessageState, target:
 def test_entered_from_is_the_inverse_of_transitions() -> None:
     assert ENTERED_FROM[MessageState.queued] == {
         MessageState.queued, MessageState.sending, MessageState.failed, MessageState.expired, MessageState.undelivered,
-        MessageState.delivered}
+        MessageState.delivered, MessageState.deferred}
     assert ENTERED_FROM[MessageState.deleted] == {
-        MessageState.queued, MessageState.failed, MessageState.expired, MessageState.undelivered}
+        MessageState.queued, MessageState.failed, MessageState.expired, MessageState.undelivered,
+        MessageState.deferred}
+    assert ENTERED_FROM[MessageState.deferred] == {MessageState.sending}
     assert ENTERED_FROM[MessageState.undelivered] == {MessageState.sending, MessageState.sent}
     assert ENTERED_FROM[MessageState.delivered] == {MessageState.sending, MessageState.sent}
 
