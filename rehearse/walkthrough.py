@@ -505,6 +505,29 @@ def dashboard(world: World) -> str:
     return f"{len(body['widgets'])} widgets, {len(alarms)} alarms, all of them the stack's"
 
 
+def stop_keyword(world: World) -> str:
+    """A person texts STOP: Twilio's signed inbound webhook reaches the stack's function URL, the consent list
+    records it, and the next send to that number ends opted_out without any provider request."""
+    configuration_id = _sms_setup(world)
+    urls = [url for url, _, _ in world.twilio.callbacks if ".lambda-url." in url]
+    check(urls, "no status callback reached the function URL yet (the instant SMS step runs first)")
+    inbound = urls[0].split("/webhooks/")[0] + "/webhooks/twilio/inbound"
+    number = "+14155550198"
+    status, body = world.twilio.send_inbound(inbound, number, "+15005550006", " Stop ")
+    check(status == 200, f"the inbound webhook answered {status}: {body[:200]!r}")
+    listed = expect(world.api.call("GET", "/consent?address=%2B14155550198"), 200, "GET /consent")
+    check(listed["items"][0]["opted_out"], f"no opt-out recorded: {listed}")
+    before = len([m for m in world.twilio.messages() if m.get("To") == number])
+    sent = expect(world.api.call("POST", "/sends", {"configuration_id": configuration_id, "contacts": [
+        {"tocontactid": number, "CustomerName": "Sam", "CaseName": "C-98"}]}), 202, "POST /sends (after STOP)")
+    record = world.wait_state(sent["message_ids"][0], {"opted_out"})
+    after = len([m for m in world.twilio.messages() if m.get("To") == number])
+    check(record["error_code"] == "consent" and after == before == 0,
+          f"{record['state']} {record.get('error_code')}; {after - before} provider request(s)")
+    return f"STOP through the function URL recorded ({listed['items'][0]['entries'][0]['id']}); the next send " \
+           f"ended opted_out with no provider request"
+
+
 STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("management auth", management_auth),
     ("record change -> SOAP delivery with Ack", soap_record_change),
@@ -519,6 +542,7 @@ STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("team's table change -> automated SMS", team_table),
     ("X DM", x_dm),
     ("End User Messaging SMS + delivery event", end_user_messaging),
+    ("STOP through the function URL -> no provider request", stop_keyword),
     ("operator retry", operator_retry),
     ("DLQ redrive", dlq_redrive),
     ("poison record among 99 good ones", poison_record),

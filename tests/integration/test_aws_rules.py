@@ -378,3 +378,15 @@ def test_a_teams_table_stream_is_read_from_its_newest_record_with_that_table_onl
     statement, = policy["PolicyDocument"]["Statement"]
     assert statement["Resource"] == "arn:aws:dynamodb:us-east-1:123456789012:table/shop/stream/*"
     assert {"dynamodb:GetRecords", "dynamodb:ListStreams"} <= set(statement["Action"])
+
+
+def test_every_role_a_policy_names_exists_whatever_the_parameters(stack: Stack) -> None:
+    """An AWS::IAM::Policy whose Roles name a role the template lacks fails the deploy only when its condition
+    holds (the KMS key policy named `APIHandlerRole`, where Chalice's role is `ApiHandlerRole`): every policy is
+    checked, conditional or not."""
+    resources = stack.template["Resources"]
+    for name, spec in resources.items():
+        if spec.get("Type") != "AWS::IAM::Policy":
+            continue
+        for role in spec["Properties"]["Roles"]:
+            assert role["Ref"] in resources and resources[role["Ref"]]["Type"] == "AWS::IAM::Role", (name, role)
