@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from chalicelib.models.messages import Pace
 
@@ -93,14 +93,18 @@ class FallbackStep(BaseModel):
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
-def _zone_problem(name: str) -> str | None:
+def _iana_zone(name: str) -> str:
     from zoneinfo import ZoneInfo
 
     try:
         ZoneInfo(name)
-    except (ValueError, KeyError, OSError):
-        return f"{name!r} is not an IANA time zone"
-    return None
+    except (ValueError, KeyError, OSError) as exc:
+        raise ValueError(f"{name!r} is not an IANA time zone") from exc
+    return name
+
+
+TimeZone = Annotated[str, Field(min_length=1, max_length=64, description="an IANA time zone, e.g. America/Chicago"),
+                     AfterValidator(_iana_zone)]
 
 
 class SendingWindow(BaseModel):
@@ -143,7 +147,7 @@ class ConfigurationInput(BaseModel):
         "by default, narrower where a region's law says so) and under its frequency caps")
     sending_window: SendingWindow | None = Field(
         default=None, description="local time in the recipient's zone; marketing defaults to 08:00-21:00")
-    fallback_timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+    fallback_timezone: TimeZone | None = Field(
         default=None, description="IANA zone used when the recipient's is unknown (else an operator decides)")
     consent_scope: Annotated[str, Field(pattern=r"^(global|[a-z0-9][a-z0-9-]{0,39})$")] = Field(
         default="global", description="where a STOP to this configuration's sender applies: global, or a brand / "
@@ -151,13 +155,6 @@ class ConfigurationInput(BaseModel):
     revocation_phrases: bool = Field(
         default=False, description="also honour short texts that revoke consent (\"stop texting me\"), as the FCC "
         "asks, besides the exact keywords")
-
-    @field_validator("fallback_timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None and (problem := _zone_problem(value)):
-            raise ValueError(problem)
-        return value
 
     @field_validator("provider")
     @classmethod
@@ -192,8 +189,7 @@ class Contact(BaseModel):
     channelid: Annotated[str, Field(max_length=64)] | None = None
     optin: bool = True
     locale: Annotated[str, Field(pattern=LOCALE)] | None = None
-    timezone: Annotated[str, Field(min_length=1, max_length=64, description="IANA zone where the person is")
-                        ] | None = None
+    timezone: TimeZone | None = Field(default=None, description="where the person is (their sending window's zone)")
     contextitems: Annotated[
         dict[Annotated[str, Field(pattern=CONTEXT_KEY)], ContextValue], Field(max_length=50)
     ] = Field(default_factory=dict)
@@ -208,13 +204,6 @@ class Contact(BaseModel):
         | Annotated[list[ContextValue], Field(max_length=100)]
         | None
     ) = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None and (problem := _zone_problem(value)):
-            raise ValueError(problem)
-        return value
 
     def template_values(self) -> dict[str, Any]:
         values: dict[str, Any] = dict(self.contextitems)

@@ -200,3 +200,18 @@ def test_a_window_after_the_deadline_expires_the_message_and_no_zone_waits_for_a
     operator = decide(sending(), Deferred(1, T0, None, "zone unknown"))
     assert operator.state == MessageState.deferred and operator.due_at == sending().deadline
     assert "operator" in (operator.detail or "")
+
+
+def test_a_zone_that_is_not_iana_is_refused_where_it_is_given() -> None:
+    from pydantic import ValidationError
+
+    from chalicelib.models.customer import ConfigurationInput, Contact
+
+    with pytest.raises(ValidationError, match="timezone"):
+        Contact(tocontactid="+12125550100", timezone="Mars/Olympus_Mons")
+    with pytest.raises(ValidationError, match="fallback_timezone"):
+        ConfigurationInput.model_validate({"name": "n", "channel_type": "sms", "channel": "+15005550006",
+                                           "template_id": "t", "fallback_timezone": "EST5EDT; rm -rf"})
+    with pytest.raises(ValidationError, match="sending_window"):
+        ConfigurationInput.model_validate({"name": "n", "channel_type": "sms", "channel": "+15005550006",
+                                           "template_id": "t", "sending_window": {"start": "25:00", "end": "08:00"}})
