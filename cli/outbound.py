@@ -6,6 +6,9 @@
     outbound [--api URL] messages retry MESSAGE_ID [MESSAGE_ID ...] [--resend]
     outbound [--api URL] messages retry --state failed [--channel sms] ...   (every match, with progress)
     outbound [--api URL] dlq redrive CHANNEL [--batch 100] [--resend]
+    outbound [--api URL] consent list [--address NUMBER] | add NUMBER [--scope S] [--status opted_out|opted_in]
+    outbound [--api URL] consent remove NUMBER [--scope S] | export > consent.csv | import consent.csv
+    outbound [--api URL] contacts erase NUMBER
     outbound [--api URL] RESOURCE list [--channel-type sms | --object Case | --configuration-id ID] [--json]
     outbound [--api URL] RESOURCE show ID
     outbound [--api URL] RESOURCE update ID --file BODY.json [--version N]
@@ -56,6 +59,21 @@ class Client:
         except urllib.error.URLError as error:
             raise ApiFailure(f"{method} {path}: {error.reason}") from error
         return json.loads(text) if text else None
+
+    def raw(self, method: str, path: str, body: bytes | None = None, content_type: str = "text/csv") -> bytes:
+        """A call whose body or answer is not JSON (CSV import and export)."""
+        headers = {"Content-Type": content_type} if body is not None else {}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(self.base + path, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                return bytes(answer.read())
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode("utf-8", "replace")
+            raise ApiFailure(f"{method} {path}: HTTP {error.code}: {detail}") from error
+        except urllib.error.URLError as error:
+            raise ApiFailure(f"{method} {path}: {error.reason}") from error
 
 
 def _query(args: argparse.Namespace) -> dict[str, str]:
@@ -244,6 +262,86 @@ def delete_resource(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _address(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+def consent_list(client: Client, args: argparse.Namespace) -> int:
+    if args.address:
+        print(json.dumps(client.call("GET", f"/consent?address={_address(args.address)}"), indent=2))
+        return 0
+    count, after = 0, None
+    print("address\topted_out\tentries")
+    while True:
+        page = client.call("GET", "/consent?limit=100" + (f"&next={_address(after)}" if after else ""))
+        for item in page["items"]:
+            scopes = ",".join(f"{e['scope']}:{e['applies_to']}:{e['status']}" for e in item["entries"])
+            print(f"{item['address'] or '(erased)'}\t{item['opted_out']}\t{scopes}")
+            count += 1
+        after = page.get("next")
+        if not after:
+            break
+        print(f"... {count} so far", file=sys.stderr, flush=True)
+    print(f"{count} people on the consent list", file=sys.stderr)
+    return 0
+
+
+def consent_add(client: Client, args: argparse.Namespace) -> int:
+    body = {"scope": args.scope, "applies_to": args.applies_to, "status": args.status,
+            **({"note": args.note} if args.note else {})}
+    print(json.dumps(client.call("PUT", f"/consent/{_address(args.address)}", body), indent=2))
+    return 0
+
+
+def consent_remove(client: Client, args: argparse.Namespace) -> int:
+    query = urllib.parse.urlencode({"scope": args.scope, "applies_to": args.applies_to})
+    print(json.dumps(client.call("DELETE", f"/consent/{_address(args.address)}?{query}"), indent=2))
+    return 0
+
+
+def consent_export(client: Client, args: argparse.Namespace) -> int:
+    sys.stdout.write(client.raw("GET", "/consent/export").decode("utf-8"))
+    return 0
+
+
+def consent_import(client: Client, args: argparse.Namespace) -> int:
+    with open(args.file, "rb") as source:
+        answer = json.loads(client.raw("POST", "/consent/import", source.read()))
+    print(f"imported {answer['imported']} entries", file=sys.stderr)
+    return 0
+
+
+def erase_contact(client: Client, args: argparse.Namespace) -> int:
+    answer = client.call("DELETE", f"/contacts/{_address(args.address)}")
+    print(json.dumps(answer, indent=2))
+    return 0
+
+
+def _consent_commands(groups: Any) -> None:
+    consent = groups.add_parser("consent", help="the consent list (opt-outs across providers)").add_subparsers(
+        dest="command", required=True)
+    listing = consent.add_parser("list")
+    listing.add_argument("--address", help="one person: a phone number, @handle or X user id")
+    listing.set_defaults(run=consent_list)
+    for name, run in (("add", consent_add), ("remove", consent_remove)):
+        command = consent.add_parser(name)
+        command.add_argument("address")
+        command.add_argument("--scope", default="global", help="global (default) or a configuration's consent_scope")
+        command.add_argument("--applies-to", dest="applies_to", default="all", choices=["all", "whatsapp_marketing"])
+        if name == "add":
+            command.add_argument("--status", default="opted_out", choices=["opted_out", "opted_in"])
+            command.add_argument("--note", help="why (kept as the entry's evidence)")
+        command.set_defaults(run=run)
+    consent.add_parser("export", help="every entry as CSV, to stdout").set_defaults(run=consent_export)
+    importing = consent.add_parser("import", help="a CSV: address,scope,applies_to,status,note")
+    importing.add_argument("file")
+    importing.set_defaults(run=consent_import)
+    contacts = groups.add_parser("contacts").add_subparsers(dest="command", required=True)
+    erase = contacts.add_parser("erase", help="erase a person from every store (the consent list keeps a hash)")
+    erase.add_argument("address")
+    erase.set_defaults(run=erase_contact)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="outbound", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -283,6 +381,7 @@ def parser() -> argparse.ArgumentParser:
     redriving.add_argument("--resend", action="store_true",
                            help="also send again parked messages a provider had accepted (may reach people twice)")
     redriving.set_defaults(run=redrive)
+    _consent_commands(groups)
     runs = {"list": list_resources, "show": show_resource, "update": update_resource, "delete": delete_resource,
             "resume": resume_resource}
     for group, resource in RESOURCES.items():

@@ -306,6 +306,11 @@ class FakeTwilio(LoopbackServer):
         to, sender = form.get("To", ""), form.get("From", "")
         if not to:
             return twilio_error(400, 21604, "A 'To' phone number is required.")
+        service = form.get("MessagingServiceSid")
+        if service is not None and not MESSAGING_SERVICE_SID.match(service):
+            return twilio_error(400, 21705, "The Messaging Service Sid is invalid.")
+        if not sender and service is None:
+            return twilio_error(400, 21603, "A 'From' phone number is required.")
         if not form.get("Body") and not form.get("ContentSid"):
             return twilio_error(400, 21602, "Message body is required.")
         number = to.removeprefix("whatsapp:")
@@ -328,7 +333,8 @@ class FakeTwilio(LoopbackServer):
             "sid": sid,
             "account_sid": self.account_sid,
             "to": to,
-            "from": sender,
+            "from": sender or None,  # a Messaging Service picks the number after the answer
+            "messaging_service_sid": service,
             "body": form.get("Body"),
             "status": "queued",
             "num_segments": "1",
@@ -345,6 +351,7 @@ class FakeTwilio(LoopbackServer):
         return [r.form() for r in self.requests if TWILIO_MESSAGES.match(r.path)]
 
 
+MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 
 

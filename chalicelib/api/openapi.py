@@ -12,6 +12,7 @@ from chalicelib.api.definitions import RotateRequest
 from chalicelib.api.delivery_queue import RetryAll
 from chalicelib.api.messages import RedriveRequest, RetryRequest
 from chalicelib.api.webhooks import TeleSignReport, TwilioInbound, TwilioStatus
+from chalicelib.models.consent import ConsentInput
 from chalicelib.models.customer import (
     ConfigurationInput,
     InstantSendRequest,
@@ -67,16 +68,21 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, int, type[BaseModel] | None]
     "twilio_status": (TwilioStatus, 200, None),
     "telesign_status": (TeleSignReport, 200, None),
     "twilio_inbound": (TwilioInbound, 200, None),
+    "put_consent": (ConsentInput, 200, None),
+    "delete_consent": (None, 200, None),
+    "erase_contact": (None, 200, None),
 }
 OPTIONAL_BODIES = {"rotate_outbound_message_secret"}  # no body: every setting at its default
 XML_ONLY = {"reference_listener"}
 XML_ANSWERS = {"outbound_message_wsdl", "twilio_inbound", "reference_listener"}
 HTML_ANSWERS = {"console"}
+CSV_ANSWERS = {"export_consent"}
 PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "channel": {"type": "string", "enum": list(CHANNELS)},
     "name": {"type": "string", "pattern": OBJECT_NAME.pattern},
     "object_type": {"type": "string", "pattern": OBJECT_NAME.pattern},
     "record_id": {"type": "string", "pattern": RECORD_ID},
+    "address": {"type": "string", "description": "a phone number (E.164) or an X @handle or numeric user id"},
 }
 # Rules a JSON Schema cannot state (they depend on another field's value, another resource, or what a template or
 # a phone number means): a request breaking one is refused with 400 naming the field, and the document says so.
@@ -103,6 +109,12 @@ SEMANTIC_RULES: dict[str, list[str]] = {
                         "timezone is an IANA time zone"],
     "patch_schedule": ["as POST /schedules for what it changes", "a one-time schedule that fired cannot change"],
     "reference_listener": ["the body is a Salesforce notifications SOAP message"],
+    "put_consent": ["address is a phone number (E.164, or national in the stage's region) or an X @handle or id"],
+    "delete_consent": ["address as for PUT /consent/{address}"],
+    "erase_contact": ["address as for PUT /consent/{address}"],
+    "import_consent": ["a CSV whose first row names the columns: address, then any of scope, applies_to, status, "
+                       "note; every row is checked before any is written (a bad row: rows.N.field)",
+                       "at most 1,000,000 bytes (413) and 10,000 rows"],
     "put_record": ["each value fits its field's declared type: int an xsd:int, double finite (an integer only "
                    "if a double holds it exactly: 9007199254740993 is refused, not rounded), date yyyy-MM-dd, "
                    "dateTime ISO 8601 extended format with Z, +hh:mm (up to 14:00) or no zone (UTC)",
@@ -222,6 +234,8 @@ def _success(
         return {"description": "done"}
     if view_name in XML_ANSWERS:
         return {"description": "done", "content": {"text/xml": {"schema": {"type": "string"}}}}
+    if view_name in CSV_ANSWERS:
+        return {"description": "done", "content": {"text/csv": {"schema": {"type": "string"}}}}
     if view_name in HTML_ANSWERS:
         return {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}
     schema = _schema(response, components) if response else {"type": "object"}

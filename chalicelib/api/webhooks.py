@@ -17,6 +17,7 @@ from chalicelib.operations import provider_status, replies
 from chalicelib.platform.logs import log
 from chalicelib.platform.secrets import json_parameter
 from chalicelib.platform.settings import get_settings
+from chalicelib.triggers import keyword_answers
 
 STATUS_PATH = "/webhooks/twilio/status"
 INBOUND_PATH = "/webhooks/twilio/inbound"
@@ -129,8 +130,9 @@ def twilio_inbound(
     query: Mapping[str, str] | None, headers: Mapping[str, str], raw: bytes | None, base_url: str
 ) -> Response:
     form = validate(TwilioInbound, _verified(INBOUND_PATH, query, headers, raw, base_url))
-    replies.record_twilio_reply(form.MessageSid, form.From, form.To, form.Body)
-    # An empty TwiML answer: no automatic reply.
+    result = replies.record_twilio_reply(form.MessageSid, form.From, form.To, form.Body)
+    keyword_answers.answer(result, form.From, form.To, form.MessageSid)
+    # An empty TwiML answer: our answer to a keyword, if any, goes through the message lifecycle.
     return Response(body=EMPTY_TWIML, status_code=200, headers={"Content-Type": "text/xml; charset=utf-8"})
 
 

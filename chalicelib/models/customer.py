@@ -152,9 +152,24 @@ class ConfigurationInput(BaseModel):
     consent_scope: Annotated[str, Field(pattern=r"^(global|[a-z0-9][a-z0-9-]{0,39})$")] = Field(
         default="global", description="where a STOP to this configuration's sender applies: global, or a brand / "
         "sender group shared by configurations")
+    messaging_service_sid: Annotated[str, Field(pattern=r"^MG[0-9a-fA-F]{32}$")] | None = Field(
+        default=None, description="twilio: send through this Messaging Service (MessagingServiceSid instead of "
+        "From; its Advanced Opt-Out applies); `channel` stays the number replies arrive at")
+    help_text: Annotated[str, Field(min_length=1, max_length=320)] | None = Field(
+        default=None, description="sent to a person who texts HELP or INFO to this configuration's number (CTIA: "
+        "who you are and how to reach you); none: the provider's own keyword answer")
+    opt_out_confirmation: Annotated[str, Field(min_length=1, max_length=320)] | None = Field(
+        default=None, description="sent once after a STOP that opts the person out (FCC: one confirmation, no "
+        "marketing, within 5 minutes); none when the provider confirms (Twilio's default opt-out handling does)")
     revocation_phrases: bool = Field(
         default=False, description="also honour short texts that revoke consent (\"stop texting me\"), as the FCC "
         "asks, besides the exact keywords")
+
+    @model_validator(mode="after")
+    def _service_is_twilios(self) -> ConfigurationInput:
+        if self.messaging_service_sid and self.provider != "twilio":
+            raise ValueError("messaging_service_sid: a Twilio Messaging Service sends through twilio only")
+        return self
 
     @field_validator("provider")
     @classmethod

@@ -80,6 +80,7 @@ class SmsPayload(BaseModel):
     content_sid: str | None = None
     content_variables: dict[str, str] | None = None
     template_only: bool = False  # the contact asked for the template even inside the window (sendastemplate)
+    messaging_service_sid: str | None = None  # Twilio: send through a Messaging Service instead of From
 
 
 class SoapPayload(BaseModel):
@@ -126,7 +127,7 @@ class PaceBucket(Pace):
 class MessageSource(BaseModel):
     """What caused the message: a stream event, an instant send, a schedule firing."""
 
-    kind: Literal["stream", "instant", "scheduled"]
+    kind: Literal["stream", "instant", "scheduled", "keyword"]  # keyword: the answer to a person's HELP or STOP
     ref: str
 
 
@@ -162,6 +163,7 @@ class SendRules(BaseModel):
     subject: str | None = None
     region: str | None = None  # the rule's region (core/sending_windows.json), for the history
     waived: bool = False  # a critical transactional message, or an operator's release: the window does not apply
+    keyword_answer: bool = False  # the answer to the person's own HELP or STOP: sent whatever the list says
 
 
 class MessageRecord(BaseModel):

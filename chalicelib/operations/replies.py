@@ -5,6 +5,8 @@ from __future__ import annotations
 from chalicelib.core import clock, ids
 from chalicelib.models.conversations import ConversationEntry
 from chalicelib.models.messages import MessageState, SmsPayload
+from chalicelib.operations import consent as consent_writer
+from chalicelib.operations.consent import InboundResult
 from chalicelib.platform.logs import log, mask_address
 from chalicelib.stores import contact_windows, conversations
 from chalicelib.stores import messages as message_store
@@ -14,14 +16,11 @@ WHATSAPP = "whatsapp:"
 
 
 def record_twilio_reply(sid: str, sender: str, recipient: str, body: str, verified: bool = True
-                        ) -> ConversationEntry:
-    """The reply joins its conversation; a consent keyword in it changes the consent list too (Twilio's own
-    opt-out handling may answer the person; ours makes every provider stop)."""
-    from chalicelib.operations import consent as consent_writer
-
+                        ) -> InboundResult:
+    """The reply joins its conversation; a consent keyword in it changes the consent list too (what it said is
+    returned, for the keyword's answer)."""
     entry = _conversation_entry(sid, sender, recipient, body)
-    consent_writer.from_inbound("twilio", sender, recipient, body, sid, verified, entry.at)
-    return entry
+    return consent_writer.from_inbound("twilio", sender, recipient, body, sid, verified, entry.at)
 
 
 def _conversation_entry(sid: str, sender: str, recipient: str, body: str) -> ConversationEntry:

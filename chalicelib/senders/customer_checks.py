@@ -29,6 +29,8 @@ def admits(record: MessageRecord, now: datetime) -> bool:
     if to is None:
         return True
     rules = record.rules
+    if rules is not None and rules.keyword_answer:
+        return True  # the one answer the person asked for (HELP) or the law requires (a STOP's confirmation)
     scope = rules.scope if rules else consent.GLOBAL
     purpose = rules.purpose if rules else "transactional"
     entry = consent.blocking(consent_store.get(to), scope, record.channel, purpose)

@@ -31,7 +31,11 @@ def build_request(
     """Twilio's form; `as_template`: the WhatsApp content template (ContentSid + ContentVariables, no Body)."""
     base = get_settings().twilio_base_url.rstrip("/")
     url = f"{base}/2010-04-01/Accounts/{account_sid}/Messages.json"
-    fields = {"To": _address(channel, payload.to), "From": _address(channel, payload.sender)}
+    fields = {"To": _address(channel, payload.to)}
+    if payload.messaging_service_sid:  # Twilio picks the sender from the service's pool, its Advanced Opt-Out applies
+        fields["MessagingServiceSid"] = payload.messaging_service_sid
+    else:
+        fields["From"] = _address(channel, payload.sender)
     if as_template and payload.content_sid:
         fields["ContentSid"] = payload.content_sid
         if payload.content_variables:

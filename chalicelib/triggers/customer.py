@@ -151,6 +151,7 @@ def build_records(
             payload = SmsPayload(
                 to=address, sender=configuration.channel, body=body, status_callback=callback, provider=provider,
                 content_sid=content_sid, content_variables=variables, template_only=bool(contact.sendastemplate),
+                messaging_service_sid=configuration.messaging_service_sid,
             )
         record = new_record(
             message_id, configuration.channel_type, payload, source, now, configuration_id=configuration.id

@@ -171,3 +171,25 @@ def test_cli_lists_and_resumes_endpoints(runtime: Any, api: Api, listener: Any) 
     resumed = outbound(runtime, "endpoints", "resume", listed[0]["id"])
     assert resumed.returncode == 0 and json.loads(resumed.stdout)["state"] == "closed"
     assert outbound(runtime, "endpoints", "resume", "ep_nope").returncode == 2
+
+
+def test_cli_keeps_the_consent_list_and_erases_a_person(runtime: Any, api: Api, tmp_path: Path) -> None:
+    added = outbound(runtime, "consent", "add", "+1 303 555 0801", "--scope", "brand-cli", "--note", "by phone")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["entries"][0]["scope"] == "brand-cli"
+    shown = outbound(runtime, "consent", "list", "--address", "+13035550801")
+    assert json.loads(shown.stdout)["items"][0]["opted_out"] is True
+    csv = tmp_path / "consent.csv"
+    csv.write_text("address,scope,status\n+13035550802,global,opted_out\n")
+    imported = outbound(runtime, "consent", "import", str(csv))
+    assert imported.returncode == 0 and "imported 1" in imported.stderr, imported.stderr
+    exported = outbound(runtime, "consent", "export")
+    assert "+13035550802,global,all,opted_out,import" in exported.stdout
+    listed = outbound(runtime, "consent", "list")
+    assert listed.returncode == 0 and "+13035550801\tTrue\tbrand-cli:all:opted_out" in listed.stdout
+    removed = outbound(runtime, "consent", "remove", "+13035550801", "--scope", "brand-cli")
+    assert json.loads(removed.stdout)["opted_out"] is False
+    erased = outbound(runtime, "contacts", "erase", "+13035550802")
+    assert erased.returncode == 0 and json.loads(erased.stdout)["erased"]["consent"].startswith("kept")
+    bad = outbound(runtime, "consent", "add", "not-a-number")
+    assert bad.returncode == 2 and "address" in bad.stderr

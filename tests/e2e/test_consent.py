@@ -246,7 +246,7 @@ def _every_stored_text() -> str:
     from chalicelib.platform import aws
 
     def opened(value: Any) -> Any:
-        if isinstance(value, dict) and "B" in value:
+        if isinstance(value, dict) and set(value) == {"B"} and isinstance(value["B"], bytes | bytearray):
             try:
                 return zlib.decompress(value["B"]).decode()
             except zlib.error:
@@ -300,3 +300,61 @@ def test_erasure_leaves_no_trace_of_the_person_in_any_table_or_bucket(runtime: A
     (again,) = send(api, cfg, person)  # the keyed hash still says STOP
     wait_state(api, again, "opted_out")
     assert api.call("DELETE", "/contacts/nobody")[1]["fields"][0]["field"] == "address"
+
+
+def twilio_to(runtime: Any, number: str) -> list[dict[str, str]]:
+    return [f for f in runtime.twilio.messages() if f.get("To", "").removeprefix("whatsapp:") == number]
+
+
+def test_help_gets_the_help_text_and_a_stop_one_confirmation(runtime: Any, api: Api) -> None:
+    ours, number = "+15005550034", "+13035550720"
+    help_text, confirmation = "Acme: help at acme.example or 555-0100.", "Acme: no more messages. Reply START."
+    configuration(api, ours, help_text=help_text, opt_out_confirmation=confirmation)
+    inbound(runtime, number, "help", ours=ours)
+    wait_for(lambda: [f["Body"] for f in twilio_to(runtime, number)] == [help_text], 20, "the help text")
+    sid = "SM" + "c" * 32
+    for _ in range(2):  # Twilio delivers the webhook again: still one confirmation
+        status, _ = runtime.twilio.send_inbound(f"{runtime.api_url}/webhooks/twilio/inbound", number, ours, "STOP",
+                                                sid)
+        assert status == 200
+    wait_for(lambda: [f["Body"] for f in twilio_to(runtime, number)] == [help_text, confirmation], 20,
+             "the confirmation")
+    inbound(runtime, number, "stop", ours=ours)  # already opted out: nothing changes, nothing more is sent
+    (cfg,) = [c["id"] for c in api.call("GET", "/outbound-configurations")[1]["configurations"]
+              if c["channel"] == ours]
+    (blocked,) = send(api, cfg, contact(number))
+    wait_state(api, blocked, "opted_out")
+    assert [f["Body"] for f in twilio_to(runtime, number)] == [help_text, confirmation]
+
+
+def test_a_messaging_service_sends_as_twilios_sdk_does(runtime: Any, api: Api) -> None:
+    """MessagingServiceSid instead of From: the fields twilio-python sends for `messaging_service_sid=`."""
+    import urllib.request
+
+    from twilio.rest import Client
+
+    from chalicelib.models.messages import SmsPayload
+    from chalicelib.senders import twilio as twilio_sender
+
+    service, number = "MG" + "ab" * 16, "+13035550721"
+    cfg = configuration(api, TWILIO_NUMBER, messaging_service_sid=service)
+    (message_id,) = send(api, cfg, contact(number))
+    wait_state(api, message_id, "sent")
+    (form,) = twilio_to(runtime, number)
+    assert form["MessagingServiceSid"] == service and "From" not in form
+    account, token = runtime.twilio.account_sid, runtime.twilio.auth_token
+    client = Client(account, token)
+    client.api.base_url = runtime.twilio.url
+    before = len(runtime.twilio.requests)
+    client.messages.create(to=number, messaging_service_sid=service, body="hi", status_callback="https://e.com/cb")
+    payload = SmsPayload(to=number, sender=TWILIO_NUMBER, body="hi", status_callback="https://e.com/cb",
+                         messaging_service_sid=service)
+    url, body, headers = twilio_sender.build_request("sms", payload, account, token)
+    with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers, method="POST")) as answer:
+        assert answer.status == 201
+    sdk, ours = runtime.twilio.requests[before:before + 2]
+    assert sdk.form() == ours.form()
+    status, refused = api.call("POST", "/outbound-configurations", {
+        "name": "x", "channel_type": "sms", "channel": "OUTBOUND", "provider": "telesign", "template_id": "t",
+        "messaging_service_sid": service})
+    assert status == 400 and "messaging_service_sid" in refused["message"]

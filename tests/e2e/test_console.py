@@ -436,3 +436,33 @@ def test_the_overview_charts_equal_the_health_view_and_a_bar_opens_its_messages(
     browser.find_element(By.ID, "chart-states").screenshot(str(SHOTS / "console-chart-10000.png"))
     refused = [e for e in browser.get_log("browser") if "Content Security Policy" in e.get("message", "")]
     assert not refused, refused
+
+
+def test_an_operator_sees_who_said_stop_adds_an_opt_out_and_removes_it(runtime: Any, api: Api, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    number = "+13035550820"
+    status, _ = runtime.twilio.send_inbound(f"{runtime.api_url}/webhooks/twilio/inbound", number, "+15005550006",
+                                            "STOP")
+    assert status == 200
+    browser.get(f"{runtime.api_url}/console")
+    browser.find_element(By.ID, "api-key").send_keys(runtime.api_key)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    page(browser, "consent")
+    fill(browser, "consent", {"address": number})
+    row = f'//div[@id="consent-out"]//tr[td[text()="{number}"]]'
+    until(browser, lambda d: "STOP" in d.find_element(By.XPATH, row).text, "the STOP entry and its evidence")
+    assert "person via twilio (signed)" in browser.find_element(By.XPATH, row).text
+    browser.save_screenshot(str(SHOTS / "console-consent.png"))
+    add = browser.find_element(By.ID, "consent-add")
+    add.find_element(By.NAME, "address").send_keys("+13035550821")
+    add.find_element(By.NAME, "scope").clear()
+    add.find_element(By.NAME, "scope").send_keys("brand-console")
+    add.find_element(By.CSS_SELECTOR, "button").click()
+    until(browser, lambda d: api.call("GET", "/consent?address=%2B13035550821")[0] == 200, "the operator's entry")
+    fill(browser, "consent", {"address": "+13035550821"})
+    other = '//div[@id="consent-out"]//tr[td[text()="+13035550821"]]'
+    until(browser, lambda d: "brand-console" in d.find_element(By.XPATH, other).text, "the added entry")
+    click(browser, other + '//button[text()="Remove"]', "the remove button")
+    until(browser, lambda d: api.call("GET", "/consent?address=%2B13035550821")[1]["items"][0]["entries"] == [],
+          "the entry removed")
