@@ -117,6 +117,15 @@ def on_record_event(event):  # type: ignore[no-untyped-def]
     return record_events.handle(event.to_dict()["Records"])
 
 
+# What people text to the stage's End User Messaging numbers: published by the service to the stack's topic,
+# delivered raw to this queue (infra/template.yaml: InboundSmsTopic), written by operations/eum_inbound.py.
+@app.on_sqs_message(queue_arn=placeholder_arn("inbound-sms"), batch_size=10, name="on_inbound_sms")
+def on_inbound_sms(event):  # type: ignore[no-untyped-def]
+    from chalicelib.operations import eum_inbound
+
+    return eum_inbound.handle(event.to_dict()["Records"])
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def on_minute(event):  # type: ignore[no-untyped-def]
     from chalicelib.triggers import sweep

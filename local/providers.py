@@ -443,6 +443,16 @@ def aws_json_error(status: int, kind: str, message: str, reason: str | None = No
 
 
 AWS_EXAMPLES = json.loads((Path(__file__).parent / "aws_examples" / "sms_voice_events.json").read_text())
+TWO_WAY_SMS = json.loads((Path(__file__).parent / "aws_examples" / "two_way_sms.json").read_text())["inbound"]
+
+
+def two_way_sms(origination: str, destination: str, body: str) -> dict[str, Any]:
+    """What End User Messaging publishes when `destination` (ours) receives `body` from `origination`: AWS's
+    documented example with these values (a keyword is named only when the body is a registered one)."""
+    keyword = body.strip().upper()
+    return {**TWO_WAY_SMS, "originationNumber": origination, "destinationNumber": destination, "messageBody": body,
+            "messageKeyword": keyword if keyword in {"STOP", "HELP", "START", "UNSUBSCRIBE"} else "",
+            "inboundMessageId": str(uuid.uuid4())}
 
 
 def eum_event(event_type: str, message_id: str, params: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -197,6 +197,30 @@ def use_environment(aws_endpoint: str, api_url: str, twilio_url: str, extra: dic
     secret_store.reset()
 
 
+def subscribe_queues(template: dict[str, Any]) -> None:
+    """The template's SNS-to-SQS subscriptions, which moto's CloudFormation does not create (it skips
+    AWS::SNS::Subscription): subscribed here as the stack subscribes them, raw delivery included."""
+    from chalicelib.platform import aws
+
+    resources = template["Resources"]
+
+    def name(logical: str, attribute: str) -> str:
+        return str(resources[logical]["Properties"][attribute]["Fn::Sub"]).replace("${Stage}", STAGE)
+
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    for spec in resources.values():
+        if spec["Type"] != "AWS::SNS::Subscription" or spec["Properties"]["Protocol"] != "sqs":
+            continue
+        properties = spec["Properties"]
+        topic = name(properties["TopicArn"]["Ref"], "TopicName")
+        queue = name(properties["Endpoint"]["Fn::GetAtt"][0], "QueueName")
+        topic_arn = next(t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":" + topic))
+        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True,
+                      Attributes={"RawMessageDelivery": str(properties.get("RawMessageDelivery", False)).lower()})
+
+
 def deploy_infra(credentials: dict[str, dict[str, Any]], visibility_timeout: int) -> str:
     """Create infra's plain resources on moto (environment already pointing at it) and the stage's SSM
     parameters (`credentials`: environment variable naming the parameter -> its JSON value, plus a fresh
@@ -217,6 +241,7 @@ def deploy_infra(credentials: dict[str, dict[str, Any]], visibility_timeout: int
         if status.endswith("FAILED") or "ROLLBACK" in status:
             raise RuntimeError(f"infra stack {status}")
         time.sleep(0.1)
+    subscribe_queues(plain_resources())
     sqs = aws.client("sqs")
     for url in sqs.list_queues(QueueNamePrefix=f"outbound-{STAGE}-").get("QueueUrls", []):
         # Local only: failed messages come back in seconds instead of the template's 18 minutes.
@@ -590,6 +615,19 @@ class LocalRuntime:
                 except Exception as exc:  # noqa: BLE001 - EventBridge would retry; here the test sees it
                     self.errors.append(f"event:{name}: {type(exc).__name__}: {exc}")
         return matched
+
+    def text_eum_number(self, origination: str, destination: str, body: str) -> str:
+        """A person texts one of our End User Messaging numbers: the service publishes the documented two-way
+        payload (local/aws_examples/two_way_sms.json) to the stack's topic, which delivers it raw to the
+        inbound-SMS queue on moto, as SNS does; returns the inbound message id."""
+        from local.providers import two_way_sms
+
+        payload = two_way_sms(origination, destination, body)
+        sns = self.client("sns")
+        topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"]
+                     if t["TopicArn"].endswith(f":outbound-{STAGE}-inbound-sms"))
+        sns.publish(TopicArn=topic, Message=json.dumps(payload))
+        return str(payload["inboundMessageId"])
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=self._guard, args=(name, target, *args), name=name, daemon=True)

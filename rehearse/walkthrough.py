@@ -528,6 +528,27 @@ def stop_keyword(world: World) -> str:
            f"ended opted_out with no provider request"
 
 
+def eum_inbound(world: World) -> str:
+    """A person texts STOP to an End User Messaging number: the service's documented payload, published to the
+    stack's topic, reaches on_inbound_sms through the subscribed queue and lands in the consent list."""
+    import json
+
+    from local.providers import two_way_sms
+
+    sns = world.aws("sns")
+    topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"]
+                 if t["TopicArn"].endswith(f":outbound-{world.stage}-inbound-sms"))
+    number = "+14155550197"
+    payload = two_way_sms(number, "+15005550012", "STOP")
+    sns.publish(TopicArn=topic, Message=json.dumps(payload))
+    item = wait_for(lambda: (r := world.api.call("GET", "/consent?address=%2B14155550197"))[0] == 200 and
+                    r[1]["items"][0], "the opt-out texted to the End User Messaging number")
+    (entry,) = item["entries"]
+    check(entry["evidence"]["source"] == "eum" and entry["evidence"]["provider_message_id"] ==
+          payload["inboundMessageId"], f"entry: {entry}")
+    return f"SNS -> queue -> on_inbound_sms: {entry['id']} ({entry['scope']}, from End User Messaging)"
+
+
 STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("management auth", management_auth),
     ("record change -> SOAP delivery with Ack", soap_record_change),
@@ -543,6 +564,7 @@ STEPS: list[tuple[str, Callable[[World], str]]] = [
     ("X DM", x_dm),
     ("End User Messaging SMS + delivery event", end_user_messaging),
     ("STOP through the function URL -> no provider request", stop_keyword),
+    ("STOP to an End User Messaging number (SNS two-way)", eum_inbound),
     ("operator retry", operator_retry),
     ("DLQ redrive", dlq_redrive),
     ("poison record among 99 good ones", poison_record),

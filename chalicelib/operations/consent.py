@@ -34,8 +34,8 @@ class InboundResult:
     changed: bool = False
 
 
-def from_inbound(source: str, contact: str, ours: str, body: str, provider_message_id: str, verified: bool,
-                 at: datetime) -> InboundResult:
+def from_inbound(source: Literal["twilio", "telesign", "eum"], contact: str, ours: str, body: str,
+                 provider_message_id: str, verified: bool, at: datetime) -> InboundResult:
     """A person's message to one of our numbers: STOP, START (or, where a configuration allows, a short text
     that revokes) changes their entries in the scope of every configuration sending from that number."""
     configurations = _configurations_at(ours)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from chalicelib.core import clock, ids
 from chalicelib.models.conversations import ConversationEntry
 from chalicelib.models.messages import MessageState, SmsPayload
@@ -15,12 +17,17 @@ REPLIED_TO = frozenset({MessageState.sending, MessageState.sent, MessageState.de
 WHATSAPP = "whatsapp:"
 
 
-def record_twilio_reply(sid: str, sender: str, recipient: str, body: str, verified: bool = True
-                        ) -> InboundResult:
+def record_twilio_reply(sid: str, sender: str, recipient: str, body: str) -> InboundResult:
+    """A reply through Twilio's inbound webhook (its signature checked before)."""
+    return record_reply("twilio", sid, sender, recipient, body)
+
+
+def record_reply(provider: Literal["twilio", "telesign", "eum"], sid: str, sender: str, recipient: str, body: str,
+                 verified: bool = True) -> InboundResult:
     """The reply joins its conversation; a consent keyword in it changes the consent list too (what it said is
     returned, for the keyword's answer)."""
     entry = _conversation_entry(sid, sender, recipient, body)
-    return consent_writer.from_inbound("twilio", sender, recipient, body, sid, verified, entry.at)
+    return consent_writer.from_inbound(provider, sender, recipient, body, sid, verified, entry.at)
 
 
 def _conversation_entry(sid: str, sender: str, recipient: str, body: str) -> ConversationEntry:

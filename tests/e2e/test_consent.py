@@ -358,3 +358,38 @@ def test_a_messaging_service_sends_as_twilios_sdk_does(runtime: Any, api: Api) -
         "name": "x", "channel_type": "sms", "channel": "OUTBOUND", "provider": "telesign", "template_id": "t",
         "messaging_service_sid": service})
     assert status == 400 and "messaging_service_sid" in refused["message"]
+
+
+def test_a_stop_texted_to_an_end_user_messaging_number_stops_every_provider(runtime: Any, api: Api) -> None:
+    """End User Messaging two-way SMS: the documented payload, published to the stack's topic, delivered raw to
+    the inbound-SMS queue, read by on_inbound_sms."""
+    eum_number, number = "+15005550035", "+13035550730"
+    configuration(api, eum_number, "eum", consent_scope="eum-brand")
+    twilio = configuration(api, TWILIO_NUMBER, consent_scope="eum-brand")
+    inbound_id = runtime.text_eum_number(number, eum_number, "Stop")
+    (entry,) = wait_for(lambda: (r := api.call("GET", f"/consent?address={quote(number)}"))[0] == 200 and
+                        r[1]["items"][0]["entries"], 20, "the opt-out from End User Messaging")
+    assert (entry["scope"], entry["evidence"]["source"], entry["evidence"]["provider_message_id"]) == (
+        "eum-brand", "eum", inbound_id)
+    before = provider_requests(runtime, number)
+    (blocked,) = send(api, twilio, contact(number))
+    wait_state(api, blocked, "opted_out")
+    assert provider_requests(runtime, number) == before
+    from chalicelib.core import ids
+
+    conversation = ids.deterministic_id("conv", "sms", number, eum_number)  # the person wrote first
+    status, entries = api.call("GET", f"/conversations/{conversation}")
+    assert status == 200 and [e["body"] for e in entries["entries"]] == ["Stop"], entries
+
+
+def test_an_unreadable_inbound_sms_is_dropped_and_its_neighbours_go_on(runtime: Any, api: Api) -> None:
+    from chalicelib.operations import eum_inbound
+    from local.providers import two_way_sms
+
+    good = two_way_sms("+13035550731", "+15005550036", "STOP")
+    answer = eum_inbound.handle([{"messageId": "1", "body": "{not json"},
+                                 {"messageId": "2", "body": json.dumps({"originationNumber": "nope"})},
+                                 {"messageId": "3", "body": json.dumps({"Type": "Notification",
+                                                                        "Message": json.dumps(good)})}])
+    assert answer == {"batchItemFailures": []}
+    assert api.call("GET", f"/consent?address={quote('+13035550731')}")[1]["items"][0]["opted_out"]

@@ -105,8 +105,8 @@ def test_brakes_alarms_and_log_retention(resources: dict[str, Any]) -> None:
     assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}
     functions = [name for name, spec in resources.items() if spec.get("Type") == "AWS::Serverless::Function"]
     # api, authorizer, stream, stream failures, tick, scheduled send, four senders, End User Messaging events,
-    # provider webhooks (function URL), the team's events
-    assert len(functions) == 13
+    # provider webhooks (function URL), the team's events, End User Messaging's inbound SMS
+    assert len(functions) == 14
     for name in functions:
         group = resources[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
