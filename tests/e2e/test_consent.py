@@ -393,3 +393,28 @@ def test_an_unreadable_inbound_sms_is_dropped_and_its_neighbours_go_on(runtime: 
                                                                         "Message": json.dumps(good)})}])
     assert answer == {"batchItemFailures": []}
     assert api.call("GET", f"/consent?address={quote('+13035550731')}")[1]["items"][0]["opted_out"]
+
+
+def test_whatsapp_63014_in_a_status_callback_stops_whatsapp_marketing(runtime: Any, api: Api) -> None:
+    """The person blocked the business (Twilio 63014, reported by the signed status callback after Twilio
+    accepted the message): WhatsApp marketing to them stops; their transactional messages still go."""
+    number, whatsapp_number = "+13035550740", "whatsapp:" + TWILIO_NUMBER
+    marketing = configuration(api, whatsapp_number, channel_type="whatsapp", purpose="marketing",
+                              sending_window={"start": "00:00", "end": "23:59"})
+    transactional = configuration(api, whatsapp_number, channel_type="whatsapp")
+    inbound(runtime, "whatsapp:" + number, "hi", ours=whatsapp_number)  # the 24-hour window is open
+    twilio = runtime.twilio
+    twilio.status_callbacks, twilio.final_status, twilio.final_error_code = True, "undelivered", "63014"
+    try:
+        (first,) = send(api, marketing, contact(number) | {"timezone": "UTC"})
+        assert wait_state(api, first, "undelivered")["error_code"] == "63014"
+    finally:
+        twilio.status_callbacks, twilio.final_status, twilio.final_error_code = False, "delivered", None
+    (entry,) = wait_for(lambda: (r := api.call("GET", f"/consent?address={quote(number)}"))[0] == 200 and
+                        r[1]["items"][0]["entries"], 10, "the consent entry")
+    assert (entry["applies_to"], entry["evidence"]["code"], entry["evidence"]["actor"]) == (
+        "whatsapp_marketing", "63014", "provider")
+    (blocked,) = send(api, marketing, contact(number) | {"timezone": "UTC"})
+    (allowed,) = send(api, transactional, contact(number))
+    wait_state(api, blocked, "opted_out")
+    wait_state(api, allowed, "sent")
