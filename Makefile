@@ -21,7 +21,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy --strict chalicelib
-	$(PY) -m mypy local rehearse
+	$(PY) -m mypy app.py cli bench local rehearse tests
 
 # The console's browser tests drive Debian's Chromium through its ChromeDriver (packages chromium, chromium-driver),
 # installed here on first use: apt-get as root, or through sudo.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from chalice import Chalice, Rate, Response
@@ -14,6 +16,11 @@ from chalicelib.platform import api_keys
 from chalicelib.platform.lazy import LazyModule
 from chalicelib.platform.queue_names import placeholder_arn
 
+if TYPE_CHECKING:
+    from chalice.app import AuthRequest, AuthResponse, CloudWatchEvent, DynamoDBEvent, Request, SQSEvent
+
+    from chalicelib.models.messages import QueueBody
+
 if refusal(sys.argv):
     raise SystemExit(refusal(sys.argv))
 
@@ -21,7 +28,7 @@ app = Chalice(app_name="outbound")
 
 
 @app.authorizer(ttl_seconds=api_keys.cache_seconds())
-def bearer_key(auth_request):  # type: ignore[no-untyped-def]
+def bearer_key(auth_request: AuthRequest) -> AuthResponse:
     """Management routes: `Authorization: Bearer <key>`, a key from the stage's SSM list
     (chalicelib/platform/api_keys.py). The Authorization header because chalice local only ever hands that one
     to authorizers. Webhooks sign instead. Not named `api_key`: Chalice reserves that name for API Gateway's
@@ -29,20 +36,22 @@ def bearer_key(auth_request):  # type: ignore[no-untyped-def]
     from chalice import AuthResponse
 
     from chalicelib.platform.api_keys import allowed
+    from chalicelib.platform.settings import get_settings
 
-    if allowed(auth_request.token):
+    settings = get_settings()
+    if allowed(auth_request.token, settings.api_keys_param, settings.api_auth):
         return AuthResponse(routes=["*"], principal_id="operator")
     return AuthResponse(routes=[], principal_id="anonymous")
 
 
 @app.middleware("http")
-def uniform_errors(event, get_response):  # type: ignore[no-untyped-def]
+def uniform_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
     from chalicelib.api.http import uniform_error
 
     return uniform_error(get_response(event))
 
 
-def route(path: str, **options):  # type: ignore[no-untyped-def]
+def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
     """A management route: behind the API key, on the stages that require one (API_AUTH, per stage)."""
     if api_keys.required():
         options["authorizer"] = bearer_key
@@ -71,13 +80,21 @@ RECORDS_STREAM_ARN = os.environ.get(
 )
 
 
+def _request() -> Request:
+    """The request being served (Chalice sets it for every route call)."""
+    request = app.current_request
+    assert request is not None, "a route runs only while a request is served"
+    return request
+
+
 def _body() -> bytes | None:
-    return app.current_request.raw_body
+    raw = _request().raw_body
+    return raw.encode() if isinstance(raw, str) else raw
 
 
 def _if_match() -> str | None:
     """The If-Match header of a write: only over the version it names (412 otherwise)."""
-    return app.current_request.headers.get("if-match")
+    return _request().headers.get("if-match")
 
 
 def _public_url() -> str:
@@ -85,7 +102,7 @@ def _public_url() -> str:
     from chalicelib.api.public_url import resolve
     from chalicelib.platform.settings import get_settings
 
-    request = app.current_request
+    request = _request()
     return resolve(get_settings().public_api_url, request.headers, request.context or {},
                    request.to_original_event().get("path"))
 
@@ -94,14 +111,14 @@ def _public_url() -> str:
 
 
 @app.on_dynamodb_record(stream_arn=RECORDS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
-def on_record_change(event):  # type: ignore[no-untyped-def]
+def on_record_change(event: DynamoDBEvent) -> Any:
     from chalicelib.triggers import stream
 
     return stream.handle(event.to_dict()["Records"])
 
 
 @app.on_sqs_message(queue_arn=placeholder_arn("stream-failures"), batch_size=1, name="on_stream_failure")
-def on_stream_failure(event):  # type: ignore[no-untyped-def]
+def on_stream_failure(event: SQSEvent) -> Any:
     """Lambda's on-failure record for a stream batch it gave up on: re-read the range while the stream holds it."""
     from chalicelib.triggers import stream_failures
 
@@ -111,7 +128,7 @@ def on_stream_failure(event):  # type: ignore[no-untyped-def]
 # The team's EventBridge events that objects declare as their record changes, queued by the stack's rule
 # (infra/template.yaml: RecordEventsRule) and written as records (triggers/record_events.py).
 @app.on_sqs_message(queue_arn=placeholder_arn("record-events"), batch_size=10, name="on_record_event")
-def on_record_event(event):  # type: ignore[no-untyped-def]
+def on_record_event(event: SQSEvent) -> Any:
     from chalicelib.triggers import record_events
 
     return record_events.handle(event.to_dict()["Records"])
@@ -120,14 +137,14 @@ def on_record_event(event):  # type: ignore[no-untyped-def]
 # What people text to the stage's End User Messaging numbers: published by the service to the stack's topic,
 # delivered raw to this queue (infra/template.yaml: InboundSmsTopic), written by operations/eum_inbound.py.
 @app.on_sqs_message(queue_arn=placeholder_arn("inbound-sms"), batch_size=10, name="on_inbound_sms")
-def on_inbound_sms(event):  # type: ignore[no-untyped-def]
+def on_inbound_sms(event: SQSEvent) -> Any:
     from chalicelib.operations import eum_inbound
 
     return eum_inbound.handle(event.to_dict()["Records"])
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
-def on_minute(event):  # type: ignore[no-untyped-def]
+def on_minute(event: CloudWatchEvent) -> Any:
     from chalicelib.triggers import sweep
 
     return sweep.tick()
@@ -136,14 +153,14 @@ def on_minute(event):  # type: ignore[no-untyped-def]
 # End User Messaging SMS sends its delivery events to the account's default event bus (operations/eum_events.py).
 @app.on_cw_event({"source": ["aws.sms-voice"], "detail-type": ["Text Message Delivery Status Updated"]},
                  name="on_sms_event")
-def on_sms_event(event):  # type: ignore[no-untyped-def]
+def on_sms_event(event: CloudWatchEvent) -> Any:
     from chalicelib.operations import eum_events
 
     return eum_events.handle(event.detail)
 
 
 @app.lambda_function(name="scheduled_send")
-def scheduled_send(event, context):  # type: ignore[no-untyped-def]
+def scheduled_send(event: dict[str, Any], context: Any) -> Any:
     """The target of every EventBridge Scheduler schedule of sends, ours and operators' (README: Schedules)."""
     from chalicelib.triggers import scheduled
 
@@ -151,31 +168,32 @@ def scheduled_send(event, context):  # type: ignore[no-untyped-def]
 
 
 @app.lambda_function(name="webhooks")
-def webhooks_url(event, context):  # type: ignore[no-untyped-def]
+def webhooks_url(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Provider callbacks through the stack's Lambda function URL (infra/template.yaml: WebhooksUrl)."""
     from chalicelib.api import function_url
 
     return function_url.handle(event)
 
 
-def _fallback_check(channel, body):  # type: ignore[no-untyped-def]
+def _fallback_check(channel: str, body: QueueBody) -> None:
     """Channel fallback's checks travel on the channel queues; imported only when one arrives."""
     from chalicelib.triggers import fallback
 
     fallback.check(channel, body)
 
 
-def _sender(channel: str):  # type: ignore[no-untyped-def]
-    def handler(event):  # type: ignore[no-untyped-def]
+def _sender(channel: str) -> Callable[[SQSEvent], dict[str, list[dict[str, str]]]]:
+    def handler(event: SQSEvent) -> dict[str, list[dict[str, str]]]:
         from chalicelib.senders import pipeline
 
-        return pipeline.handle_batch(channel, event.to_dict()["Records"], event.context, on_check=_fallback_check)
+        context: Any = event.context  # Lambda's context object (Chalice types it as a dict)
+        return pipeline.handle_batch(channel, event.to_dict()["Records"], context, on_check=_fallback_check)
 
     handler.__name__ = f"send_{channel}"
     return handler
 
 
-def _sqs(channel: str):  # type: ignore[no-untyped-def]
+def _sqs(channel: str) -> Callable[[Callable[[SQSEvent], Any]], Any]:
     return app.on_sqs_message(queue_arn=placeholder_arn(channel), batch_size=10, name=f"send_{channel}")
 
 
@@ -222,7 +240,7 @@ def put_object(name: str) -> Response:
 @route("/objects", methods=["GET"])
 @endpoint
 def list_objects() -> Response:
-    return managed.list_object_schemas(app.current_request.query_params)
+    return managed.list_object_schemas(_request().query_params)
 
 
 @route("/objects/{name}", methods=["GET"])
@@ -240,7 +258,7 @@ def delete_object(name: str) -> Response:
 @route("/records/{object_type}", methods=["GET"])
 @endpoint
 def list_records(object_type: str) -> Response:
-    return managed.list_records(object_type, app.current_request.query_params)
+    return managed.list_records(object_type, _request().query_params)
 
 
 @route("/records/{object_type}/{record_id}", methods=["DELETE"])
@@ -270,14 +288,14 @@ def create_outbound_message() -> Response:
 @route("/outbound-messages", methods=["GET"])
 @endpoint
 def list_outbound_messages() -> Response:
-    return definitions.list_definitions(app.current_request.query_params)
+    return definitions.list_definitions(_request().query_params)
 
 
 # The queue routes come before /outbound-messages/{definition_id}: API Gateway prefers the literal segment.
 @route("/outbound-messages/queue", methods=["GET"])
 @endpoint
 def list_outbound_queue() -> Response:
-    return delivery_queue.list_queue(app.current_request.query_params)
+    return delivery_queue.list_queue(_request().query_params)
 
 
 @route("/outbound-messages/queue/retry", methods=["POST"])
@@ -337,7 +355,7 @@ def rotate_outbound_message_secret(definition_id: str) -> Response:
 @route("/endpoints", methods=["GET"])
 @endpoint
 def list_endpoints() -> Response:
-    return endpoints.list_endpoints(app.current_request.query_params)
+    return endpoints.list_endpoints(_request().query_params)
 
 
 @route("/endpoints/{endpoint_id}", methods=["GET"])
@@ -355,7 +373,7 @@ def resume_endpoint(endpoint_id: str) -> Response:
 @route("/replays", methods=["POST"])
 @endpoint
 def create_replay() -> Response:
-    return replays.create_replay(_body(), app.current_request.headers.get("idempotency-key"))
+    return replays.create_replay(_body(), _request().headers.get("idempotency-key"))
 
 
 @route("/replays", methods=["GET"])
@@ -379,7 +397,7 @@ def create_rule() -> Response:
 @route("/rules", methods=["GET"])
 @endpoint
 def list_rules() -> Response:
-    return definitions.list_rules(app.current_request.query_params)
+    return definitions.list_rules(_request().query_params)
 
 
 @route("/rules/{rule_id}", methods=["GET"])
@@ -409,7 +427,7 @@ def create_template() -> Response:
 @route("/templates", methods=["GET"])
 @endpoint
 def list_templates() -> Response:
-    return managed.list_templates(app.current_request.query_params)
+    return managed.list_templates(_request().query_params)
 
 
 @route("/templates/{template_id}", methods=["GET"])
@@ -445,7 +463,7 @@ def create_configuration() -> Response:
 @route("/outbound-configurations", methods=["GET"])
 @endpoint
 def list_configurations() -> Response:
-    return managed.list_configurations(app.current_request.query_params)
+    return managed.list_configurations(_request().query_params)
 
 
 @route("/outbound-configurations/{configuration_id}", methods=["GET"])
@@ -469,19 +487,19 @@ def delete_configuration(configuration_id: str) -> Response:
 @route("/sends", methods=["POST"])
 @endpoint
 def create_send() -> Response:
-    return sends.create_send(_body(), app.current_request.headers.get("idempotency-key"), _public_url())
+    return sends.create_send(_body(), _request().headers.get("idempotency-key"), _public_url())
 
 
 @route("/schedules", methods=["POST"])
 @endpoint
 def create_schedule() -> Response:
-    return schedules.create_schedule(_body(), app.current_request.headers.get("idempotency-key"))
+    return schedules.create_schedule(_body(), _request().headers.get("idempotency-key"))
 
 
 @route("/schedules", methods=["GET"])
 @endpoint
 def list_schedules() -> Response:
-    return schedules.list_schedules(app.current_request.query_params)
+    return schedules.list_schedules(_request().query_params)
 
 
 @route("/schedules/{schedule_id}", methods=["GET"])
@@ -505,7 +523,7 @@ def delete_schedule(schedule_id: str) -> Response:
 @route("/schedule-failures", methods=["GET"])
 @endpoint
 def list_schedule_failures() -> Response:
-    return schedules.list_failures(app.current_request.query_params)
+    return schedules.list_failures(_request().query_params)
 
 
 @route("/schedule-failures/{failure_id}", methods=["DELETE"])
@@ -535,19 +553,19 @@ def delete_message(message_id: str) -> Response:
 @route("/message-health", methods=["GET"])
 @endpoint
 def get_message_health() -> Response:
-    return messages.message_health(app.current_request.query_params)
+    return messages.message_health(_request().query_params)
 
 
 @route("/message-chart", methods=["GET"])
 @endpoint
 def get_message_chart() -> Response:
-    return messages.message_chart(app.current_request.query_params)
+    return messages.message_chart(_request().query_params)
 
 
 @route("/messages", methods=["GET"])
 @endpoint
 def list_messages() -> Response:
-    return messages.list_messages(app.current_request.query_params)
+    return messages.list_messages(_request().query_params)
 
 
 @route("/dlq/{channel}/redrive", methods=["POST"])
@@ -577,7 +595,7 @@ def delete_stream_failure(failure_id: str) -> Response:
 @route("/consent", methods=["GET"])
 @endpoint
 def list_consent() -> Response:
-    return consent.list_consent(app.current_request.query_params)
+    return consent.list_consent(_request().query_params)
 
 
 @route("/consent/export", methods=["GET"])
@@ -601,7 +619,7 @@ def put_consent(address: str) -> Response:
 @route("/consent/{address}", methods=["DELETE"])
 @endpoint
 def delete_consent(address: str) -> Response:
-    return consent.delete_consent(address, app.current_request.query_params)
+    return consent.delete_consent(address, _request().query_params)
 
 
 @route("/contacts/{address}", methods=["DELETE"])
@@ -613,20 +631,20 @@ def erase_contact(address: str) -> Response:
 @app.route("/webhooks/twilio/status", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
 @endpoint
 def twilio_status() -> Response:
-    request = app.current_request
+    request = _request()
     return webhooks.twilio_status(request.query_params, request.headers, _body(), _public_url())
 
 
 @app.route("/webhooks/telesign/status", methods=["POST"], content_types=["application/json"])
 @endpoint
 def telesign_status() -> Response:
-    return webhooks.telesign_status(app.current_request.headers, _body(), app.current_request.query_params)
+    return webhooks.telesign_status(_request().headers, _body(), _request().query_params)
 
 
 @app.route("/webhooks/twilio/inbound", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
 @endpoint
 def twilio_inbound() -> Response:
-    request = app.current_request
+    request = _request()
     return webhooks.twilio_inbound(request.query_params, request.headers, _body(), _public_url())
 
 
@@ -639,7 +657,7 @@ def get_timeline(entity_type: str, entity_id: str) -> Response:
 @route("/conversations", methods=["GET"])
 @endpoint
 def list_conversations() -> Response:
-    return activity.list_conversations(app.current_request.query_params)
+    return activity.list_conversations(_request().query_params)
 
 
 @route("/conversations/{conversation_id}", methods=["DELETE"])

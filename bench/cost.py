@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from bench import pricing, throughput
 from bench.stage import Stage
@@ -85,7 +85,7 @@ def priced(stage: Stage, ledger: pricing.Ledger, label: str, count: int, work: A
     stage.calls.clear()
     logs = _logs()
     invocations, api, seconds = work()
-    return Run(label, count, pricing.Ledger(Counter(ledger.writes), Counter(ledger.reads), Counter(ledger.largest)),
+    return Run(label, count, pricing.Ledger(Counter(ledger.writes), dict(ledger.reads), Counter(ledger.largest)),
                Counter(stage.calls), invocations, seconds, api, logs.bytes)
 
 
@@ -103,7 +103,7 @@ def sms_run(stage: Stage, ledger: pricing.Ledger, count: int) -> Run:
         started = time.perf_counter()
         ids: list[str] = []
         for request in requests:
-            ids += instant.send(request)["message_ids"]
+            ids += cast(list[str], instant.send(request)["message_ids"])
         throughput.drain("sms", count)
         callbacks = time.perf_counter()
         for message_id in ids:

@@ -24,6 +24,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,7 +265,8 @@ def main() -> int:
         plain = args.sms - args.paced
         numbers = [f"+1202{200 + i // 10_000}{i % 10_000:04d}" for i in range(plain)]
         paced = [f"+1404{200 + i // 10_000}{i % 10_000:04d}" for i in range(args.paced)]
-        work = [lambda: send_sms(api, sms_configuration(api, "+15005550006", None), numbers, args.clients)]
+        work: list[Callable[[], object]] = [
+            lambda: send_sms(api, sms_configuration(api, "+15005550006", None), numbers, args.clients)]
         if paced:
             work.append(lambda: send_sms(api, sms_configuration(api, "+15005550013", args.pace), paced, 1))
         if args.soap:

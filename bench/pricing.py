@@ -103,7 +103,7 @@ class Ledger:
     """Capacity units by "<table>" / "<table>:<index>", and the largest item seen per table."""
 
     writes: Counter[str] = field(default_factory=Counter)
-    reads: Counter[str] = field(default_factory=Counter)
+    reads: dict[str, float] = field(default_factory=dict)  # read units are fractional (0.5 eventually consistent)
     largest: Counter[str] = field(default_factory=Counter)
 
     def clear(self) -> None:
@@ -116,73 +116,89 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 READS = {"GetItem", "Query", "BatchGetItem"}
 
 
-def capture(events: Any, ledger: Ledger) -> Any:
-    """Register hooks on `events` (the handlers' DynamoDB client's `meta.events`) that price every call;
-    returns a function that removes them."""
-    import boto3
+class _Pricer:
+    """Prices each DynamoDB call of the handlers' client: a write by the larger of the item before and after
+    (read around the call with a client of its own), a read by what it returned."""
 
-    known = tables()
-    raw = boto3.session.Session().client("dynamodb", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
-    local = threading.local()
-    lock = threading.Lock()
+    def __init__(self, ledger: Ledger) -> None:
+        import boto3
 
-    def table_of(name: str) -> tuple[str, Table | None]:
-        for suffix, table in known.items():
+        self.ledger, self.known = ledger, tables()
+        self.raw = boto3.session.Session().client("dynamodb", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+        self.local = threading.local()
+        self.lock = threading.Lock()
+
+    def table_of(self, name: str) -> tuple[str, Table | None]:
+        for suffix, table in self.known.items():
             if name.endswith("-" + suffix):
                 return suffix, table
         return name, None
 
+    @staticmethod
     def key_of(params: dict[str, Any], table: Table) -> dict[str, Any]:
         source = params.get("Key") or params.get("Item") or {}
         return {k: source[k] for k in table.keys}
 
-    def before(model: Any, params: dict[str, Any], **_: Any) -> None:
-        local.params = params  # the API's parameters (before-call only sees the serialised request)
+    def before(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self.local.params = params  # the API's parameters (before-call only sees the serialised request)
         if model.name not in WRITES:
             return
-        _, table = table_of(params["TableName"])
+        _suffix, table = self.table_of(params["TableName"])
         if table is None:
             return
-        found = raw.get_item(TableName=params["TableName"], Key=key_of(params, table), ConsistentRead=True)
-        local.old = found.get("Item")
+        found = self.raw.get_item(TableName=params["TableName"], Key=self.key_of(params, table), ConsistentRead=True)
+        self.local.old = found.get("Item")
 
-    def after(model: Any, parsed: dict[str, Any], **_: Any) -> None:
-        params: dict[str, Any] = getattr(local, "params", {})
+    def after(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        params: dict[str, Any] = getattr(self.local, "params", {})
         if model.name in WRITES:
-            suffix, table = table_of(params["TableName"])
-            if table is None:
-                return
-            old = getattr(local, "old", None)
-            key = key_of(params, table)
-            new = raw.get_item(TableName=params["TableName"], Key=key, ConsistentRead=True).get("Item")
-            failed = "Error" in parsed
-            if failed:
-                new = old
-            with lock:
-                ledger.largest[suffix] = max(ledger.largest[suffix], item_bytes(new or old or {}))
-                ledger.writes[suffix] += _units(max(item_bytes(old or {}), item_bytes(new or {})), 1024)
-                if not failed:
-                    for index in table.indexes:
-                        ledger.writes[f"{suffix}:{index.name}"] += index_writes(table, index, old, new)
+            self._write(params, parsed)
         elif model.name in READS:
-            factor = 1.0 if params.get("ConsistentRead") else 0.5
-            if model.name == "GetItem":
-                charged = {params["TableName"]: _units(item_bytes(parsed.get("Item") or {}), 4096) * factor}
-            elif model.name == "Query":
-                size = sum(item_bytes(i) for i in parsed.get("Items", []))
-                charged = {params["TableName"]: _units(size, 4096) * factor}
-            else:
-                charged = {name: sum(_units(item_bytes(i), 4096) * factor for i in items)
-                           for name, items in parsed.get("Responses", {}).items()}
-            with lock:
-                for name, units in charged.items():
-                    ledger.reads[table_of(name)[0]] += units
+            self._read(model.name, params, parsed)
 
-    events.register("before-parameter-build.dynamodb", before)
-    events.register("after-call.dynamodb", after)
+    def _write(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        suffix, table = self.table_of(params["TableName"])
+        if table is None:
+            return
+        old = getattr(self.local, "old", None)
+        key = self.key_of(params, table)
+        new = self.raw.get_item(TableName=params["TableName"], Key=key, ConsistentRead=True).get("Item")
+        failed = "Error" in parsed
+        if failed:
+            new = old
+        ledger = self.ledger
+        with self.lock:
+            ledger.largest[suffix] = max(ledger.largest[suffix], item_bytes(new or old or {}))
+            ledger.writes[suffix] += _units(max(item_bytes(old or {}), item_bytes(new or {})), 1024)
+            if not failed:
+                for index in table.indexes:
+                    ledger.writes[f"{suffix}:{index.name}"] += index_writes(table, index, old, new)
+
+    def _read(self, operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        factor = 1.0 if params.get("ConsistentRead") else 0.5
+        if operation == "GetItem":
+            charged = {params["TableName"]: _units(item_bytes(parsed.get("Item") or {}), 4096) * factor}
+        elif operation == "Query":
+            size = sum(item_bytes(i) for i in parsed.get("Items", []))
+            charged = {params["TableName"]: _units(size, 4096) * factor}
+        else:
+            charged = {name: sum(_units(item_bytes(i), 4096) * factor for i in items)
+                       for name, items in parsed.get("Responses", {}).items()}
+        with self.lock:
+            for name, units in charged.items():
+                table = self.table_of(name)[0]
+                self.ledger.reads[table] = self.ledger.reads.get(table, 0.0) + units
+
+
+def capture(events: Any, ledger: Ledger) -> Any:
+    """Register hooks on `events` (the handlers' DynamoDB client's `meta.events`) that price every call;
+    returns a function that removes them."""
+    pricer = _Pricer(ledger)
+    events.register("before-parameter-build.dynamodb", pricer.before)
+    events.register("after-call.dynamodb", pricer.after)
 
     def remove() -> None:
-        events.unregister("before-parameter-build.dynamodb", before)
-        events.unregister("after-call.dynamodb", after)
+        events.unregister("before-parameter-build.dynamodb", pricer.before)
+        events.unregister("after-call.dynamodb", pricer.after)
 
     return remove

@@ -8,11 +8,13 @@ from typing import Any
 
 from lxml import etree
 
+from chalicelib.models.records import FieldType
+
 SOAPENV = "http://schemas.xmlsoap.org/soap/envelope/"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 OUT = "http://soap.sforce.com/2005/09/outbound"
 SF = "urn:sobject.enterprise.soap.sforce.com"
-FIELDS = {"Id": "string", "Subject": "string", "Status": "string", "Priority": "int"}
+FIELDS = {"Id": FieldType.string, "Subject": FieldType.string, "Status": FieldType.string, "Priority": FieldType.int}
 
 
 def _notifications() -> list[Any]:

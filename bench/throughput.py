@@ -9,6 +9,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from bench.providers import ACCOUNT_SID, AUTH_TOKEN
@@ -77,6 +78,13 @@ def drain(channel: str, expected: int) -> None:
 # --- SMS ----------------------------------------------------------------------------------------------------
 
 
+def _send_all(requests: list[Any]) -> None:
+    from chalicelib.triggers import instant
+
+    for request in requests:
+        instant.send(request)
+
+
 def sms_configuration() -> str:
     from chalicelib.api import catalog
 
@@ -135,7 +143,6 @@ def combine(phases: list[Phase]) -> Phase:
 
 
 def run_sms(stage: Stage, count: int, offset: int) -> tuple[Phase, Phase]:
-    from chalicelib.triggers import instant
 
     configuration_id = sms_configuration()
     requests = list(sms_requests(configuration_id, count, offset))  # request parsing is the API's, not timed
@@ -145,8 +152,8 @@ def run_sms(stage: Stage, count: int, offset: int) -> tuple[Phase, Phase]:
     for start in range(0, len(requests), per_chunk):
         chunk = requests[start : start + per_chunk]
         size = sum(len(r.contacts) for r in chunk)
-        triggers.append(measure(stage, size, size, lambda chunk=chunk: [instant.send(r) for r in chunk] and None))
-        senders.append(measure(stage, size, size, lambda size=size: drain("sms", size)))
+        triggers.append(measure(stage, size, size, partial(_send_all, chunk)))
+        senders.append(measure(stage, size, size, partial(drain, "sms", size)))
     trigger, sender = combine(triggers), combine(senders)
     received = stage.provider_counts()[0] - before
     if received != count:

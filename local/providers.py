@@ -71,6 +71,82 @@ def _peer(connection: Any) -> str | None:
     return None
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """One request to a LoopbackServer: logged, then answered by its script or its `answer`."""
+
+    @property
+    def outer(self) -> LoopbackServer:
+        return self.server.loopback  # type: ignore[attr-defined]
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        if method == "GET" and self.path == INSPECT_PATH:
+            self._reply(self.outer.inspection())
+            return
+        request = Recorded(
+            method, self.path, {k.lower(): v for k, v in self.headers.items()}, body, _peer(self.connection)
+        )
+        with self.outer._lock:
+            self.outer.requests.append(request)
+            scripted = self.outer.script.popleft() if self.outer.script else None
+            if scripted is None and self.outer.random_faults and self.outer._rng.random() < self.outer.fault_rate:
+                scripted = self.outer._rng.choice(self.outer.random_faults)
+            self.outer.in_flight += 1
+            self.outer.most_in_flight = max(self.outer.most_in_flight, self.outer.in_flight)
+        try:
+            self._answer(request, scripted)
+        finally:
+            with self.outer._lock:
+                self.outer.in_flight -= 1
+
+    def _answer(self, request: Recorded, scripted: Scripted | None) -> None:
+        if self.outer.delay_seconds:
+            time.sleep(self.outer.delay_seconds)
+        if scripted is not None and scripted.fault in {"pass", "slow"}:
+            time.sleep(scripted.hang_seconds)
+            scripted = None
+        if scripted is not None and scripted.fault == "trickle":
+            self._trickle(self.outer.answer(request), scripted.hang_seconds)
+            return
+        answer = scripted or self.outer.answer(request)
+        request.answered = None if answer.fault else answer.status
+        self._reply(answer)
+
+    def _trickle(self, answer: Scripted, pause: float) -> None:
+        head = f"HTTP/1.1 {answer.status} OK\r\nContent-Length: {len(answer.body)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items()) + "\r\n"
+        try:
+            for byte in head.encode() + answer.body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(pause)
+        except OSError:
+            pass  # the client gave up: what a trickling server is for
+        self.close_connection = True
+
+    def _reply(self, answer: Scripted) -> None:
+        if answer.fault:
+            time.sleep(answer.hang_seconds)
+            self.close_connection = True
+            return
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        return
+
+
 class LoopbackServer:
     """A threaded HTTP server on 127.0.0.1 with a request log and a queue of scripted answers."""
 
@@ -86,78 +162,8 @@ class LoopbackServer:
         self.in_flight = 0
         self.most_in_flight = 0  # how many requests it held at once, at most (a sender's concurrency, seen)
         self._rng = random.Random(7)  # noqa: S311 - fault injection, not security
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                self._handle("GET")
-
-            def do_POST(self) -> None:  # noqa: N802
-                self._handle("POST")
-
-            def _handle(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                if method == "GET" and self.path == INSPECT_PATH:
-                    self._reply(outer.inspection())
-                    return
-                request = Recorded(
-                    method, self.path, {k.lower(): v for k, v in self.headers.items()}, body, _peer(self.connection)
-                )
-                with outer._lock:
-                    outer.requests.append(request)
-                    scripted = outer.script.popleft() if outer.script else None
-                    if scripted is None and outer.random_faults and outer._rng.random() < outer.fault_rate:
-                        scripted = outer._rng.choice(outer.random_faults)
-                    outer.in_flight += 1
-                    outer.most_in_flight = max(outer.most_in_flight, outer.in_flight)
-                try:
-                    self._answer(request, scripted)
-                finally:
-                    with outer._lock:
-                        outer.in_flight -= 1
-
-            def _answer(self, request: Recorded, scripted: Scripted | None) -> None:
-                if outer.delay_seconds:
-                    time.sleep(outer.delay_seconds)
-                if scripted is not None and scripted.fault in {"pass", "slow"}:
-                    time.sleep(scripted.hang_seconds)
-                    scripted = None
-                if scripted is not None and scripted.fault == "trickle":
-                    self._trickle(outer.answer(request), scripted.hang_seconds)
-                    return
-                answer = scripted or outer.answer(request)
-                request.answered = None if answer.fault else answer.status
-                self._reply(answer)
-
-            def _trickle(self, answer: Scripted, pause: float) -> None:
-                head = f"HTTP/1.1 {answer.status} OK\r\nContent-Length: {len(answer.body)}\r\n"
-                head += "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items()) + "\r\n"
-                try:
-                    for byte in head.encode() + answer.body:
-                        self.wfile.write(bytes([byte]))
-                        self.wfile.flush()
-                        time.sleep(pause)
-                except OSError:
-                    pass  # the client gave up: what a trickling server is for
-                self.close_connection = True
-
-            def _reply(self, answer: Scripted) -> None:
-                if answer.fault:
-                    time.sleep(answer.hang_seconds)
-                    self.close_connection = True
-                    return
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self._server.loopback = self  # type: ignore[attr-defined]  # what _Handler answers for
         self._server.daemon_threads = True
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)

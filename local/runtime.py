@@ -386,6 +386,7 @@ class LocalRuntime:
         self.telesign: Any = None
         self.x: Any = None
         self.eum: Any = None
+        self.soap: Any = None  # the tests' SOAP listener, when they start one
         self.event_rules: list[tuple[dict[str, Any], Any, str]] = []  # EventBridge rules: pattern, handler, name
         self.app_module: Any = None
         self.api_key = secrets.token_urlsafe(24)  # for the management API when API_AUTH is on

@@ -62,6 +62,8 @@ def claim(record: Any, attempt: int, now: Any, lease_until: Any) -> Any:
     from chalicelib.stores import transitions
 
     current = message_store.get(record if isinstance(record, str) else record.message_id)
+    if current is None:
+        raise message_store.Conflict(None)
     result = transitions.run(current, lifecycle.Claimed(attempt, now, lease_until))
     if not result.changed:
         raise message_store.Conflict(result.record)

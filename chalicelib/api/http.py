@@ -126,6 +126,20 @@ def page_limit(raw: str | None, default: int = 50) -> int:
     return limit
 
 
+def idempotent(route: str, key: str | None, raw: bytes | None, status: int, produce: Callable[[str | None], Any]
+               ) -> Response:
+    """`produce(seed)`'s answer, at most once per Idempotency-Key and body (stores/idempotency.py); a replayed
+    answer says so in Idempotent-Replayed."""
+    from chalicelib.stores import idempotency
+
+    def answer(seed: str | None) -> idempotency.Answer:
+        body = produce(seed)
+        return idempotency.Answer(status, body.model_dump(mode="json") if hasattr(body, "model_dump") else body)
+
+    found = idempotency.run(route, key, raw, answer)
+    return reply(found.status, found.body, {"Idempotent-Replayed": "true"} if found.replayed else None)
+
+
 def reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     payload = body.model_dump(mode="json") if hasattr(body, "model_dump") else body
     return Response(body=payload, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from chalice.app import Response
 
-from chalicelib.api.http import parse, reply
+from chalicelib.api.http import idempotent, parse, reply
 from chalicelib.core.errors import require
 from chalicelib.models.replays import ReplayInput
 from chalicelib.operations import replays
-from chalicelib.stores import idempotency
 from chalicelib.stores import replays as replay_store
 
 
 def create_replay(raw: bytes | None, idempotency_key: str | None = None) -> Response:
     """The first page is replayed in this call; the minute tick carries on (GET /replays/{id} follows it). With
     an Idempotency-Key a retried call answers as the first did and starts nothing."""
-    return idempotency.run("replays", idempotency_key, raw,
-                           lambda seed: reply(202, replays.create(parse(ReplayInput, raw), seed)))
+    return idempotent("replays", idempotency_key, raw, 202, lambda seed: replays.create(parse(ReplayInput, raw), seed))
 
 
 def get_replay(replay_id: str) -> Response:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from chalice.app import Response
 
-from chalicelib.api.http import known_parameters, page_limit, parse, reply, versioned_reply
+from chalicelib.api.http import idempotent, known_parameters, page_limit, parse, reply, versioned_reply
 from chalicelib.core.errors import invalid, require
 from chalicelib.models.schedules import ScheduleInput, SchedulePatch
 from chalicelib.platform.dynamo_codec import BadCursor
-from chalicelib.stores import idempotency
 from chalicelib.stores import schedules as schedule_store
 from chalicelib.triggers import scheduled
 
@@ -16,12 +15,8 @@ STATES = ("active", "paused", "done", "failed")
 
 
 def create_schedule(raw: bytes | None, idempotency_key: str | None = None) -> Response:
-    return idempotency.run(
-        "schedules",
-        idempotency_key,
-        raw,
-        lambda seed: reply(201, scheduled.create(parse(ScheduleInput, raw), seed)),
-    )
+    return idempotent("schedules", idempotency_key, raw, 201,
+                      lambda seed: scheduled.create(parse(ScheduleInput, raw), seed))
 
 
 def list_schedules(query: dict[str, str] | None) -> Response:

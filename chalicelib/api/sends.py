@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from chalice.app import Response
 
-from chalicelib.api.http import parse, reply
+from chalicelib.api.http import idempotent, parse
 from chalicelib.models.customer import InstantSendRequest
-from chalicelib.stores import idempotency
 from chalicelib.triggers import instant
 
 
 def create_send(raw: bytes | None, idempotency_key: str | None = None, public_url: str = "") -> Response:
     """`public_url`: where this API is reached, for the status callbacks of the messages it creates."""
-    return idempotency.run(
-        "sends",
-        idempotency_key,
-        raw,
-        lambda seed: reply(202, instant.send(parse(InstantSendRequest, raw), seed, public_url)),
-    )
+    return idempotent("sends", idempotency_key, raw, 202,
+                      lambda seed: instant.send(parse(InstantSendRequest, raw), seed, public_url))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -188,6 +188,3 @@ def comparison_fields(group: Group | None) -> set[str]:
         found |= {condition.field} if isinstance(condition, Comparison) else comparison_fields(condition)
     return found
 
-
-def dump(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")

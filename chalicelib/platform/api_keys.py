@@ -46,12 +46,10 @@ def required() -> bool:
     return (os.environ.get("API_AUTH") or "on").strip().lower() not in OFF
 
 
-def allowed(authorization: str | None) -> bool:
-    """`authorization` is the Authorization header: "Bearer <key>"."""
-    from chalicelib.platform.settings import get_settings
-
-    settings = get_settings()
-    if not settings.api_auth:
+def allowed(authorization: str | None, keys_param: str, auth_on: bool = True) -> bool:
+    """`authorization` is the Authorization header: "Bearer <key>"; `keys_param` the stage's SSM parameter of
+    key digests (the caller's settings: this module reads none, app.py imports it before any settings load)."""
+    if not auth_on:
         return True
     scheme, _, presented = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
@@ -60,7 +58,7 @@ def allowed(authorization: str | None) -> bool:
     from chalicelib.platform.secrets import SecretMissing, json_secret
 
     try:
-        keys = json_secret(settings.api_keys_param, max_age=cache_seconds()).get("keys") or []
+        keys = json_secret(keys_param, max_age=cache_seconds()).get("keys") or []
     except SecretMissing:
         return False
     return any(_matches(presented, str(key)) for key in keys)

@@ -101,63 +101,28 @@ class Settings(BaseModel):
         return self.soap_deadline_hours if channel == "soap" else self.sms_deadline_hours
 
 
-def _env_bool(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes"}
+# Each field is read from its name in upper case, except these.
+ENV_NAMES = {"stage": "OUTBOUND_STAGE", "reference_listener": "ENABLE_REFERENCE_LISTENER"}
+# An empty variable means "not set" for these (config.json writes "" for an optional value).
+EMPTY_IS_UNSET = {"org_id", "default_phone_region", "http_ca_bundle"}
+
+
+def env_name(field: str) -> str:
+    return ENV_NAMES.get(field, field.upper())
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    env = os.environ
-    defaults = Settings()
-    return Settings(
-        stage=env.get("OUTBOUND_STAGE", defaults.stage),
-        org_id=env.get("ORG_ID") or defaults.org_id,
-        records_table=env.get("RECORDS_TABLE", defaults.records_table),
-        messages_table=env.get("MESSAGES_TABLE", defaults.messages_table),
-        legacy_messages_table=env.get("LEGACY_MESSAGES_TABLE", defaults.legacy_messages_table),
-        config_table=env.get("CONFIG_TABLE", defaults.config_table),
-        conversations_table=env.get("CONVERSATIONS_TABLE", defaults.conversations_table),
-        timeline_table=env.get("TIMELINE_TABLE", defaults.timeline_table),
-        payload_bucket=env.get("PAYLOAD_BUCKET", defaults.payload_bucket),
-        payload_inline_bytes=int(env.get("PAYLOAD_INLINE_BYTES", defaults.payload_inline_bytes)),
-        retention_days=float(env.get("RETENTION_DAYS", defaults.retention_days)),
-        queue_prefix=env.get("QUEUE_PREFIX", defaults.queue_prefix),
-        public_api_url=env.get("PUBLIC_API_URL", defaults.public_api_url),
-        webhook_url=env.get("WEBHOOK_URL", defaults.webhook_url),
-        twilio_base_url=env.get("TWILIO_BASE_URL", defaults.twilio_base_url),
-        twilio_credentials_param=env.get("TWILIO_CREDENTIALS_PARAM", defaults.twilio_credentials_param),
-        telesign_base_url=env.get("TELESIGN_BASE_URL", defaults.telesign_base_url),
-        telesign_credentials_param=env.get("TELESIGN_CREDENTIALS_PARAM", defaults.telesign_credentials_param),
-        x_base_url=env.get("X_BASE_URL", defaults.x_base_url),
-        eum_base_url=env.get("EUM_BASE_URL", defaults.eum_base_url),
-        eum_configuration_set=env.get("EUM_CONFIGURATION_SET", defaults.eum_configuration_set),
-        eum_max_price=env.get("EUM_MAX_PRICE", defaults.eum_max_price),
-        eum_opt_out_list=env.get("EUM_OPT_OUT_LIST", defaults.eum_opt_out_list),
-        x_credentials_param=env.get("X_CREDENTIALS_PARAM", defaults.x_credentials_param),
-        default_phone_region=env.get("DEFAULT_PHONE_REGION") or None,
-        session_token_param=env.get("SESSION_TOKEN_PARAM", defaults.session_token_param),
-        allow_insecure_endpoints=_env_bool(env.get("ALLOW_INSECURE_ENDPOINTS")),
-        api_auth=api_keys.required(),
-        api_keys_param=env.get("API_KEYS_PARAM", defaults.api_keys_param),
-        http_timeout_seconds=float(env.get("HTTP_TIMEOUT_SECONDS", defaults.http_timeout_seconds)),
-        sender_threads=int(env.get("SENDER_THREADS", defaults.sender_threads)),
-        http_max_response_bytes=int(env.get("HTTP_MAX_RESPONSE_BYTES", defaults.http_max_response_bytes)),
-        http_ca_bundle=env.get("HTTP_CA_BUNDLE") or None,
-        send_limit_per_hour=int(env.get("SEND_LIMIT_PER_HOUR", defaults.send_limit_per_hour)),
-        soap_deadline_hours=float(env.get("SOAP_DEADLINE_HOURS", defaults.soap_deadline_hours)),
-        sms_deadline_hours=float(env.get("SMS_DEADLINE_HOURS", defaults.sms_deadline_hours)),
-        retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", defaults.retry_base_seconds)),
-        max_attempts=int(env.get("MAX_ATTEMPTS", defaults.max_attempts)),
-        sweep_grace_seconds=float(env.get("SWEEP_GRACE_SECONDS", defaults.sweep_grace_seconds)),
-        lease_margin_seconds=float(env.get("LEASE_MARGIN_SECONDS", defaults.lease_margin_seconds)),
-        settle_retry_seconds=float(env.get("SETTLE_RETRY_SECONDS", defaults.settle_retry_seconds)),
-        idempotency_lease_seconds=float(env.get("IDEMPOTENCY_LEASE_SECONDS", defaults.idempotency_lease_seconds)),
-        schedule_group=env.get("SCHEDULE_GROUP", defaults.schedule_group),
-        scheduled_send_arn=env.get("SCHEDULED_SEND_ARN", defaults.scheduled_send_arn),
-        scheduler_role_arn=env.get("SCHEDULER_ROLE_ARN", defaults.scheduler_role_arn),
-        schedule_dlq_arn=env.get("SCHEDULE_DLQ_ARN", defaults.schedule_dlq_arn),
-        reference_listener=_env_bool(env.get("ENABLE_REFERENCE_LISTENER")),
-    )
+    """The model read from the environment: each field from its variable (pydantic converts the text), absent
+    ones at the model's default. `api_auth` follows API_AUTH as app.py reads it at import."""
+    values: dict[str, object] = {}
+    for name, field in Settings.model_fields.items():
+        raw = os.environ.get(env_name(name))
+        if raw is None or (raw == "" and (name in EMPTY_IS_UNSET or field.annotation in (bool, "bool"))):
+            continue
+        values[name] = raw
+    values["api_auth"] = api_keys.required()
+    return Settings.model_validate(values)
 
 
 def reset_settings() -> None:

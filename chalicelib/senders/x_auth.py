@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from chalicelib.core import clock
 from chalicelib.platform.http_client import TransportError, request
 from chalicelib.platform.logs import log
 from chalicelib.platform.secrets import json_parameter
@@ -54,7 +55,7 @@ def access_token(account: str, failed: str | None = None) -> str:
         return found
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
-        now = time.time()
+        now = clock.now().timestamp()
         state = x_tokens.get(account)
         reseeded = state.seed is not None and state.seed != found["refresh_token"]
         fresh = state.access_token and state.expires_at > now + EARLY_SECONDS and state.access_token != failed
@@ -100,7 +101,8 @@ def _refresh(account: str, found: Mapping[str, Any], leased: x_tokens.TokenState
     expires_in = float(data.get("expires_in") or 7200)
     # RFC 6749 section 6: the server may answer without a new refresh token; the one just used then stays valid.
     rotated = str(data.get("refresh_token") or refresh_token)
-    if not x_tokens.save(account, leased, str(data["access_token"]), time.time() + expires_in, rotated, seed):
+    expires_at = clock.now().timestamp() + expires_in
+    if not x_tokens.save(account, leased, str(data["access_token"]), expires_at, rotated, seed):
         # Our lease was taken over (we were too slow): the rotated refresh token is lost with this write. Tell
         # the operator rather than guess; the next refresh will say whether the stored one still works.
         log("x.token_save_lost", account=account)

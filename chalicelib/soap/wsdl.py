@@ -139,7 +139,7 @@ def build_wsdl(*, object_type: str, field_types: Mapping[str, FieldType], endpoi
     return bytes(etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
-class _Schemas(etree.Resolver):  # type: ignore[misc]  # lxml ships no type for Resolver
+class _Schemas(etree.Resolver):  # type: ignore[misc, unused-ignore]  # lxml ships no type for Resolver
     def __init__(self, documents: dict[str, bytes]) -> None:
         super().__init__()
         self.documents = documents

@@ -13,12 +13,11 @@ import hashlib
 import json
 import logging
 import re
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from chalice.app import Response
-
+from chalicelib.core import clock
 from chalicelib.core.errors import ApiError, invalid
 from chalicelib.platform import aws
 from chalicelib.platform.dynamo_codec import from_item, to_item, to_value
@@ -43,7 +42,16 @@ def seed(route: str, key: str) -> str:
     return hashlib.sha256(f"{route}#{key}".encode()).hexdigest()[:24]
 
 
-def run(route: str, key: str | None, raw: bytes | None, handler: Callable[[str | None], Response]) -> Response:
+@dataclass(frozen=True)
+class Answer:
+    """What a request answered (a status and a JSON body), kept to be replayed."""
+
+    status: int
+    body: Any
+    replayed: bool = False
+
+
+def run(route: str, key: str | None, raw: bytes | None, handler: Callable[[str | None], Answer]) -> Answer:
     """Call `handler(seed or None)` at most once per (route, key, body)."""
     if key is None:
         return handler(None)
@@ -71,16 +79,16 @@ def run(route: str, key: str | None, raw: bytes | None, handler: Callable[[str |
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={
             ":done": to_value("done"),
-            ":code": to_value(response.status_code),
+            ":code": to_value(response.status),
             ":body": to_value(json.dumps(response.body, default=str)),
         },
     )
     return response
 
 
-def _own(client: Any, table: str, item_key: dict[str, Any], digest: str) -> Response | None:
+def _own(client: Any, table: str, item_key: dict[str, Any], digest: str) -> Answer | None:
     """None once this request holds the key; otherwise the earlier answer to replay (or a 409)."""
-    now = int(time.time())
+    now = int(clock.now().timestamp())
     lease_until = now + int(get_settings().idempotency_lease_seconds)
     try:
         client.put_item(
@@ -108,11 +116,7 @@ def _own(client: Any, table: str, item_key: dict[str, Any], digest: str) -> Resp
             [{"field": "Idempotency-Key", "message": "already used with a different body"}],
         )
     if stored.get("status") == "done":
-        return Response(
-            body=json.loads(str(stored["answer_body"])),
-            status_code=int(stored["answer_status"]),
-            headers={"Content-Type": "application/json", "Idempotent-Replayed": "true"},
-        )
+        return Answer(int(stored["answer_status"]), json.loads(str(stored["answer_body"])), replayed=True)
     held_until = int(stored.get("lease_until") or 0)
     if held_until > now:
         raise ApiError(

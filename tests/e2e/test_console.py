@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -381,6 +382,10 @@ def test_an_operator_follows_a_message_across_channels(runtime: Any, api: Api, b
     until(browser, lambda d: f"Message {follower}" in text(d, "#message-detail"), "the SMS step's own view")
 
 
+def _settled(api: Api, message_id: str) -> bool:
+    return message(api, message_id)["state"] in {"sent", "delivered"}
+
+
 def test_the_overview_charts_equal_the_health_view_and_a_bar_opens_its_messages(
         runtime: Any, api: Api, browser: Any) -> None:
     """The charts in Chromium: the numbers drawn are the health view's for the same window, a bar leads to the
@@ -390,7 +395,7 @@ def test_the_overview_charts_equal_the_health_view_and_a_bar_opens_its_messages(
     _, configuration_id = setup_sms(api, "charts")
     for number in ("+12025550711", "+12025550712"):
         sent = send(api, configuration_id, number)
-        wait_for(lambda sent=sent: message(api, sent)["state"] in {"sent", "delivered"}, what="a charted message")
+        wait_for(partial(_settled, api, sent), what="a charted message")
     failed = failed_send(runtime, api, configuration_id, "+12025550713")
     browser.get(f"{runtime.api_url}/console")
     browser.find_element(By.ID, "api-key").send_keys(runtime.api_key)

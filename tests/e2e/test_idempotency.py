@@ -48,7 +48,8 @@ def test_same_key_same_body_sends_once_and_replays_the_answer(runtime: Any, api:
     wait_for(lambda: any(m["To"] == "+14155552720" for m in runtime.twilio.messages()), what="the SMS")
     runtime.tick()
     assert [m["To"] for m in runtime.twilio.messages()].count("+14155552720") == 1
-    status, _, conflict = post(runtime.api_url, "/sends", {**body, "contacts": body["contacts"] * 2}, key)
+    contacts: list[Any] = body["contacts"]  # type: ignore[assignment]
+    status, _, conflict = post(runtime.api_url, "/sends", {**body, "contacts": contacts * 2}, key)
     assert status == 409 and conflict["fields"][0]["field"] == "Idempotency-Key"
 
 

@@ -310,7 +310,13 @@ def test_replay_by_window_failed_missing_all_and_dry_run(runtime: Any, api: Api,
     b = message_of("B")
     wait_for(lambda: "disabled" in (message(api, b)["history"][-1]["detail"] or ""), 20, "B held")
     clock.advance(25 * 3600)  # B's deadline passes while the endpoint is disabled
-    wait_for(lambda: message(api, b)["state"] == "expired" or clock.advance(3600) and False, 60, "B expired")
+    def expired_after_another_hour() -> bool:
+        if message(api, b)["state"] == "expired":
+            return True
+        clock.advance(3600)
+        return False
+
+    wait_for(expired_after_another_hour, 60, "B expired")
     assert message(api, b)["attempts"] == 0
     resume()
     assert api.call("POST", f"/outbound-messages/queue/{a}/retry")[0] == 202

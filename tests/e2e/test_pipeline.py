@@ -355,7 +355,7 @@ def test_delivery_to_a_listener_generated_from_our_wsdl(runtime: Any, api: Api, 
     class ZeepListener(LoopbackServer):
         def __init__(self, operation: Any, port: int) -> None:
             super().__init__(port)
-            self.operation, self.received = operation, []
+            self.operation, self.received = operation, list[Any]()
 
         def answer(self, request: Recorded) -> Scripted:
             self.received.append(self.operation.input.deserialize(etree.fromstring(request.body)))

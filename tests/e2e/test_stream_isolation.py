@@ -188,7 +188,7 @@ def test_binary_sets_and_nested_attributes_do_not_stall_the_shard(runtime: Any, 
     obj, _ = soap_setup(api, runtime.soap.url + "/binary")
     batch = uuid.uuid4().hex[:6]
     ids = [f"501{batch}{i:04d}" for i in range(100)]
-    odd = {ids[10]: {"Subject": {"B": b"\x89PNG"}}, ids[50]: {"Blobs": {"BS": [b"\x01", b"\x02"]}},
+    odd: dict[str, dict[str, Any]] = {ids[10]: {"Subject": {"B": b"\x89PNG"}}, ids[50]: {"Blobs": {"BS": [b"\x01", b"\x02"]}},
            ids[90]: {"Address": {"M": {"Seal": {"B": b"\xff"}, "Lines": {"L": [{"S": "a"}, {"B": b"\x00"}]}}}}}
     dynamodb = runtime.client("dynamodb")
     items = [{"object_type": {"S": obj}, "id": {"S": rid}, "Status": {"S": "New"},

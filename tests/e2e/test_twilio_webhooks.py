@@ -363,7 +363,7 @@ def test_the_signature_is_the_official_validators_for_thousands_of_fields() -> N
 
 def _multi(params: list[tuple[str, str]]) -> Any:
     """The SDK reads repeated names through getall(), as a web framework's MultiDict offers them."""
-    class Multi(dict):  # type: ignore[type-arg]
+    class Multi(dict[str, str]):
         def getall(self, name: str) -> list[str]:
             return [v for n, v in params if n == name]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +222,7 @@ def test_a_sender_out_of_time_starts_no_delivery_and_hands_the_batch_back(runtim
     finally:
         runtime.resume(queue)
     for record in made:
-        wait_for(lambda r=record: message_store.get(r.message_id).state == "sent", what="the batch sent later")
+        wait_for(partial(_state_is, record.message_id, "sent"), what="the batch sent later")
 
 
 def test_sms_templates_warn_of_ucs2_and_previews_count_segments(api: Api) -> None:
@@ -235,3 +236,8 @@ def test_sms_templates_warn_of_ucs2_and_previews_count_segments(api: Api) -> Non
     assert status == 200 and (gsm["encoding"], gsm["segments"]) == ("GSM-7", 2) and gsm["characters"] == 172
     status, ucs = api.call("POST", f"/templates/{template['id']}/preview", {"contact": contact, "locale": "fr-FR"})
     assert status == 200 and ucs["encoding"] == "UCS-2" and ucs["segments"] == 3
+
+
+def _state_is(message_id: str, state: str) -> bool:
+    record = message_store.get(message_id)
+    return record is not None and record.state == state

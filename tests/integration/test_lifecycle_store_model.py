@@ -31,7 +31,9 @@ class StoredLifecycle(Lifecycle):
             "history": [h.model_copy(update={"at": h.at + ahead}) for h in record.history]})
         self.now += ahead
         assert message_store.create(self.record) is None
-        self.record = message_store.get(self.record.message_id)  # as stored (its creation entry names the payload)
+        stored = message_store.get(self.record.message_id)  # as stored (its creation entry names the payload)
+        assert stored is not None
+        self.record = stored
 
     def _run(self, event: lc.Event) -> lc.Decision:
         stored = message_store.get(self.record.message_id)

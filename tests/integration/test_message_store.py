@@ -90,7 +90,7 @@ def test_racing_claims_on_one_record_have_exactly_one_winner(runtime: Any) -> No
         now = clock.now()
         record = record.model_copy(update={"due_at": now - timedelta(seconds=1)})
         assert message_store.create(record) is None
-        barrier, won = threading.Barrier(racers), []
+        barrier, won = threading.Barrier(racers), list[int]()
 
         def race(record: MessageRecord = record, barrier: threading.Barrier = barrier, won: list[int] = won,
                  now: datetime = now) -> None:

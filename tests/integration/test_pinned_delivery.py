@@ -39,7 +39,7 @@ def tls_listener(directory: Path, dns_names: tuple[str, ...]) -> Listener:
     def remember(_socket: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
         names.append(name)
 
-    context.sni_callback = remember  # type: ignore[assignment]
+    context.sni_callback = remember  # type: ignore[assignment, unused-ignore]  # typeshed differs by version
     return Listener(FakeSoapListener(tls=context).start(), names)
 
 

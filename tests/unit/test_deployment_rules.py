@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -64,7 +65,7 @@ def test_an_emf_line_declares_its_metrics_and_dimensions() -> None:
     assert line["message_id"] == "msg_1"
 
 
-def _config() -> dict:  # type: ignore[type-arg]
+def _config() -> dict[str, Any]:
     return json.loads((ROOT / ".chalice" / "config.json").read_text())
 
 

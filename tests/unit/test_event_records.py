@@ -71,6 +71,7 @@ def test_order_keys_sort_as_their_values() -> None:
     for bad in (-1, 10**30, 1.5, "", "x" * 201, None, True):
         with pytest.raises(ApiError):
             order_key(bad, "f")
+    assert ORDERS.events is not None
     ordered = ORDERS.model_copy(update={"events": ORDERS.events.model_copy(update={"order_pointer": "/seq"})})
     assert change_from_event(ordered, event({"order": {"id": "o-1"}, "seq": 42})).order == "n" + "42".zfill(30)
 

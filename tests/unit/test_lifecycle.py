@@ -18,7 +18,7 @@ T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 
 
 def sms(provider: str = "twilio", **update: Any) -> MessageRecord:
-    payload = SmsPayload(provider=provider, to="+14155550100", sender="+15005550006", body="Hi")  # type: ignore[arg-type]
+    payload = SmsPayload.model_validate({"provider": provider, "to": "+14155550100", "sender": "+15005550006", "body": "Hi"})
     record = MessageRecord(message_id="msg_1", channel="sms", created_at=T0, updated_at=T0,
                            deadline=T0 + timedelta(hours=24), due_at=T0, source=MessageSource(kind="instant", ref="r"),
                            payload=payload, history=[StateChange(state=S.queued, at=T0)])

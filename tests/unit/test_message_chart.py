@@ -4,6 +4,7 @@ chart's totals are the health view's counts for the same records; latency percen
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,7 +31,7 @@ def message(n: int, age_seconds: float, state: MessageState, channel: str = "sms
 def test_an_hour_is_sixty_one_minute_buckets_and_each_message_counts_once() -> None:
     records = [message(1, 10, MessageState.delivered, latency=2.0), message(2, 70, MessageState.failed),
                message(3, 75, MessageState.queued, "whatsapp"), message(4, 3599, MessageState.expired)]
-    drawn = chart(records, NOW, 1)
+    drawn: Any = chart(records, NOW, 1)
     buckets = drawn["buckets"]
     assert drawn["bucket_seconds"] == 60 and len(buckets) == 61  # 13:30 .. 14:30, both partial
     assert buckets[0]["start"].startswith("2026-12-05T13:30:00") and buckets[-1]["start"].startswith("2026-12-05T14:30")
@@ -42,7 +43,7 @@ def test_an_hour_is_sixty_one_minute_buckets_and_each_message_counts_once() -> N
 
 
 def test_an_empty_window_draws_empty_buckets() -> None:
-    drawn = chart([], NOW, 168)
+    drawn: Any = chart([], NOW, 168)
     assert drawn["bucket_seconds"] == 3600 and len(drawn["buckets"]) == 169
     assert all(sum(b["states"].values()) == 0 for b in drawn["buckets"])
     assert drawn["latency_seconds"] is None and drawn["pending"] == 0 and drawn["oldest_pending_seconds"] is None
@@ -59,7 +60,7 @@ def test_percentiles_by_nearest_rank() -> None:
                           st.sampled_from(["sms", "whatsapp", "soap", "twitter"])), max_size=60))
 def test_chart_totals_are_the_health_views_counts(rows: list[tuple[float, MessageState, str]]) -> None:
     records = [message(n, age, state, channel) for n, (age, state, channel) in enumerate(rows)]
-    drawn = chart(records, NOW, 24)
+    drawn: Any = chart(records, NOW, 24)
     health = summarize(records, NOW)
     totals = {s: sum(b["states"][s] for b in drawn["buckets"]) for s in ("delivered", "sent", "failed", "expired",
                                                                           "other")}

@@ -76,10 +76,10 @@ def test_rate_windows_are_whole_hours_and_retry_after_points_at_the_next() -> No
     assert not rate_limit.fits(0, 30_001, 30_000)
 
 
-def _utc(*parts: int) -> Any:
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> Any:
     from datetime import UTC, datetime
 
-    return datetime(*parts, tzinfo=UTC)
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,7 @@ DEFINITION = {"id": "04k000000000001AAA", "unique_name": "Case_Sync", "object": 
 
 
 def _note(index: int, subject: str = "hello") -> dict[str, Any]:
-    fields = {"Id": f"500{index:015d}", "Amount": 12, "Closed": False, "Count": 3, "Due": "2026-12-24",
+    fields: dict[str, Any] = {"Id": f"500{index:015d}", "Amount": 12, "Closed": False, "Count": 3, "Due": "2026-12-24",
               "At": "2026-12-05T10:00:00.000Z", "Subject": subject}
     return jn.note_object(jn.JsonNote(f"04l{index:015d}", fields["Id"], fields), TYPES)
 

@@ -4,6 +4,7 @@ Lambda Developer Guide's DynamoDB example event has it) and in the Streams API's
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from chalicelib.triggers.stream_records import parse
 PNG = b"\x89PNG\r\n\x1a\n\x00\x01"
 
 
-def record(image: dict[str, Any], binary: Any) -> dict[str, Any]:
+def record(image: Callable[[Any], dict[str, Any]], binary: Any) -> dict[str, Any]:
     return {
         "eventID": "e1", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
         "awsRegion": "us-east-1", "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x",
@@ -40,6 +41,7 @@ def every_type(binary: Any) -> dict[str, Any]:
 def test_every_attribute_type_parses(form: str) -> None:
     encode = (lambda raw: base64.b64encode(raw).decode()) if form == "lambda" else (lambda raw: raw)
     change = parse(record(every_type, encode))
+    assert change is not None
     new = change.new or {}
     assert new["Photo"] == base64.b64encode(PNG).decode()
     assert sorted(new["Thumbs"]) == ["AQ==", "Ag=="]
