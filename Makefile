@@ -8,15 +8,18 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint package bench bench-prices load rehearse clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@echo "setup: a virtualenv in $(VENV) with the service's and the tests' libraries (first time: 2-4 minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip<26.3"  # chalice 1.34 requires pip<26.3 (it builds packages with pip)
+	@echo "setup: installing chalice, boto3, moto, lxml, pydantic, jinja2, phonenumbers, pytest, ... (quiet)"
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps .
 	touch $(STAMP)
 
-# Data is kept in .local-data/ between runs; FRESH=1 starts empty.
+# Data is kept in .local-data/ between runs; FRESH=1 deletes it first and starts empty. ARGS passes options
+# through, e.g. make run ARGS="--api-port 8100".
 run: $(STAMP)
-	$(PY) -m local $(if $(FRESH),--fresh)
+	$(PY) -m local $(if $(FRESH),--fresh) $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -13,6 +13,16 @@ import sys
 import threading
 
 
+def quiet_moto() -> None:
+    """moto's CloudFormation says, once per resource, which types it skips (alarms, policies, subscriptions):
+    the runtime creates what it needs of those itself (local/runtime.py), so the lines are noise on every start."""
+    import logging
+    import warnings
+
+    logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto's CloudFormation")
+
+
 def main() -> None:
     import logging
 
@@ -21,6 +31,7 @@ def main() -> None:
     from local import atomic_dynamodb, lazy_sqs
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access line per request
+    quiet_moto()
     atomic_dynamodb.serialise()
     lazy_sqs.patch()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)

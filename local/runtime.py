@@ -408,10 +408,12 @@ class LocalRuntime:
         from moto.server import ThreadedMotoServer
 
         from local import atomic_dynamodb, clocked_sqs, lazy_sqs
+        from local.moto_process import quiet_moto
         from local.providers import FakeEndUserMessaging, FakeTeleSign, FakeTwilio, FakeX
 
         opts = self.options
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        quiet_moto()
         if opts.moto_process:
             self.moto = ChildMoto(opts.moto_port).start()
         else:

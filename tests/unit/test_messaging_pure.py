@@ -167,3 +167,18 @@ def test_health_counts_states_rates_failures_over_ended_messages_and_finds_the_o
                                         "created_at": (now - timedelta(minutes=30)).isoformat(),
                                         "waiting_seconds": 1800}
     assert summarize([], now)["failure_rate"] is None
+
+
+def test_a_phone_number_error_says_what_form_is_expected() -> None:
+    """libphonenumber's own words ("Missing or invalid default region") are jargon to the person sending."""
+    import pytest
+
+    from chalicelib.core import phone_numbers
+
+    with pytest.raises(phone_numbers.InvalidNumber) as national:
+        phone_numbers.to_e164("4155550100")
+    assert "international form" in str(national.value) and "+14155550100" in str(national.value)
+    assert "default region" not in str(national.value).lower().replace("default_phone_region", "")
+    with pytest.raises(phone_numbers.InvalidNumber, match=r"expected international form, e.g. \+14155550100"):
+        phone_numbers.to_e164("call me", "US")
+    assert phone_numbers.to_e164("(415) 555-0100", "US") == "+14155550100"
