@@ -62,4 +62,4 @@ rehearse: $(STAMP)
 	$(PY) -m rehearse
 
 clean:
-	rm -rf $(VENV) .rehearsal build *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .rehearsal build *.egg-info .pytest_cache .ruff_cache .mypy_cache .local-data-metrics.jsonl

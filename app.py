@@ -568,6 +568,12 @@ def list_messages() -> Response:
     return messages.list_messages(_request().query_params)
 
 
+@route("/dlq", methods=["GET"])
+@endpoint
+def list_dlq_depths() -> Response:
+    return messages.dlq_depths()
+
+
 @route("/dlq/{channel}/redrive", methods=["POST"])
 @endpoint
 def redrive_dlq(channel: str) -> Response:

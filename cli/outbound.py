@@ -1,7 +1,8 @@
 """outbound: list, show and retry messages, and redrive dead-letter queues, against a stage's API.
 
     outbound [--api URL] messages list [--state failed] [--channel sms] [--configuration-id ID]
-                                       [--definition-id ID] [--since ISO] [--until ISO] [--all]
+                                       [--definition-id ID] [--contact NUMBER] [--provider-id SM...]
+                                       [--since ISO] [--until ISO] [--all | --cursor CURSOR]
     outbound [--api URL] messages show MESSAGE_ID
     outbound [--api URL] messages retry MESSAGE_ID [MESSAGE_ID ...] [--resend]
     outbound [--api URL] messages retry --state failed [--channel sms] ...   (every match, with progress)
@@ -88,6 +89,8 @@ def _query(args: argparse.Namespace) -> dict[str, str]:
         ("until", "created_before"),
         ("contact", "contact"),
         ("record_id", "record_id"),
+        ("provider_id", "provider_message_id"),
+        ("cursor", "cursor"),
     ):
         value = getattr(args, option, None)
         if value:
@@ -96,13 +99,18 @@ def _query(args: argparse.Namespace) -> dict[str, str]:
 
 
 def matching(client: Client, args: argparse.Namespace, every: bool) -> Iterator[dict[str, Any]]:
+    """The messages of the first page, or of every page; a page left unread is said on stderr with its cursor."""
     query = _query(args)
     pages = 0
     while True:
         page = client.call("GET", "/messages?" + urllib.parse.urlencode(query))
         pages += 1
         yield from page["messages"]
-        if not every or not page.get("cursor"):
+        if not page.get("cursor"):
+            return
+        if not every:
+            print(f"more messages match: --all reads every page, --cursor {page['cursor']} the next one",
+                  file=sys.stderr)
             return
         query["cursor"] = page["cursor"]
         print(f"... page {pages}", file=sys.stderr, flush=True)
@@ -359,6 +367,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--until", help="created at or before")
         p.add_argument("--contact", help="a customer's messages: a phone number, @handle or X user id")
         p.add_argument("--record-id", dest="record_id", help="SOAP messages carrying this record")
+        p.add_argument("--provider-id", dest="provider_id", help="the provider's id of a message (Twilio's SM...)")
+        p.add_argument("--cursor", help="continue a listing where the previous page ended")
 
     listing = messages.add_parser("list")
     filters(listing, None)

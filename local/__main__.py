@@ -28,6 +28,11 @@ def taken_ports(ports: dict[str, int]) -> list[tuple[str, int]]:
     return taken
 
 
+def metrics_file(data_dir: Path) -> Path:
+    """Beside the kept data, not in it: the data folder is replaced whole when the runtime stops."""
+    return data_dir.with_name(data_dir.name + "-metrics.jsonl")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run Outbound locally on moto's server.")
     parser.add_argument("--api-port", type=int, default=8000)
@@ -39,6 +44,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".local-data",
                         help="where the data is kept when it stops and found when it starts (default .local-data)")
     parser.add_argument("--fresh", action="store_true", help="start empty: forget what --data-dir holds")
+    parser.add_argument("--auth", action="store_true",
+                        help="require an API key on the management routes, as a deployed stage does (one is printed)")
     parser.add_argument("--tick-seconds", type=float, default=5.0,
                         help="how often the minute tick (sweep) and the Scheduler clock run")
     args = parser.parse_args()
@@ -60,10 +67,15 @@ def main() -> None:
             twilio_status_callbacks=True,
             moto_process=True,  # its own core: a burst drains several times faster (README: Load test)
             data_dir=args.data_dir,
+            extra_env={**({"API_AUTH": "on"} if args.auth else {}),
+                       # CloudWatch reads metric documents from a function's output; here they would bury the
+                       # event lines, so they go to a file of their own.
+                       "METRICS_LOG_FILE": str(metrics_file(args.data_dir))},
         )
     )
     if args.fresh:
         shutil.rmtree(args.data_dir, ignore_errors=True)
+    args.data_dir.parent.mkdir(parents=True, exist_ok=True)
     print("Starting moto server, deploying infra/template.yaml, starting pollers ...", flush=True)
     runtime.start()
     kept = runtime.restored
@@ -82,9 +94,12 @@ Outbound is running (stage local).
   SOAP listener       {runtime.api_url}/reference-listener   (received: GET /reference-listener/received)
   Event sources       stream poller, SQS pollers (soap, sms, whatsapp, twitter), sweep every {args.tick_seconds}s
   Scheduler (moto)    group outbound-local, fired every {args.tick_seconds}s by the runtime's Scheduler clock
+  Management API key  {f"Authorization: Bearer {runtime.api_key}" if args.auth else
+                        "none needed (--auth, or make run ARGS=--auth, requires one as a deployed stage does)"}
   Data                {data}
                       kept in {args.data_dir} on Ctrl-C; `make run FRESH=1` (--fresh) starts empty
-Logs below are the handlers' JSON lines. Ctrl-C stops everything.
+Logs below are the handlers' JSON lines (metric documents: {metrics_file(args.data_dir)}). Ctrl-C stops
+everything.
 """,
         flush=True,
     )

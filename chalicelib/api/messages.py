@@ -49,6 +49,7 @@ LIST_PARAMETERS = {
     "created_before",
     "contact",
     "record_id",
+    "provider_message_id",
 }
 
 
@@ -68,9 +69,10 @@ def _moment(query: dict[str, str], name: str) -> str | None:
 
 def list_messages(query: dict[str, str] | None) -> Response:
     """Messages newest first, every state unless `state` names one; filters: channel, configuration_id,
-    definition_id, created_after, created_before, record_id (SOAP messages carrying it), contact (a customer's
-    messages, read from their own index however old) — applied after the page's read, so a page can be short
-    while a cursor remains."""
+    definition_id, created_after, created_before, record_id (SOAP messages carrying it), provider_message_id (the
+    provider's id: Twilio's SM..., End User Messaging's, TeleSign's reference), contact (a customer's messages,
+    read from their own index however old) — applied after the page's read, so a page can be short while a
+    cursor remains."""
     query = known_parameters(query, LIST_PARAMETERS)
     try:
         states = [MessageState(query["state"])] if "state" in query else []
@@ -84,7 +86,10 @@ def list_messages(query: dict[str, str] | None) -> Response:
         raise invalid("limit", "must be between 1 and 100")
     if "channel" in query and query["channel"] not in CHANNELS:
         raise invalid("channel", f"one of {', '.join(CHANNELS)}")
-    equals: dict[str, str] = {k: query[k] for k in ("channel", "configuration_id", "definition_id") if k in query}
+    if len(query.get("provider_message_id", "")) > 128:
+        raise invalid("provider_message_id", "at most 128 characters")
+    equals: dict[str, str] = {k: query[k] for k in ("channel", "configuration_id", "definition_id",
+                                                    "provider_message_id") if k in query}
     after, before = _moment(query, "created_after"), _moment(query, "created_before")
     ranges = {"created_at": (after, before)} if after or before else None
     contains = {"payload.record_ids": query["record_id"]} if "record_id" in query else None
@@ -204,6 +209,13 @@ class RedriveRequest(BaseModel):
     limit: Annotated[int, Field(ge=1, le=500)] = 100
     resend: bool = Field(default=False, strict=True, description=(
         "also send again the parked messages a provider had accepted (left on the DLQ and listed otherwise)"))
+
+
+def dlq_depths() -> Response:
+    """How many entries each channel's dead-letter queue holds, so an operator sees what a redrive would take."""
+    from chalicelib.stores import queues
+
+    return reply(200, {"dead_letter_queues": [{"channel": c, "entries": queues.parked(c)} for c in CHANNELS]})
 
 
 def redrive_dlq(channel: str, raw: bytes | None) -> Response:

@@ -62,6 +62,13 @@ def waiting(channel: str) -> int:
     return sum(int(answer["Attributes"].get(name, "0")) for name in BACKLOG)
 
 
+def parked(channel: str) -> int:
+    """Entries on the channel's dead-letter queue (SQS's approximate count: visible and in flight)."""
+    url = queue_url(get_settings().dlq_name(channel))
+    answer = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=list(BACKLOG))
+    return sum(int(answer["Attributes"].get(name, "0")) for name in BACKLOG)
+
+
 def dead_letter(channel: str, body: QueueBody, reason: str) -> None:
     """Park a dead message on its channel's DLQ, with why, for a later redrive."""
     url = queue_url(get_settings().dlq_name(channel))

@@ -193,3 +193,16 @@ def test_cli_keeps_the_consent_list_and_erases_a_person(runtime: Any, api: Api, 
     assert erased.returncode == 0 and json.loads(erased.stdout)["erased"]["consent"].startswith("kept")
     bad = outbound(runtime, "consent", "add", "not-a-number")
     assert bad.returncode == 2 and "address" in bad.stderr
+
+
+def test_cli_finds_a_message_by_its_providers_id(runtime: Any, api: Api) -> None:
+    configuration_id = sms_configuration(api)
+    status, sent = api.call("POST", "/sends", {"configuration_id": configuration_id, "contacts": [
+        {"tocontactid": "+14155552741", "CustomerName": "P", "CaseName": "C", "contextitems": {"Status": "x"}}]})
+    assert status == 202
+    record = wait_state(api, sent["message_ids"][0], "sent")
+    found = outbound(runtime, "messages", "list", "--provider-id", record["provider_message_id"])
+    assert found.returncode == 0, found.stderr
+    rows = [line.split("\t") for line in found.stdout.splitlines()[1:]]
+    assert [r[0] for r in rows] == [record["message_id"]]
+    assert f"provider_message_id={record['provider_message_id']}" in found.stderr

@@ -471,3 +471,72 @@ def test_an_operator_sees_who_said_stop_adds_an_opt_out_and_removes_it(runtime: 
     click(browser, other + '//button[text()="Remove"]', "the remove button")
     until(browser, lambda d: api.call("GET", "/consent?address=%2B13035550821")[1]["items"][0]["entries"] == [],
           "the entry removed")
+
+
+def test_an_operator_finds_a_message_by_id_provider_id_or_contact_and_pages_through(
+        runtime: Any, api: Api, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    _, configuration_id = setup_sms(api, "finding")
+    number = "+12025550733"
+    sent = [send(api, configuration_id, number) for _ in range(12)]
+    for message_id in sent:
+        wait_for(partial(_settled, api, message_id), what="sent")
+    target = message(api, sent[3])
+    browser.get(f"{runtime.api_url}/console")
+    browser.find_element(By.ID, "api-key").send_keys(runtime.api_key)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    page(browser, "messages")
+
+    def find(needle: str) -> None:
+        box = browser.find_element(By.CSS_SELECTOR, "#find-form input[name=needle]")
+        box.clear()
+        box.send_keys(needle)
+        browser.find_element(By.CSS_SELECTOR, "#find-form button").click()
+
+    find(target["message_id"])
+    until(browser, lambda d: f"Message {target['message_id']}" in text(d, "#message-detail"), "the message by its id")
+    find(target["provider_message_id"])  # Twilio's SM... id
+    row = f'//div[@id="messages-out"]//tr[td/button[text()="{target["message_id"]}"]]'
+    until(browser, lambda d: text(d, "#messages-out").startswith("1 message(s)"), "the message by the provider's id")
+    cells = browser.find_element(By.XPATH, row).text
+    assert number in cells and "+15005550006" in cells and "Console Ana" in cells  # to, from, the text's excerpt
+    Select(browser.find_element(By.CSS_SELECTOR, 'form[data-load="messages"] select[name=limit]')).select_by_value("10")
+    find(number)
+    until(browser, lambda d: "(page 1)" in text(d, "#messages-out") and "10 message(s)" in text(d, "#messages-out"),
+          "the contact's first page")
+    click(browser, '//button[@id="messages-next"]', "the next page")
+    until(browser, lambda d: "(page 2)" in text(d, "#messages-out"), "the contact's second page")
+    shown = {b.text for b in browser.find_elements(By.XPATH, '//div[@id="messages-out"]//td/button')}
+    assert shown and shown <= set(sent) and len(shown) == 2
+    browser.save_screenshot(str(SHOTS / "console-find.png"))
+
+
+def test_the_dlq_page_shows_each_queues_depth_and_definitions_their_health(
+        runtime: Any, api: Api, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    _, configuration_id = setup_sms(api, "parked")
+    failed_send(runtime, api, configuration_id, "+12025550734")  # refused for good: parked on the sms DLQ
+    depths = api.call("GET", "/dlq")[1]["dead_letter_queues"]
+    sms_depth = next(q["entries"] for q in depths if q["channel"] == "sms")
+    assert sms_depth >= 1
+    browser.get(f"{runtime.api_url}/console")
+    browser.find_element(By.ID, "api-key").send_keys(runtime.api_key)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    page(browser, "dlq")
+    until(browser, lambda d: text(d, "#dlq-depth-sms") == str(sms_depth), "the sms DLQ's depth")
+    from tests.e2e.test_pipeline import soap_setup
+
+    obj, definition_id = soap_setup(api, runtime.soap.url + "/listener")
+    status, _ = api.call("PUT", f"/records/{obj}/500xx000000cHeAAAQ", {"fields": {"Subject": "health"}})
+    assert status == 200
+    wait_for(lambda: any(m["state"] == "delivered" for m in
+                         api.call("GET", f"/messages?definition_id={definition_id}")[1]["messages"]),
+             what="the definition's delivery")
+    page(browser, "resources")
+    fill(browser, "resources", {"kind": "definitions"})
+    row = f'//div[@id="resources-out"]//tr[td[text()="{definition_id}"]]'
+    until(browser, lambda d: "1 delivered, 0 failing" in d.find_element(By.XPATH, row).text,
+          "the definition's health")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -26,8 +27,8 @@ def walkthrough() -> str:
     return section.split("```sh\n", 1)[1].split("\n```", 1)[0]
 
 
-def start(ports: dict[str, int], data: Path, log: Path) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "local", "--data-dir", str(data), "--tick-seconds", "1"]
+def start(ports: dict[str, int], data: Path, log: Path, *more: str) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "local", "--data-dir", str(data), "--tick-seconds", "1", *more]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
     process = subprocess.Popen(args, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT,
@@ -81,3 +82,35 @@ def test_the_readme_walkthrough_runs_twice_across_a_restart(tmp_path: Path) -> N
         assert errors == ["validation_error"], (errors, conflicts)
         assert "HTTP/1.1 404" in output or "404" in output
     assert "Bonjour Dee" in outputs[1]  # the second run's automated SMS, on kept data
+
+
+def status_of(url: str, key: str | None = None) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+@pytest.mark.e2e
+def test_make_run_with_auth_asks_for_the_key_it_prints(tmp_path: Path) -> None:
+    """`make run ARGS=--auth`: the management routes answer 401 without a key and 403 with a wrong one, as a
+    deployed stage does; the key printed at start opens them."""
+    ports = {name: free_port() for name in PORTS}
+    log = tmp_path / "runtime.log"
+    process = start(ports, tmp_path / "data", log, "--auth")
+    try:
+        found = None
+        for _ in range(50):
+            found = re.search(r"Authorization: Bearer (\S+)", log.read_text())
+            if found:
+                break
+            time.sleep(0.2)
+        assert found, log.read_text()[-2000:]
+        url = f"http://127.0.0.1:{ports['api']}/messages"
+        assert status_of(url) == 401 and status_of(url, "not-the-key") == 403
+        assert status_of(url, found.group(1)) == 200
+        assert status_of(f"http://127.0.0.1:{ports['api']}/health") == 200  # health needs no key
+    finally:
+        stop(process)
