@@ -8,9 +8,17 @@ follow the wall clock, since the shiftable test clock lives in the other process
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
+
+
+class SkippedTypes(logging.Filter):
+    """Drops moto's "No Moto CloudFormation support for <type>" lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No Moto CloudFormation support for ")
 
 
 def quiet_moto() -> None:
@@ -19,7 +27,9 @@ def quiet_moto() -> None:
     import logging
     import warnings
 
-    logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
+    moto_log = logging.getLogger("moto")  # moto's parsing logs through its package logger
+    if not any(isinstance(f, SkippedTypes) for f in moto_log.filters):
+        moto_log.addFilter(SkippedTypes())
     warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto's CloudFormation")
 
 
