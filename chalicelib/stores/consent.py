@@ -101,8 +101,8 @@ def change(address: str | None, mutate: Callable[[ConsentItem], ConsentItem], *,
         if address and base.address is None and current is not None and current.entries:
             base = base.model_copy(update={"address": consent.address_of(address)})
         after = mutate(base)
-        if after == base and current is not None:
-            return current, False
+        if after == base:  # nothing to change: no write (and no empty item for someone never seen)
+            return current or base, False
         written = after.model_copy(update={"version": base.version + 1})
         try:
             _put(written, current.version if current is not None else None)

@@ -418,3 +418,12 @@ def test_whatsapp_63014_in_a_status_callback_stops_whatsapp_marketing(runtime: A
     (allowed,) = send(api, transactional, contact(number))
     wait_state(api, blocked, "opted_out")
     wait_state(api, allowed, "sent")
+
+
+def test_a_change_that_changes_nothing_writes_nothing(runtime: Any) -> None:
+    """Nothing to record for a person never seen (e.g. an operator's removal raced by an erasure): no empty item."""
+    from chalicelib.stores import consent as consent_store
+
+    item, changed = consent_store.change("+13035550799", lambda unchanged: unchanged)
+    assert not changed and item.entries == {}
+    assert consent_store.get("+13035550799") is None
