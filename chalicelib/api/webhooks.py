@@ -131,7 +131,7 @@ def twilio_inbound(
 ) -> Response:
     form = validate(TwilioInbound, _verified(INBOUND_PATH, query, headers, raw, base_url))
     result = replies.record_twilio_reply(form.MessageSid, form.From, form.To, form.Body)
-    keyword_answers.answer(result, form.From, form.To, form.MessageSid)
+    keyword_answers.answer(result, form.From, form.MessageSid)
     # An empty TwiML answer: our answer to a keyword, if any, goes through the message lifecycle.
     return Response(body=EMPTY_TWIML, status_code=200, headers={"Content-Type": "text/xml; charset=utf-8"})
 

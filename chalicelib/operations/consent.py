@@ -32,6 +32,8 @@ class InboundResult:
     kind: consent.Kind | None
     scopes: tuple[str, ...] = ()
     changed: bool = False
+    # the configurations sending from the number the person wrote to (their answers' texts, read once)
+    configurations: tuple[OutboundConfiguration, ...] = ()
 
 
 def from_inbound(source: Literal["twilio", "telesign", "eum"], contact: str, ours: str, body: str,
@@ -42,7 +44,7 @@ def from_inbound(source: Literal["twilio", "telesign", "eum"], contact: str, our
     reasonable = any(c.revocation_phrases for c in configurations)
     kind = consent.keyword(body, reasonable)
     if kind not in ("opt_out", "opt_in"):
-        return InboundResult(kind)
+        return InboundResult(kind, configurations=tuple(configurations))
     scopes = tuple(sorted({c.consent_scope for c in configurations})) or (consent.GLOBAL,)
     status: Literal["opted_out", "opted_in"] = "opted_out" if kind == "opt_out" else "opted_in"
     evidence = ConsentEvidence(source=source, actor="person", at=at, keyword=" ".join(body.split())[:40],
@@ -58,7 +60,7 @@ def from_inbound(source: Literal["twilio", "telesign", "eum"], contact: str, our
         eum_opt_outs.sync(consent.address_of(contact), kind == "opt_out")
     log("consent.keyword", kind=kind, scopes=list(scopes), changed=changed, contact=mask_address(contact),
         provider_message_id=provider_message_id)
-    return InboundResult(kind, scopes, changed)
+    return InboundResult(kind, scopes, changed, tuple(configurations))
 
 
 def by_operator(address: str, request: ConsentInput, at: datetime, actor: str = "operator") -> ConsentItem:

@@ -57,15 +57,16 @@ def waiting(channel: str) -> int:
     """Messages on the channel's queue that are visible or received and not yet deleted (SQS's approximate
     counts). In flight counts too: the tail of a batch a sender has received is not claimed yet, and a message
     a crashed sender held comes back; neither is lost (the load test found the first)."""
-    url = queue_url(get_settings().queue_name(channel))
-    answer = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=list(BACKLOG))
-    return sum(int(answer["Attributes"].get(name, "0")) for name in BACKLOG)
+    return _depth(get_settings().queue_name(channel))
 
 
 def parked(channel: str) -> int:
     """Entries on the channel's dead-letter queue (SQS's approximate count: visible and in flight)."""
-    url = queue_url(get_settings().dlq_name(channel))
-    answer = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=list(BACKLOG))
+    return _depth(get_settings().dlq_name(channel))
+
+
+def _depth(queue_name: str) -> int:
+    answer = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url(queue_name), AttributeNames=list(BACKLOG))
     return sum(int(answer["Attributes"].get(name, "0")) for name in BACKLOG)
 
 

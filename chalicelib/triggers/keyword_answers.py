@@ -11,7 +11,6 @@ from chalicelib.models.customer import OutboundConfiguration
 from chalicelib.models.messages import MessageSource, SendRules, SmsPayload
 from chalicelib.operations.consent import InboundResult
 from chalicelib.platform.logs import log, mask_address
-from chalicelib.stores import config as config_store
 from chalicelib.stores.messages import new_record
 from chalicelib.triggers.dispatch import dispatch
 
@@ -24,15 +23,13 @@ def _text(configuration: OutboundConfiguration, result: InboundResult) -> str | 
     return None
 
 
-def answer(result: InboundResult, contact: str, ours: str, inbound_id: str) -> str | None:
+def answer(result: InboundResult, contact: str, inbound_id: str) -> str | None:
     """The answer's message id, or None when nothing is to be sent."""
     if result.kind not in ("help", "opt_out"):
         return None
     channel = "whatsapp" if contact.startswith("whatsapp:") else "sms"
-    number = consent.address_of(ours)
-    for configuration in config_store.list_all(config_store.CONFIGURATION, OutboundConfiguration):
-        if (consent.address_of(configuration.channel) != number or configuration.channel_type != channel
-                or configuration.provider != "twilio"):
+    for configuration in result.configurations:  # those sending from `ours`
+        if configuration.channel_type != channel or configuration.provider != "twilio":
             continue
         text = _text(configuration, result)
         if text is None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from local.runtime import free_port
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = {"api": 8000, "moto": 5055, "twilio": 8010, "telesign": 8011, "x": 8012, "eum": 8013}
@@ -27,22 +28,30 @@ def walkthrough() -> str:
     return section.split("```sh\n", 1)[1].split("\n```", 1)[0]
 
 
+def status_of(url: str, key: str | None = None) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0  # nothing answers (yet)
+
+
 def start(ports: dict[str, int], data: Path, log: Path, *more: str) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-m", "local", "--data-dir", str(data), "--tick-seconds", "1", *more]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
     process = subprocess.Popen(args, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                                start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{ports['api']}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    raise AssertionError(f"the local runtime did not answer: {log.read_text()[-2000:]}")
+    try:
+        wait_for(lambda: status_of(f"http://127.0.0.1:{ports['api']}/health") == 200, 120,
+                 "the local runtime's /health", interval=0.5)
+    except AssertionError:
+        process.kill()
+        raise AssertionError(f"the local runtime did not answer: {log.read_text()[-2000:]}") from None
+    return process
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -83,14 +92,6 @@ def test_the_readme_walkthrough_runs_twice_across_a_restart(tmp_path: Path) -> N
         assert "HTTP/1.1 404" in output or "404" in output
     assert "Bonjour Dee" in outputs[1]  # the second run's automated SMS, on kept data
 
-
-def status_of(url: str, key: str | None = None) -> int:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return int(answer.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
 
 
 @pytest.mark.e2e
