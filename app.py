@@ -110,7 +110,16 @@ def _public_url() -> str:
 # --- event sources -------------------------------------------------------------------------------
 
 
-@app.on_dynamodb_record(stream_arn=RECORDS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
+# Batching windows: a lone change or message waits at most this long for company, so a quiet stage's changes
+# still become one SOAP message of many and a sender's invocation carries more than one message (priced by
+# `make bench-prices`: a lone message against a busy one). Each queue hides a message for 6 x its consumer's
+# timeout plus its window (tests/integration/test_aws_rules.py).
+STREAM_WINDOW_SECONDS = 2
+QUEUE_WINDOW_SECONDS = 1
+
+
+@app.on_dynamodb_record(stream_arn=RECORDS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON",
+                        maximum_batching_window_in_seconds=STREAM_WINDOW_SECONDS)
 def on_record_change(event: DynamoDBEvent) -> Any:
     from chalicelib.triggers import stream
 
@@ -127,7 +136,8 @@ def on_stream_failure(event: SQSEvent) -> Any:
 
 # The team's EventBridge events that objects declare as their record changes, queued by the stack's rule
 # (infra/template.yaml: RecordEventsRule) and written as records (triggers/record_events.py).
-@app.on_sqs_message(queue_arn=placeholder_arn("record-events"), batch_size=10, name="on_record_event")
+@app.on_sqs_message(queue_arn=placeholder_arn("record-events"), batch_size=10, name="on_record_event",
+                    maximum_batching_window_in_seconds=QUEUE_WINDOW_SECONDS)
 def on_record_event(event: SQSEvent) -> Any:
     from chalicelib.triggers import record_events
 
@@ -136,7 +146,8 @@ def on_record_event(event: SQSEvent) -> Any:
 
 # What people text to the stage's End User Messaging numbers: published by the service to the stack's topic,
 # delivered raw to this queue (infra/template.yaml: InboundSmsTopic), written by operations/eum_inbound.py.
-@app.on_sqs_message(queue_arn=placeholder_arn("inbound-sms"), batch_size=10, name="on_inbound_sms")
+@app.on_sqs_message(queue_arn=placeholder_arn("inbound-sms"), batch_size=10, name="on_inbound_sms",
+                    maximum_batching_window_in_seconds=QUEUE_WINDOW_SECONDS)
 def on_inbound_sms(event: SQSEvent) -> Any:
     from chalicelib.operations import eum_inbound
 
@@ -194,7 +205,8 @@ def _sender(channel: str) -> Callable[[SQSEvent], dict[str, list[dict[str, str]]
 
 
 def _sqs(channel: str) -> Callable[[Callable[[SQSEvent], Any]], Any]:
-    return app.on_sqs_message(queue_arn=placeholder_arn(channel), batch_size=10, name=f"send_{channel}")
+    return app.on_sqs_message(queue_arn=placeholder_arn(channel), batch_size=10, name=f"send_{channel}",
+                              maximum_batching_window_in_seconds=QUEUE_WINDOW_SECONDS)
 
 
 send_soap = _sqs("soap")(_sender("soap"))

@@ -1,7 +1,12 @@
-"""Org send limit arithmetic (pure): fixed one-hour windows, as the 30,000 requests per org per hour is stated.
+"""Org send limit arithmetic (pure): fixed one-hour windows, as Dynamics' 30,000 requests per org per hour is
+stated. A limit of 0 means none (the default: a stage sized for thousands of messages a second).
 
 A fixed window lets a burst straddle two windows (up to twice the limit across the boundary); it is what the
-limit's wording promises and costs one conditional UpdateItem per send.
+limit's wording promises and costs one conditional UpdateItem per send. The window's count is split over SHARDS
+items, each allowed its share of the limit, so no one item takes every send's write (a DynamoDB partition takes
+1,000 writes a second; one item would cap the org at 1,000 instant sends a second). A send tries the shards from
+a random one on; it is refused only when none has room for all of it, so near the end of a window up to
+SHARDS x 99 messages of the limit can go unused.
 """
 
 from __future__ import annotations
@@ -27,5 +32,23 @@ def retry_after_seconds(now: datetime) -> int:
     return max(1, math.ceil(remaining))
 
 
+SHARDS = 8
+
+
 def fits(used: int, requested: int, limit: int) -> bool:
     return requested <= limit and used + requested <= limit
+
+
+def shard_limits(limit: int) -> list[int]:
+    """Each shard's share; together exactly `limit`."""
+    base, extra = divmod(limit, SHARDS)
+    return [base + (1 if shard < extra else 0) for shard in range(SHARDS)]
+
+
+def shard_order(first: int) -> list[int]:
+    """Every shard once, from `first` on (a random start spreads concurrent sends)."""
+    return [(first + step) % SHARDS for step in range(SHARDS)]
+
+
+def shard_key(window: str, shard: int) -> str:
+    return f"{window}#{shard}"

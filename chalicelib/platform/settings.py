@@ -63,7 +63,9 @@ class Settings(BaseModel):
     sender_threads: int = Field(default=10, ge=1, le=10, description="a batch's deliveries run side by side")
     http_max_response_bytes: int = 1_048_576
     http_ca_bundle: str | None = Field(default=None, description="extra CA bundle (local/test HTTPS listeners)")
-    send_limit_per_hour: int = Field(default=30_000, description="messages per org per hour (instant sends)")
+    send_limit_per_hour: int = Field(
+        default=0, ge=0, description="messages per org per hour (instant sends); 0: none (Dynamics' is 30,000)"
+    )
     soap_deadline_hours: float = 24.0
     sms_deadline_hours: float = 24.0
     retry_base_seconds: float = 30.0

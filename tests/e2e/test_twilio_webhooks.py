@@ -168,6 +168,7 @@ def test_national_number_is_sent_in_e164(runtime: Any, api: Api) -> None:
 
 
 def test_org_limit_answers_429_with_retry_after_and_stores_nothing(runtime: Any, api: Api) -> None:
+    """Every shard of the hour's count one short of its share: two more are refused by all of them, one fits."""
     import json
 
     from chalicelib.core import clock, rate_limit
@@ -175,9 +176,13 @@ def test_org_limit_answers_429_with_retry_after_and_stores_nothing(runtime: Any,
     from chalicelib.platform.settings import get_settings
 
     settings = get_settings()
-    key = to_item({"pk": "RATE", "sk": rate_limit.window_key(settings.org_id, clock.now())})
+    assert settings.send_limit_per_hour, "the test runtime sets SEND_LIMIT_PER_HOUR"
+    window = rate_limit.window_key(settings.org_id, clock.now())
+    shares = rate_limit.shard_limits(settings.send_limit_per_hour)
+    keys = [to_item({"pk": "RATE", "sk": rate_limit.shard_key(window, s)}) for s in range(rate_limit.SHARDS)]
     dynamodb = runtime.client("dynamodb")
-    dynamodb.put_item(TableName=settings.config_table, Item={**key, "used": {"N": str(settings.send_limit_per_hour - 1)}})
+    for key, share in zip(keys, shares, strict=True):
+        dynamodb.put_item(TableName=settings.config_table, Item={**key, "used": {"N": str(share - 1)}})
     try:
         body = {"configuration_id": sms_configuration(api), "contacts": [
             {"tocontactid": f"+1415555278{i}", "CustomerName": "A", "CaseName": "C", "contextitems": {"Status": "x"}}
@@ -193,10 +198,11 @@ def test_org_limit_answers_429_with_retry_after_and_stores_nothing(runtime: Any,
         body["contacts"] = body["contacts"][:1]  # one more still fits
         status, answer = api.call("POST", "/sends", body)
         assert status == 202, answer
-        used = dynamodb.get_item(TableName=settings.config_table, Key=key)["Item"]["used"]["N"]
-        assert int(used) == settings.send_limit_per_hour
+        used = [int(dynamodb.get_item(TableName=settings.config_table, Key=key)["Item"]["used"]["N"]) for key in keys]
+        assert sorted(share - count for share, count in zip(shares, used, strict=True)) == [0] + [1] * (rate_limit.SHARDS - 1)
     finally:
-        dynamodb.delete_item(TableName=settings.config_table, Key=key)
+        for key in keys:
+            dynamodb.delete_item(TableName=settings.config_table, Key=key)
 
 
 def test_a_delivery_report_that_beats_the_senders_settle_is_kept(runtime: Any, api: Api) -> None:

@@ -78,6 +78,21 @@ def test_event_sources_report_batch_failures_and_name_their_queues(resources: di
     assert failures["Queue"] == {"Fn::GetAtt": ["StreamFailureQueue", "Arn"]}
 
 
+def test_message_sources_wait_seconds_for_company_not_longer(resources: dict[str, Any]) -> None:
+    """Every source a message passes through has a batching window: without one a lone change is a SOAP
+    message of one notification and each sender invocation carries one message; with more than a few seconds
+    a lone change waits visibly."""
+    sources = {name: event["Properties"] for name, resource in resources.items()
+               if resource.get("Type") == "AWS::Serverless::Function"
+               for event in resource["Properties"].get("Events", {}).values()
+               if event["Type"] in {"SQS", "DynamoDB"}}
+    sources["SourceTableEventSource"] = resources["SourceTableEventSource"]["Properties"]
+    windows = {name: props.get("MaximumBatchingWindowInSeconds", 0) for name, props in sources.items()
+               if props.get("BatchSize", 10) > 1}
+    assert {"OnRecordChange", "SendSms", "SendSoap", "OnRecordEvent", "SourceTableEventSource"} <= set(windows)
+    assert all(1 <= window <= 5 for window in windows.values()), windows
+
+
 def test_the_lambda_authorizer_guards_the_management_routes(resources: dict[str, Any]) -> None:
     """What API Gateway enforces is the security *definition*: an `apiKey` scheme without the custom
     authtype is a usage-plan key (x-api-key), and the Lambda authorizer is then never called."""
