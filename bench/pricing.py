@@ -6,7 +6,9 @@ DynamoDB's rules (developer guide, "Item sizes and formats" and "Global secondar
 throughput considerations"): a write costs one unit per KB of the larger of the item before and after (at least
 one; a failed conditional write too); an index costs one write per KB of its entry when the entry appears,
 leaves or changes a projected attribute, and two when its key changes; an eventually consistent read costs half
-a unit per 4 KB of what it returns (a strongly consistent one a whole unit).
+a unit per 4 KB of what it returns (a strongly consistent one a whole unit). Storage ("Table classes" and the
+pricing page): each item, and each index entry, takes its bytes plus 100 bytes of overhead, billed per GB-month,
+and point-in-time recovery bills the same bytes again at its own rate.
 """
 
 from __future__ import annotations
@@ -36,7 +38,17 @@ PRICES = {
     "s3_put": 5.0e-6,
     "s3_get": 0.4e-6,
     "logs_ingested_gb": 0.50,
+    "logs_stored_gb_month": 0.03,
+    "dynamodb_stored_gb_month": 0.25,  # Standard table class
+    "dynamodb_pitr_gb_month": 0.20,  # continuous backups (point-in-time recovery)
+    "scheduler_invocation": 1.00e-6,  # EventBridge Scheduler, after the free 14 million a month
+    "dynamodb_wcu_hour": 0.00065,  # provisioned write capacity unit-hour
+    "dynamodb_rcu_hour": 0.00013,  # provisioned read capacity unit-hour
 }
+# Provisioned capacity with auto scaling tracking 70 % use: each unit consumed at a steady rate costs its
+# unit-hour price / 3,600 seconds / 0.7.
+SCALING_TARGET = 0.70
+ITEM_OVERHEAD = 100  # bytes DynamoDB adds to every item and index entry it stores
 
 
 @dataclass
@@ -75,18 +87,30 @@ def _units(size: int, per: int) -> int:
     return max(1, math.ceil(size / per))
 
 
-def index_writes(table: Table, index: Index, old: dict[str, Any] | None, new: dict[str, Any] | None) -> int:
-    def entry(item: dict[str, Any] | None) -> dict[str, Any] | None:
-        if item is None or any(k not in item for k in index.keys):
-            return None
-        names = set(index.keys) | set(table.keys)
-        if index.projection == "ALL":
-            return item
-        if index.projection == "INCLUDE":
-            names |= set(index.included)
-        return {k: v for k, v in item.items() if k in names}
+def index_entry(table: Table, index: Index, item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What `index` holds for `item` (None: the item is not in it, a sparse index)."""
+    if item is None or any(k not in item for k in index.keys):
+        return None
+    names = set(index.keys) | set(table.keys)
+    if index.projection == "ALL":
+        return item
+    if index.projection == "INCLUDE":
+        names |= set(index.included)
+    return {k: v for k, v in item.items() if k in names}
 
-    before, after = entry(old), entry(new)
+
+def stored_bytes(table: Table, item: dict[str, Any]) -> int:
+    """Bytes billed as storage for `item` and its index entries."""
+    total = item_bytes(item) + ITEM_OVERHEAD
+    for index in table.indexes:
+        entry = index_entry(table, index, item)
+        if entry is not None:
+            total += item_bytes(entry) + ITEM_OVERHEAD
+    return total
+
+
+def index_writes(table: Table, index: Index, old: dict[str, Any] | None, new: dict[str, Any] | None) -> int:
+    before, after = index_entry(table, index, old), index_entry(table, index, new)
     if before is None and after is None:
         return 0
     if before is None:
@@ -100,16 +124,21 @@ def index_writes(table: Table, index: Index, old: dict[str, Any] | None, new: di
 
 @dataclass
 class Ledger:
-    """Capacity units by "<table>" / "<table>:<index>", and the largest item seen per table."""
+    """Capacity units by "<table>" / "<table>:<index>", the largest item seen per table, and the stored bytes of
+    every item written (its last version, with its index entries). Reads made while `paused` (the bench's own
+    look at a record) are not the handlers' and are not counted."""
 
     writes: Counter[str] = field(default_factory=Counter)
     reads: dict[str, float] = field(default_factory=dict)  # read units are fractional (0.5 eventually consistent)
     largest: Counter[str] = field(default_factory=Counter)
+    stored: dict[str, int] = field(default_factory=dict)
+    paused: bool = False
 
     def clear(self) -> None:
         self.writes.clear()
         self.reads.clear()
         self.largest.clear()
+        self.stored.clear()
 
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
@@ -168,6 +197,11 @@ class _Pricer:
             new = old
         ledger = self.ledger
         with self.lock:
+            item_key = f"{suffix}|{sorted(key.items())}"
+            if new is None:
+                ledger.stored.pop(item_key, None)
+            else:
+                ledger.stored[item_key] = stored_bytes(table, new)
             ledger.largest[suffix] = max(ledger.largest[suffix], item_bytes(new or old or {}))
             ledger.writes[suffix] += _units(max(item_bytes(old or {}), item_bytes(new or {})), 1024)
             if not failed:
@@ -175,6 +209,8 @@ class _Pricer:
                     ledger.writes[f"{suffix}:{index.name}"] += index_writes(table, index, old, new)
 
     def _read(self, operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        if self.ledger.paused:
+            return
         factor = 1.0 if params.get("ConsistentRead") else 0.5
         if operation == "GetItem":
             charged = {params["TableName"]: _units(item_bytes(parsed.get("Item") or {}), 4096) * factor}
@@ -202,3 +238,8 @@ def capture(events: Any, ledger: Ledger) -> Any:
         events.unregister("after-call.dynamodb", pricer.after)
 
     return remove
+
+
+def parameter_default(name: str, template: Path = ROOT / "infra" / "template.yaml") -> float:
+    """A stack parameter's default (retention days, log retention): the bench prices what a first deploy keeps."""
+    return float(yaml.safe_load(template.read_text())["Parameters"][name]["Default"])

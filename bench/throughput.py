@@ -55,8 +55,8 @@ def _api(call: Callable[[bytes], Any], body: dict[str, Any]) -> str:
     return str(response.body["id"])
 
 
-def drain(channel: str, expected: int) -> None:
-    """Lambda's SQS event source, one function instance: batches of 10 until `expected` were processed."""
+def drain(channel: str, expected: int, batch_size: int = 10) -> None:
+    """Lambda's SQS event source, one function instance: batches of `batch_size` until `expected` were processed."""
     import app
 
     handler = getattr(app, f"send_{channel}")
@@ -68,7 +68,7 @@ def drain(channel: str, expected: int) -> None:
     done = 0
     idle = 0
     while done < expected:
-        received = sqs_batch(sqs, url, arn, handler, 10, 0)
+        received = sqs_batch(sqs, url, arn, handler, batch_size, 0)
         done += received
         idle = 0 if received else idle + 1
         if idle > 50:
@@ -106,10 +106,10 @@ def sms_configuration() -> str:
     )
 
 
-def sms_requests(configuration_id: str, count: int, offset: int) -> Iterator[Any]:
+def sms_requests(configuration_id: str, count: int, offset: int, per_send: int = 100) -> Iterator[Any]:
     from chalicelib.models.customer import InstantSendRequest
 
-    for start in range(0, count, 100):
+    for start in range(0, count, per_send):
         contacts = [
             {
                 "tocontactid": f"+14152{offset + start + i:06d}",
@@ -118,7 +118,7 @@ def sms_requests(configuration_id: str, count: int, offset: int) -> Iterator[Any
                 "CaseName": f"C-{start + i}",
                 "contextitems": {"status": "open"},
             }
-            for i in range(min(100, count - start))
+            for i in range(min(per_send, count - start))
         ]
         yield InstantSendRequest.model_validate({"configuration_id": configuration_id, "contacts": contacts})
 
@@ -187,13 +187,13 @@ def soap_definition(stage: Stage, object_type: str, ordering: str = "none") -> N
     )
 
 
-def stream_batches(object_type: str, count: int) -> list[list[dict[str, Any]]]:
-    """Lambda-shaped INSERT records, 100 per batch (the stream mapping's batch size)."""
+def stream_batches(object_type: str, count: int, per_batch: int = 100) -> list[list[dict[str, Any]]]:
+    """Lambda-shaped INSERT records, `per_batch` per batch (100: the stream mapping's batch size)."""
     batches = []
     sequence = 10**20
-    for start in range(0, count, 100):
+    for start in range(0, count, per_batch):
         batch = []
-        for i in range(start, min(count, start + 100)):
+        for i in range(start, min(count, start + per_batch)):
             sequence += 1
             keys = {"object_type": object_type, "id": f"500bench{i:010d}"}
             fields = {"Subject": f"Subject {i}", "Status": "New", "Priority": i % 5}

@@ -75,10 +75,8 @@ class Stack:
                 return f"<{name}.{attr}>"
             if key == "Fn::If":
                 return self.value(arg[1] if self.condition(arg[0]) else arg[2])
-            if key == "Fn::Equals":
-                return str(self.value(arg[0])) == str(self.value(arg[1]))
-            if key == "Fn::Not":
-                return not self.value(arg[0])
+            if key in {"Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or"}:
+                return self._logic(key, arg)
             if key == "Fn::Split":
                 return str(self.value(arg[1])).split(str(arg[0]))
             if key == "Fn::Select":
@@ -92,6 +90,15 @@ class Stack:
             if key == "Condition" and isinstance(arg, str) and arg in self.template.get("Conditions", {}):
                 return self.condition(arg)
         return {k: v for k, v in ((k, self.value(v)) for k, v in node.items()) if v is not NO_VALUE}
+
+    def _logic(self, key: str, arg: list[Any]) -> bool:
+        if key == "Fn::Equals":
+            return str(self.value(arg[0])) == str(self.value(arg[1]))
+        if key == "Fn::Not":
+            return not self.value(arg[0])
+        if key == "Fn::And":
+            return all(self.value(a) for a in arg)
+        return any(self.value(a) for a in arg)
 
     def properties(self, name: str) -> dict[str, Any]:
         return dict(self.value(self.resources[name].get("Properties", {})))

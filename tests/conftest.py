@@ -99,7 +99,7 @@ class LogLines(logging.Handler):
 @pytest.fixture
 def log_lines() -> Iterator[LogLines]:
     handler = LogLines()
-    logger = logging.getLogger("outbound")
+    logger = logging.getLogger("outbound.events")
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)

@@ -11,7 +11,10 @@ from typing import Any
 
 from chalicelib.core.texts import clip
 
-_logger = logging.getLogger("outbound")
+# Not "outbound": that is the Chalice app's own logger (Chalice(app_name="outbound")), which Chalice sets to ERROR
+# with its own "name - level - message" handler when the app is created before this module is imported.
+LOGGER_NAME = "outbound.events"
+_logger = logging.getLogger(LOGGER_NAME)
 if not _logger.handlers:
     _handler = logging.StreamHandler(sys.stdout)
     _handler.setFormatter(logging.Formatter("%(message)s"))

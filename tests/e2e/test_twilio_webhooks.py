@@ -306,7 +306,7 @@ def test_a_refused_callback_is_counted_as_the_stacks_alarm_reads_it(runtime: Any
 
     from chalicelib.api import function_url
 
-    handler = next(h for h in logging.getLogger("outbound").handlers if isinstance(h, logging.StreamHandler))
+    handler = next(h for h in logging.getLogger("outbound.events").handlers if isinstance(h, logging.StreamHandler))
     out = io.StringIO()
     monkeypatch.setattr(handler, "stream", out)
     answer = function_url.handle({"rawPath": "/webhooks/twilio/status", "rawQueryString": "message_id=msg_x",
@@ -336,7 +336,7 @@ def test_an_oversized_or_many_fielded_callback_is_refused_before_any_signature_i
 
     from chalicelib.api import function_url
 
-    handler = next(h for h in logging.getLogger("outbound").handlers if isinstance(h, logging.StreamHandler))
+    handler = next(h for h in logging.getLogger("outbound.events").handlers if isinstance(h, logging.StreamHandler))
     out = io.StringIO()
     monkeypatch.setattr(handler, "stream", out)
 

@@ -390,3 +390,36 @@ def test_every_role_a_policy_names_exists_whatever_the_parameters(stack: Stack) 
             continue
         for role in spec["Properties"]["Roles"]:
             assert role["Ref"] in resources and resources[role["Ref"]]["Type"] == "AWS::IAM::Role", (name, role)
+
+
+@pytest.mark.parametrize("capacity", ["on-demand", "provisioned"])
+def test_the_message_store_capacity_modes(template: dict[str, Any], capacity: str) -> None:
+    """A PROVISIONED table needs ProvisionedThroughput on the table and on every GSI, a PAY_PER_REQUEST one must
+    not have it (DynamoDB API Reference, CreateTable); an auto-scaled dimension's ResourceId is `table/<name>` or
+    `table/<name>/index/<index>` of an index that exists (Application Auto Scaling API Reference,
+    RegisterScalableTarget); warm throughput is for the on-demand table here (provisioned units set their own)."""
+    stack = Stack(template, {"MessageStoreCapacity": capacity, "MessageStoreWarmWrites": "12000"})
+    table = stack.properties("MessageStore")
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    targets = {(p["ScalableDimension"], p["ResourceId"]) for p in
+               (stack.properties(n) for n in stack.of_type("AWS::ApplicationAutoScaling::ScalableTarget"))}
+    policies = [stack.properties(n) for n in stack.of_type("AWS::ApplicationAutoScaling::ScalingPolicy")]
+    if capacity == "on-demand":
+        assert table["BillingMode"] == "PAY_PER_REQUEST" and int(table["WarmThroughput"]["WriteUnitsPerSecond"]) == 12000
+        assert "ProvisionedThroughput" not in table
+        assert not any("ProvisionedThroughput" in index for index in indexes.values())
+        assert not targets and not policies
+        assert "WarmThroughput" not in Stack(template).properties("MessageStore"), "no pre-warming by default"
+        return
+    assert table["BillingMode"] == "PROVISIONED" and "WarmThroughput" not in table
+    for spec in [table, *indexes.values()]:
+        units = spec["ProvisionedThroughput"]
+        assert int(units["ReadCapacityUnits"]) >= 1 and int(units["WriteCapacityUnits"]) >= 1
+    expected = {(f"dynamodb:{kind}:{unit}CapacityUnits", resource)
+                for kind, resource in [("table", "table/<MessageStore>"),
+                                       *[("index", f"table/<MessageStore>/index/{name}") for name in indexes]]
+                for unit in ("Read", "Write")}
+    assert targets == expected
+    assert len(policies) == len(expected)
+    assert all(p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]
+               in {"DynamoDBReadCapacityUtilization", "DynamoDBWriteCapacityUtilization"} for p in policies)

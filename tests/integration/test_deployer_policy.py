@@ -41,7 +41,9 @@ NOT_USED = {
         "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:Query", "dynamodb:Scan"],
     "IAM users, groups, managed policies, boundaries, service-linked roles": [
         "iam:*UserPolicy", "iam:*GroupPolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
-        "iam:*RolePermissionsBoundary", "iam:CreateServiceLinkedRole"],
+        "iam:*RolePermissionsBoundary"],
+    "provisioned concurrency (the stack's scalable targets are the message store's capacity)": [
+        "lambda:*ProvisionedConcurrencyConfig"],
     "log group encryption, data protection, indexes, deletion protection, resource policies, delivery": [
         "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:PutDataProtectionPolicy",
         "logs:DeleteDataProtectionPolicy", "logs:PutIndexPolicy", "logs:DeleteIndexPolicy",
@@ -118,15 +120,15 @@ def test_nothing_is_granted_that_no_deploy_step_needs(needed: set[str]) -> None:
 
 def test_every_grant_is_scoped_to_the_stacks_names_where_iam_can_scope_it() -> None:
     """Resource `*` only for actions IAM cannot scope to a resource (CreateEventSourceMapping, CreateKey,
-    ValidateTemplate, Describe/List calls) or that carry a condition; REST APIs have generated ids, so API
-    Gateway's grant covers /restapis."""
+    ValidateTemplate, Describe/List calls, GetMetricData) or that carry a condition; REST APIs and scalable
+    targets have generated ids, so API Gateway's grant covers /restapis and auto scaling's every target."""
     for statement in POLICY["Statement"]:
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         if statement["Sid"] == "Api":
             assert all(r.startswith("arn:aws:apigateway:*::/") for r in resources)
         elif resources == ["*"] and "Condition" not in statement:
             assert statement["Sid"] in {"ValidateTemplates", "EventSourceMappingsKept", "ListLogGroups",
-                                        "KeyCreation"}, statement["Sid"]
+                                        "KeyCreation", "StoreAutoScaling"}, statement["Sid"]
         else:
             assert all("outbound" in r or "Serverless-2016-10-31" in r or r == "*" for r in resources), statement
 

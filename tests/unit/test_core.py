@@ -3,6 +3,7 @@ from __future__ import annotations
 import random
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -250,7 +251,7 @@ def test_every_log_line_is_json_with_a_utc_timestamp_and_its_fields() -> None:
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    logger = logging.getLogger("outbound")
+    logger = logging.getLogger("outbound.events")
     logger.addHandler(handler)
     try:
         log("message.accepted", message_id="msg_1", to="+14155550100")
@@ -259,3 +260,18 @@ def test_every_log_line_is_json_with_a_utc_timestamp_and_its_fields() -> None:
     line = json.loads(stream.getvalue())
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["ts"])
     assert line["event"] == "message.accepted" and line["message_id"] == "msg_1" and "0100" not in line["to"][:-2]
+
+
+def test_log_lines_survive_the_chalice_app_being_created_first() -> None:
+    """Chalice configures its app's logger (named after the app) at ERROR with a "name - level - message"
+    handler; whichever is imported first, an INFO event is one bare JSON line on stdout."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("from chalice import Chalice\nChalice(app_name='outbound')\n"
+            "from chalicelib.platform.logs import log\nlog('message.accepted', message_id='msg_1')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    (line,) = done.stdout.splitlines()
+    assert json.loads(line)["event"] == "message.accepted"
