@@ -39,3 +39,34 @@ def _shape(document: bytes) -> list[tuple[str, str | None]]:
 def test_raw_lxml_baseline_builds_the_same_document_as_ours() -> None:
     notes = render_cost._notifications()
     assert _shape(render_cost.raw_lxml(notes)) == _shape(render_cost.ours(notes))
+
+
+def test_storage_counts_the_item_and_each_index_entry_with_dynamodbs_overhead() -> None:
+    """DynamoDB bills every item and every index entry at its bytes plus 100; a sparse index's absent entry
+    costs nothing, a KEYS_ONLY entry holds the index's and the table's keys only."""
+    from bench import pricing
+    from chalicelib.platform.dynamo_codec import item_bytes, to_item
+
+    store = pricing.tables()["message-store"]
+    item = to_item({"message_id": "msg_1", "time_pk": "2026-12-05#01", "time_sk": "2026-12-05T10:00:00Z#msg_1",
+                    "contact_key": "sms#+14155550100", "channel": "sms", "history": ["x" * 500]})
+    time_entry = to_item({"message_id": "msg_1", "time_pk": "2026-12-05#01", "time_sk": "2026-12-05T10:00:00Z#msg_1",
+                          "contact_key": "sms#+14155550100", "channel": "sms"})
+    contact_entry = to_item({"message_id": "msg_1", "contact_key": "sms#+14155550100",
+                             "time_sk": "2026-12-05T10:00:00Z#msg_1"})
+    assert pricing.stored_bytes(store, item) == (item_bytes(item) + item_bytes(time_entry)
+                                                 + item_bytes(contact_entry) + 3 * pricing.ITEM_OVERHEAD)
+
+
+def test_provisioned_capacity_prices_a_unit_per_second_at_the_scaling_target() -> None:
+    from collections import Counter
+
+    from bench import cost, pricing
+
+    units = pricing.Ledger(Counter({"message-store": 3_600_000, "config": 1_000_000}),
+                           {"message-store": 1_000_000.0})
+    run = cost.Run("SMS", 1_000_000, units, Counter(), 0, 0, 0, 0)
+    saved_per_million = run.total() - run.provisioned_total()
+    on_demand = 3.6 * 0.625 + 1.0 * 0.125  # the config table stays on demand
+    provisioned = (3.6 * 0.00065 + 1.0 * 0.00013) * 1e6 / 3600 / 0.7
+    assert abs(saved_per_million - (on_demand - provisioned)) < 1e-9
