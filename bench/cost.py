@@ -263,7 +263,7 @@ def partition_rows() -> list[str]:
         f"| `by_attention` state x {shards} shards | 1-2 (only messages that die or retry) | "
         f"{shards * 500:,} dying messages/s |",
         "| `by_contact_keys` (one contact) | 1 | 1,000 messages/s to one number |",
-        f"| org send counter (config, {rate_limit.SHARDS} items per hour; only with SEND_LIMIT_PER_HOUR set) | "
+        f"| org send counter (config; only with SEND_LIMIT_PER_HOUR set, {rate_limit.SHARDS} items from 1,000,000) | "
         f"1 per instant send of up to 100 | {rate_limit.SHARDS * 1000:,} sends/s |",
     ]
 

@@ -55,7 +55,7 @@ def runtime() -> Iterator[Any]:
     options = Options(api_port=free_port(), moto_port=free_port(), twilio_port=free_port(), telesign_port=free_port(),
                       x_port=free_port(), tick_seconds=0.5,
                       local_visibility_timeout=3, extra_env={"RETRY_BASE_SECONDS": "0.2", "SWEEP_GRACE_SECONDS": "5", "API_AUTH": "on",
-                                 "HTTP_TIMEOUT_SECONDS": "2", "SEND_LIMIT_PER_HOUR": "30000",
+                                 "HTTP_TIMEOUT_SECONDS": "2", "SEND_LIMIT_PER_HOUR": "2000000",
                                  "LEASE_MARGIN_SECONDS": "5", "IDEMPOTENCY_LEASE_SECONDS": "4"})
     started = LocalRuntime(options).start()
     started.soap = FakeSoapListener().start()

@@ -2,11 +2,11 @@
 stated. A limit of 0 means none (the default: a stage sized for thousands of messages a second).
 
 A fixed window lets a burst straddle two windows (up to twice the limit across the boundary); it is what the
-limit's wording promises and costs one conditional UpdateItem per send. The window's count is split over SHARDS
-items, each allowed its share of the limit, so no one item takes every send's write (a DynamoDB partition takes
-1,000 writes a second; one item would cap the org at 1,000 instant sends a second). A send tries the shards from
-a random one on; it is refused only when none has room for all of it, so near the end of a window up to
-SHARDS x 99 messages of the limit can go unused.
+limit's wording promises and costs one conditional UpdateItem per send. A limit of SHARDED_FROM or more per
+hour (a rate one item's partition could not take: DynamoDB gives a partition 1,000 writes a second) is split
+over SHARDS items, each allowed its share; a send tries them from a random one on and is refused only when none
+has room for all of it, so near the end of a window up to SHARDS x 99 messages of the limit can go unused. A
+smaller limit is one item, exact.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def retry_after_seconds(now: datetime) -> int:
 
 
 SHARDS = 8
+SHARDED_FROM = 1_000_000
 
 
 def fits(used: int, requested: int, limit: int) -> bool:
@@ -40,14 +41,15 @@ def fits(used: int, requested: int, limit: int) -> bool:
 
 
 def shard_limits(limit: int) -> list[int]:
-    """Each shard's share; together exactly `limit`."""
-    base, extra = divmod(limit, SHARDS)
-    return [base + (1 if shard < extra else 0) for shard in range(SHARDS)]
+    """Each shard's share (one shard below SHARDED_FROM); together exactly `limit`."""
+    shards = SHARDS if limit >= SHARDED_FROM else 1
+    base, extra = divmod(limit, shards)
+    return [base + (1 if shard < extra else 0) for shard in range(shards)]
 
 
-def shard_order(first: int) -> list[int]:
+def shard_order(first: int, shards: int) -> list[int]:
     """Every shard once, from `first` on (a random start spreads concurrent sends)."""
-    return [(first + step) % SHARDS for step in range(SHARDS)]
+    return [(first + step) % shards for step in range(shards)]
 
 
 def shard_key(window: str, shard: int) -> str:

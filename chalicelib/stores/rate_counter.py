@@ -25,7 +25,7 @@ def take(count: int, now: datetime) -> int | None:
     window = rate_limit.window_key(settings.org_id, now)
     shares = rate_limit.shard_limits(limit)
     expires = int((rate_limit.window_start(now) + 2 * rate_limit.WINDOW).timestamp())
-    for shard in rate_limit.shard_order(random.randrange(rate_limit.SHARDS)):
+    for shard in rate_limit.shard_order(random.randrange(len(shares)), len(shares)):
         if not rate_limit.fits(0, count, shares[shard]):
             continue
         try:

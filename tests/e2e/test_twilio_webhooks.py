@@ -168,7 +168,8 @@ def test_national_number_is_sent_in_e164(runtime: Any, api: Api) -> None:
 
 
 def test_org_limit_answers_429_with_retry_after_and_stores_nothing(runtime: Any, api: Api) -> None:
-    """Every shard of the hour's count one short of its share: two more are refused by all of them, one fits."""
+    """Every shard of the hour's count one short of its share (the test runtime's limit is large enough to be
+    sharded): two more are refused by all of them, one fits."""
     import json
 
     from chalicelib.core import clock, rate_limit
@@ -179,7 +180,8 @@ def test_org_limit_answers_429_with_retry_after_and_stores_nothing(runtime: Any,
     assert settings.send_limit_per_hour, "the test runtime sets SEND_LIMIT_PER_HOUR"
     window = rate_limit.window_key(settings.org_id, clock.now())
     shares = rate_limit.shard_limits(settings.send_limit_per_hour)
-    keys = [to_item({"pk": "RATE", "sk": rate_limit.shard_key(window, s)}) for s in range(rate_limit.SHARDS)]
+    assert len(shares) == rate_limit.SHARDS
+    keys = [to_item({"pk": "RATE", "sk": rate_limit.shard_key(window, s)}) for s in range(len(shares))]
     dynamodb = runtime.client("dynamodb")
     for key, share in zip(keys, shares, strict=True):
         dynamodb.put_item(TableName=settings.config_table, Item={**key, "used": {"N": str(share - 1)}})
@@ -199,7 +201,7 @@ def test_org_limit_answers_429_with_retry_after_and_stores_nothing(runtime: Any,
         status, answer = api.call("POST", "/sends", body)
         assert status == 202, answer
         used = [int(dynamodb.get_item(TableName=settings.config_table, Key=key)["Item"]["used"]["N"]) for key in keys]
-        assert sorted(share - count for share, count in zip(shares, used, strict=True)) == [0] + [1] * (rate_limit.SHARDS - 1)
+        assert sorted(share - count for share, count in zip(shares, used, strict=True)) == [0] + [1] * (len(shares) - 1)
     finally:
         for key in keys:
             dynamodb.delete_item(TableName=settings.config_table, Key=key)
