@@ -240,13 +240,19 @@ def rows(runs: list[Run]) -> list[str]:
     return lines
 
 
+IDLE_POLLERS = 5  # an assumption: AWS does not publish it
+POLLED_QUEUES = 7  # the four channel queues, stream failures, record events, inbound SMS
+
+
 def quiet_rows(tick: Run, hourly: float) -> list[str]:
     reads = sum(tick.units.reads.values())
+    idle_sqs = IDLE_POLLERS * POLLED_QUEUES * 3600 / 20 * pricing.PRICES["sqs_request"]
     return [
         f"A quiet hour (nothing sent): the minute tick, 60 invocations of {tick.lambda_seconds * 1000:,.0f} ms "
         f"and {reads:,.1f} read units each, costs ${hourly:,.4f} (${hourly * 24 * DAYS_PER_MONTH:,.2f} a month). "
         "Lambda's pollers long-poll each idle queue (SQS bills each receive; AWS does not publish how many "
-        "pollers an idle mapping keeps: at 5 per queue, 20-second polls, the 7 queues cost $0.0010 an hour); "
+        f"pollers an idle mapping keeps: at {IDLE_POLLERS} per queue, 20-second polls, the {POLLED_QUEUES} "
+        f"queues cost ${idle_sqs:,.4f} an hour); "
         "stream polling is free. Scheduled sends add $1.00 per million firings (EventBridge Scheduler, after "
         "14 million free a month) to the cost of the messages they send.",
     ]
