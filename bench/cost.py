@@ -25,6 +25,7 @@ from bench import pricing, throughput
 from bench.stage import Stage
 from chalicelib.core import rate_limit
 from chalicelib.platform import aws
+from chalicelib.platform.logs import LOGGER_NAME
 from chalicelib.platform.settings import get_settings
 from chalicelib.stores import message_keys
 from local.runtime import ROOT
@@ -119,7 +120,7 @@ class Run:
 
 def _logs() -> CountingStream:
     counter = CountingStream()
-    for handler in logging.getLogger("outbound.events").handlers:
+    for handler in logging.getLogger(LOGGER_NAME).handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(counter)
     return counter

@@ -242,7 +242,9 @@ def main() -> int:
                                  "HTTP_TIMEOUT_SECONDS": "10"})
     print("load: starting the local runtime ...", flush=True)
     runtime = LocalRuntime(options).start()
-    logger = logging.getLogger("outbound.events")
+    from chalicelib.platform.logs import LOGGER_NAME
+
+    logger = logging.getLogger(LOGGER_NAME)
     for handler in logger.handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open("/dev/null", "w"))  # noqa: SIM115 - the lines are still produced, and counted

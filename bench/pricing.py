@@ -13,6 +13,7 @@ and point-in-time recovery bills the same bytes again at its own rate.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -65,10 +66,18 @@ class Table:
     indexes: list[Index]
 
 
-def tables(template: Path = ROOT / "infra" / "template.yaml") -> dict[str, Table]:
+TEMPLATE = ROOT / "infra" / "template.yaml"
+
+
+@functools.cache
+def _template(path: Path) -> dict[str, Any]:
+    return dict(yaml.safe_load(path.read_text()))
+
+
+def tables(template: Path = TEMPLATE) -> dict[str, Table]:
     """Table name suffix (after "outbound-<stage>-") -> its keys and indexes, as the stack creates them."""
     found: dict[str, Table] = {}
-    resources = yaml.safe_load(template.read_text())["Resources"]
+    resources = _template(template)["Resources"]
     for resource in resources.values():
         if resource.get("Type") != "AWS::DynamoDB::Table":
             continue
@@ -240,6 +249,6 @@ def capture(events: Any, ledger: Ledger) -> Any:
     return remove
 
 
-def parameter_default(name: str, template: Path = ROOT / "infra" / "template.yaml") -> float:
+def parameter_default(name: str, template: Path = TEMPLATE) -> float:
     """A stack parameter's default (retention days, log retention): the bench prices what a first deploy keeps."""
-    return float(yaml.safe_load(template.read_text())["Parameters"][name]["Default"])
+    return float(_template(template)["Parameters"][name]["Default"])

@@ -106,9 +106,9 @@ def _count_calls(calls: Counter[str], seconds: Counter[str]) -> None:
 
 def _quiet_logs() -> None:
     """Keep producing every log line (their cost is part of ours) but write them nowhere."""
-    import chalicelib.platform.logs  # noqa: F401 - installs the handler this replaces the stream of
+    from chalicelib.platform.logs import LOGGER_NAME  # installs the handler this replaces the stream of
 
-    logger = logging.getLogger("outbound.events")
+    logger = logging.getLogger(LOGGER_NAME)
     for handler in logger.handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.core import clock
+from chalicelib.platform.logs import LOGGER_NAME
 
 
 class Api:
@@ -99,7 +100,7 @@ class LogLines(logging.Handler):
 @pytest.fixture
 def log_lines() -> Iterator[LogLines]:
     handler = LogLines()
-    logger = logging.getLogger("outbound.events")
+    logger = logging.getLogger(LOGGER_NAME)
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)

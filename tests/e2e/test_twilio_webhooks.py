@@ -307,8 +307,9 @@ def test_a_refused_callback_is_counted_as_the_stacks_alarm_reads_it(runtime: Any
     import yaml
 
     from chalicelib.api import function_url
+    from chalicelib.platform.logs import LOGGER_NAME
 
-    handler = next(h for h in logging.getLogger("outbound.events").handlers if isinstance(h, logging.StreamHandler))
+    handler = next(h for h in logging.getLogger(LOGGER_NAME).handlers if isinstance(h, logging.StreamHandler))
     out = io.StringIO()
     monkeypatch.setattr(handler, "stream", out)
     answer = function_url.handle({"rawPath": "/webhooks/twilio/status", "rawQueryString": "message_id=msg_x",
@@ -337,8 +338,9 @@ def test_an_oversized_or_many_fielded_callback_is_refused_before_any_signature_i
     import logging
 
     from chalicelib.api import function_url
+    from chalicelib.platform.logs import LOGGER_NAME
 
-    handler = next(h for h in logging.getLogger("outbound.events").handlers if isinstance(h, logging.StreamHandler))
+    handler = next(h for h in logging.getLogger(LOGGER_NAME).handlers if isinstance(h, logging.StreamHandler))
     out = io.StringIO()
     monkeypatch.setattr(handler, "stream", out)
 

@@ -247,11 +247,11 @@ def test_every_log_line_is_json_with_a_utc_timestamp_and_its_fields() -> None:
     import logging
     import re
 
-    from chalicelib.platform.logs import log
+    from chalicelib.platform.logs import LOGGER_NAME, log
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    logger = logging.getLogger("outbound.events")
+    logger = logging.getLogger(LOGGER_NAME)
     logger.addHandler(handler)
     try:
         log("message.accepted", message_id="msg_1", to="+14155550100")

@@ -37,10 +37,10 @@ def test_ids_are_never_masked_but_every_other_field_is(caplog: pytest.LogCapture
             lines.append(record.getMessage())
 
     handler = Keep()
-    logging.getLogger("outbound.events").addHandler(handler)
+    logging.getLogger(logs.LOGGER_NAME).addHandler(handler)
     try:
         logs.log("t", record_id="14155550142", reason="phone_number 14155550142 refused", to="+14155550142")
     finally:
-        logging.getLogger("outbound.events").removeHandler(handler)
+        logging.getLogger(logs.LOGGER_NAME).removeHandler(handler)
     line = json.loads(lines[-1])
     assert line["record_id"] == "14155550142" and "4155550" not in line["reason"] + line["to"]
