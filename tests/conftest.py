@@ -81,9 +81,11 @@ def api(runtime: Any) -> Api:
 
 
 @pytest.fixture(autouse=True)
-def _clock_reset() -> Iterator[None]:
+def _clock_reset(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     clock.reset()
+    if "runtime" in request.fixturenames:
+        request.getfixturevalue("runtime").settle()
 
 
 class LogLines(logging.Handler):
