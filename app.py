@@ -1,4 +1,4 @@
-"""Wiring only: routes and event sources to functions in chalicelib."""
+"""Wiring only: event sources to functions in chalicelib, and the API's blueprints (routes beside their handlers)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,15 @@ import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
-from chalice import Chalice, Rate, Response
+from chalice import Chalice, Rate
 
-from chalicelib.api.http import endpoint, reply
+from chalicelib.api import authorizer
 from chalicelib.core.deploy_guard import refusal
-from chalicelib.platform import api_keys
-from chalicelib.platform.lazy import LazyModule
 from chalicelib.platform.queue_names import placeholder_arn
 
 if TYPE_CHECKING:
-    from chalice.app import AuthRequest, AuthResponse, CloudWatchEvent, DynamoDBEvent, Request, SQSEvent
+    from chalice.app import CloudWatchEvent, DynamoDBEvent, Request, Response, SQSEvent
 
     from chalicelib.models.messages import QueueBody
 
@@ -25,23 +22,7 @@ if refusal(sys.argv):
     raise SystemExit(refusal(sys.argv))
 
 app = Chalice(app_name="outbound")
-
-
-@app.authorizer(ttl_seconds=api_keys.cache_seconds())
-def bearer_key(auth_request: AuthRequest) -> AuthResponse:
-    """Management routes: `Authorization: Bearer <key>`, a key from the stage's SSM list
-    (chalicelib/platform/api_keys.py). The Authorization header because chalice local only ever hands that one
-    to authorizers. Webhooks sign instead. Not named `api_key`: Chalice reserves that name for API Gateway's
-    usage-plan keys (`x-api-key`), and an authorizer of that name is silently replaced by them in the package."""
-    from chalice import AuthResponse
-
-    from chalicelib.platform.api_keys import allowed
-    from chalicelib.platform.settings import get_settings
-
-    settings = get_settings()
-    if allowed(auth_request.token, settings.api_keys_param, settings.api_auth):
-        return AuthResponse(routes=["*"], principal_id="operator")
-    return AuthResponse(routes=[], principal_id="anonymous")
+app.register_blueprint(authorizer.blueprint)  # its own function loads chalicelib/api/authorizer.py alone
 
 
 @app.middleware("http")
@@ -51,60 +32,11 @@ def uniform_errors(event: Request, get_response: Callable[[Request], Response]) 
     return uniform_error(get_response(event))
 
 
-def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """A management route: behind the API key, on the stages that require one (API_AUTH, per stage)."""
-    if api_keys.required():
-        options["authorizer"] = bearer_key
-    return app.route(path, **options)
-
-# Route modules load on first request: a sender or the stream handler never imports them
-# (see chalicelib/platform/lazy.py).
-catalog = LazyModule("chalicelib.api.catalog")
-definitions = LazyModule("chalicelib.api.definitions")
-delivery_queue = LazyModule("chalicelib.api.delivery_queue")
-endpoints = LazyModule("chalicelib.api.endpoints")
-replays = LazyModule("chalicelib.api.replays")
-messages = LazyModule("chalicelib.api.messages")
-sends = LazyModule("chalicelib.api.sends")
-schedules = LazyModule("chalicelib.api.schedules")
-webhooks = LazyModule("chalicelib.api.webhooks")
-activity = LazyModule("chalicelib.api.activity")
-stream_failures = LazyModule("chalicelib.api.stream_failures")
-managed = LazyModule("chalicelib.api.managed")
-consent = LazyModule("chalicelib.api.consent")
-
 # The real stream ARN is known only once the table exists: infra/template.yaml's merge overrides this
 # placeholder in the packaged template, the local runtime sets the real one before importing this module.
 RECORDS_STREAM_ARN = os.environ.get(
     "RECORDS_STREAM_ARN", "arn:aws:dynamodb:us-east-1:000000000000:table/outbound-records/stream/placeholder"
 )
-
-
-def _request() -> Request:
-    """The request being served (Chalice sets it for every route call)."""
-    request = app.current_request
-    assert request is not None, "a route runs only while a request is served"
-    return request
-
-
-def _body() -> bytes | None:
-    raw = _request().raw_body
-    return raw.encode() if isinstance(raw, str) else raw
-
-
-def _if_match() -> str | None:
-    """The If-Match header of a write: only over the version it names (412 otherwise)."""
-    return _request().headers.get("if-match")
-
-
-def _public_url() -> str:
-    """Where this request reached the API (PUBLIC_API_URL overrides): Twilio calls back and signs that URL."""
-    from chalicelib.api.public_url import resolve
-    from chalicelib.platform.settings import get_settings
-
-    request = _request()
-    return resolve(get_settings().public_api_url, request.headers, request.context or {},
-                   request.to_original_event().get("path"))
 
 
 # --- event sources -------------------------------------------------------------------------------
@@ -217,490 +149,33 @@ send_twitter = _sqs("twitter")(_sender("twitter"))
 
 # --- API -----------------------------------------------------------------------------------------
 
-
-@app.route("/openapi.json", methods=["GET"])
-@endpoint
-def openapi_document() -> Response:
-    """This API's OpenAPI 3.1 document."""
-    from chalicelib.api import openapi
-    from chalicelib.platform.settings import get_settings
-
-    return reply(200, openapi.document(app.routes, _public_url() or "/", get_settings().stage))
-
-
-@app.route("/console", methods=["GET"])
-def console() -> Response:
-    """The operator console page (no key needed to load it; every call it makes carries the key typed in)."""
-    from chalicelib.api import console as page
-
-    return page.page()
-
-
-@app.route("/health")
-def health() -> dict[str, str]:
-    from chalicelib.platform.settings import get_settings
-
-    return {"status": "ok", "stage": get_settings().stage}
-
-
-@route("/objects/{name}", methods=["PUT"])
-@endpoint
-def put_object(name: str) -> Response:
-    return managed.put_object_schema(name, _body(), _if_match())
-
-
-@route("/objects", methods=["GET"])
-@endpoint
-def list_objects() -> Response:
-    return managed.list_object_schemas(_request().query_params)
-
-
-@route("/objects/{name}", methods=["GET"])
-@endpoint
-def get_object(name: str) -> Response:
-    return managed.get_object_schema(name)
-
-
-@route("/objects/{name}", methods=["DELETE"])
-@endpoint
-def delete_object(name: str) -> Response:
-    return managed.delete_object_schema(name, _if_match())
-
-
-@route("/records/{object_type}", methods=["GET"])
-@endpoint
-def list_records(object_type: str) -> Response:
-    return managed.list_records(object_type, _request().query_params)
-
-
-@route("/records/{object_type}/{record_id}", methods=["DELETE"])
-@endpoint
-def delete_record(object_type: str, record_id: str) -> Response:
-    return managed.delete_record(object_type, record_id)
-
-
-@route("/records/{object_type}/{record_id}", methods=["PUT"])
-@endpoint
-def put_record(object_type: str, record_id: str) -> Response:
-    return catalog.put_record(object_type, record_id, _body(), _if_match())
-
-
-@route("/records/{object_type}/{record_id}", methods=["GET"])
-@endpoint
-def get_record(object_type: str, record_id: str) -> Response:
-    return catalog.get_record(object_type, record_id)
-
-
-@route("/outbound-messages", methods=["POST"])
-@endpoint
-def create_outbound_message() -> Response:
-    return definitions.create_definition(_body())
-
-
-@route("/outbound-messages", methods=["GET"])
-@endpoint
-def list_outbound_messages() -> Response:
-    return definitions.list_definitions(_request().query_params)
-
-
-# The queue routes come before /outbound-messages/{definition_id}: API Gateway prefers the literal segment.
-@route("/outbound-messages/queue", methods=["GET"])
-@endpoint
-def list_outbound_queue() -> Response:
-    return delivery_queue.list_queue(_request().query_params)
-
-
-@route("/outbound-messages/queue/retry", methods=["POST"])
-@endpoint
-def retry_outbound_queue() -> Response:
-    return delivery_queue.retry_all(_body())
-
-
-@route("/outbound-messages/queue/{message_id}/retry", methods=["POST"])
-@endpoint
-def retry_outbound_queue_entry(message_id: str) -> Response:
-    return delivery_queue.retry_one(message_id)
-
-
-@route("/outbound-messages/queue/{message_id}", methods=["DELETE"])
-@endpoint
-def delete_outbound_queue_entry(message_id: str) -> Response:
-    return delivery_queue.delete_one(message_id)
-
-
-@route("/outbound-messages/{definition_id}", methods=["GET"])
-@endpoint
-def get_outbound_message(definition_id: str) -> Response:
-    return definitions.read_definition(definition_id)
-
-
-@route("/outbound-messages/{definition_id}", methods=["PUT"])
-@endpoint
-def update_outbound_message(definition_id: str) -> Response:
-    return definitions.update_definition(definition_id, _body(), _if_match())
-
-
-@route("/outbound-messages/{definition_id}", methods=["DELETE"])
-@endpoint
-def delete_outbound_message(definition_id: str) -> Response:
-    return definitions.delete_definition(definition_id, _if_match())
-
-
-@route("/outbound-messages/{definition_id}/wsdl", methods=["GET"])
-@endpoint
-def outbound_message_wsdl(definition_id: str) -> Response:
-    return definitions.definition_wsdl(definition_id)
-
-
-@route("/outbound-messages/{definition_id}/schema", methods=["GET"])
-@endpoint
-def outbound_message_schema(definition_id: str) -> Response:
-    return definitions.definition_schema(definition_id)
-
-
-@route("/outbound-messages/{definition_id}/rotate-secret", methods=["POST"])
-@endpoint
-def rotate_outbound_message_secret(definition_id: str) -> Response:
-    return definitions.rotate_secret(definition_id, _body())
-
-
-@route("/endpoints", methods=["GET"])
-@endpoint
-def list_endpoints() -> Response:
-    return endpoints.list_endpoints(_request().query_params)
-
-
-@route("/endpoints/{endpoint_id}", methods=["GET"])
-@endpoint
-def get_endpoint(endpoint_id: str) -> Response:
-    return endpoints.get_endpoint(endpoint_id)
-
-
-@route("/endpoints/{endpoint_id}/resume", methods=["POST"])
-@endpoint
-def resume_endpoint(endpoint_id: str) -> Response:
-    return endpoints.resume_endpoint(endpoint_id)
-
-
-@route("/replays", methods=["POST"])
-@endpoint
-def create_replay() -> Response:
-    return replays.create_replay(_body(), _request().headers.get("idempotency-key"))
-
-
-@route("/replays", methods=["GET"])
-@endpoint
-def list_replays() -> Response:
-    return replays.list_replays()
-
-
-@route("/replays/{replay_id}", methods=["GET"])
-@endpoint
-def get_replay(replay_id: str) -> Response:
-    return replays.get_replay(replay_id)
-
-
-@route("/rules", methods=["POST"])
-@endpoint
-def create_rule() -> Response:
-    return definitions.create_rule(_body())
-
-
-@route("/rules", methods=["GET"])
-@endpoint
-def list_rules() -> Response:
-    return definitions.list_rules(_request().query_params)
-
-
-@route("/rules/{rule_id}", methods=["GET"])
-@endpoint
-def get_rule(rule_id: str) -> Response:
-    return definitions.get_rule(rule_id)
-
-
-@route("/rules/{rule_id}", methods=["PUT"])
-@endpoint
-def update_rule(rule_id: str) -> Response:
-    return definitions.update_rule(rule_id, _body(), _if_match())
-
-
-@route("/rules/{rule_id}", methods=["DELETE"])
-@endpoint
-def delete_rule(rule_id: str) -> Response:
-    return definitions.delete_rule(rule_id, _if_match())
-
-
-@route("/templates", methods=["POST"])
-@endpoint
-def create_template() -> Response:
-    return catalog.create_template(_body())
-
-
-@route("/templates", methods=["GET"])
-@endpoint
-def list_templates() -> Response:
-    return managed.list_templates(_request().query_params)
-
-
-@route("/templates/{template_id}", methods=["GET"])
-@endpoint
-def get_template(template_id: str) -> Response:
-    return managed.get_template(template_id)
-
-
-@route("/templates/{template_id}", methods=["PUT"])
-@endpoint
-def update_template(template_id: str) -> Response:
-    return managed.update_template(template_id, _body(), _if_match())
-
-
-@route("/templates/{template_id}", methods=["DELETE"])
-@endpoint
-def delete_template(template_id: str) -> Response:
-    return managed.delete_template(template_id, _if_match())
-
-
-@route("/templates/{template_id}/preview", methods=["POST"])
-@endpoint
-def preview_template(template_id: str) -> Response:
-    return catalog.preview_template(template_id, _body())
-
-
-@route("/outbound-configurations", methods=["POST"])
-@endpoint
-def create_configuration() -> Response:
-    return catalog.create_configuration(_body())
-
-
-@route("/outbound-configurations", methods=["GET"])
-@endpoint
-def list_configurations() -> Response:
-    return managed.list_configurations(_request().query_params)
-
-
-@route("/outbound-configurations/{configuration_id}", methods=["GET"])
-@endpoint
-def get_configuration(configuration_id: str) -> Response:
-    return managed.get_configuration(configuration_id)
-
-
-@route("/outbound-configurations/{configuration_id}", methods=["PUT"])
-@endpoint
-def update_configuration(configuration_id: str) -> Response:
-    return managed.update_configuration(configuration_id, _body(), _if_match())
-
-
-@route("/outbound-configurations/{configuration_id}", methods=["DELETE"])
-@endpoint
-def delete_configuration(configuration_id: str) -> Response:
-    return managed.delete_configuration(configuration_id, _if_match())
-
-
-@route("/sends", methods=["POST"])
-@endpoint
-def create_send() -> Response:
-    return sends.create_send(_body(), _request().headers.get("idempotency-key"), _public_url())
-
-
-@route("/schedules", methods=["POST"])
-@endpoint
-def create_schedule() -> Response:
-    return schedules.create_schedule(_body(), _request().headers.get("idempotency-key"))
-
-
-@route("/schedules", methods=["GET"])
-@endpoint
-def list_schedules() -> Response:
-    return schedules.list_schedules(_request().query_params)
-
-
-@route("/schedules/{schedule_id}", methods=["GET"])
-@endpoint
-def get_schedule(schedule_id: str) -> Response:
-    return schedules.get_schedule(schedule_id)
-
-
-@route("/schedules/{schedule_id}", methods=["PATCH"])
-@endpoint
-def patch_schedule(schedule_id: str) -> Response:
-    return schedules.patch_schedule(schedule_id, _body(), _if_match())
-
-
-@route("/schedules/{schedule_id}", methods=["DELETE"])
-@endpoint
-def delete_schedule(schedule_id: str) -> Response:
-    return schedules.delete_schedule(schedule_id, _if_match())
-
-
-@route("/schedule-failures", methods=["GET"])
-@endpoint
-def list_schedule_failures() -> Response:
-    return schedules.list_failures(_request().query_params)
-
-
-@route("/schedule-failures/{failure_id}", methods=["DELETE"])
-@endpoint
-def delete_schedule_failure(failure_id: str) -> Response:
-    return schedules.delete_failure(failure_id)
-
-
-@route("/messages/{message_id}", methods=["GET"])
-@endpoint
-def get_message(message_id: str) -> Response:
-    return messages.get_message(message_id)
-
-
-@route("/messages/{message_id}/retry", methods=["POST"])
-@endpoint
-def retry_message(message_id: str) -> Response:
-    return messages.retry_message(message_id, _body())
-
-
-@route("/messages/{message_id}", methods=["DELETE"])
-@endpoint
-def delete_message(message_id: str) -> Response:
-    return messages.delete_message(message_id)
-
-
-@route("/message-health", methods=["GET"])
-@endpoint
-def get_message_health() -> Response:
-    return messages.message_health(_request().query_params)
-
-
-@route("/message-chart", methods=["GET"])
-@endpoint
-def get_message_chart() -> Response:
-    return messages.message_chart(_request().query_params)
-
-
-@route("/messages", methods=["GET"])
-@endpoint
-def list_messages() -> Response:
-    return messages.list_messages(_request().query_params)
-
-
-@route("/dlq", methods=["GET"])
-@endpoint
-def list_dlq_depths() -> Response:
-    return messages.dlq_depths()
-
-
-@route("/dlq/{channel}/redrive", methods=["POST"])
-@endpoint
-def redrive_dlq(channel: str) -> Response:
-    return messages.redrive_dlq(channel, _body())
-
-
-@route("/stream-failures", methods=["GET"])
-@endpoint
-def list_stream_failures() -> Response:
-    return stream_failures.list_failures()
-
-
-@route("/stream-failures/{failure_id}/replay", methods=["POST"])
-@endpoint
-def replay_stream_failure(failure_id: str) -> Response:
-    return stream_failures.replay_failure(failure_id)
-
-
-@route("/stream-failures/{failure_id}", methods=["DELETE"])
-@endpoint
-def delete_stream_failure(failure_id: str) -> Response:
-    return stream_failures.delete_failure(failure_id)
-
-
-@route("/consent", methods=["GET"])
-@endpoint
-def list_consent() -> Response:
-    return consent.list_consent(_request().query_params)
-
-
-@route("/consent/export", methods=["GET"])
-@endpoint
-def export_consent() -> Response:
-    return consent.export_csv()
-
-
-@route("/consent/import", methods=["POST"], content_types=["text/csv"])
-@endpoint
-def import_consent() -> Response:
-    return consent.import_csv(_body())
-
-
-@route("/consent/{address}", methods=["PUT"])
-@endpoint
-def put_consent(address: str) -> Response:
-    return consent.put_consent(address, _body())
-
-
-@route("/consent/{address}", methods=["DELETE"])
-@endpoint
-def delete_consent(address: str) -> Response:
-    return consent.delete_consent(address, _request().query_params)
-
-
-@route("/contacts/{address}", methods=["DELETE"])
-@endpoint
-def erase_contact(address: str) -> Response:
-    return consent.erase_contact(address)
-
-
-@app.route("/webhooks/twilio/status", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
-@endpoint
-def twilio_status() -> Response:
-    request = _request()
-    return webhooks.twilio_status(request.query_params, request.headers, _body(), _public_url())
-
-
-@app.route("/webhooks/telesign/status", methods=["POST"], content_types=["application/json"])
-@endpoint
-def telesign_status() -> Response:
-    return webhooks.telesign_status(_request().headers, _body(), _request().query_params)
-
-
-@app.route("/webhooks/twilio/inbound", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
-@endpoint
-def twilio_inbound() -> Response:
-    request = _request()
-    return webhooks.twilio_inbound(request.query_params, request.headers, _body(), _public_url())
-
-
-@route("/entities/{entity_type}/{entity_id}/timeline", methods=["GET"])
-@endpoint
-def get_timeline(entity_type: str, entity_id: str) -> Response:
-    return activity.get_timeline(entity_type, unquote(entity_id))
-
-
-@route("/conversations", methods=["GET"])
-@endpoint
-def list_conversations() -> Response:
-    return activity.list_conversations(_request().query_params)
-
-
-@route("/conversations/{conversation_id}", methods=["DELETE"])
-@endpoint
-def delete_conversation(conversation_id: str) -> Response:
-    return activity.delete_conversation(conversation_id)
-
-
-@route("/conversations/{conversation_id}", methods=["GET"])
-@endpoint
-def get_conversation(conversation_id: str) -> Response:
-    return activity.get_conversation(conversation_id)
-
-
-@app.route("/reference-listener", methods=["POST"], content_types=["text/xml", "application/soap+xml"])
-def reference_listener() -> Response:
-    from chalicelib.soap import reference_listener as listener
-
-    status, body = listener.receive(_body() or b"")
-    return Response(body=body.decode("utf-8"), status_code=status, headers={"Content-Type": "text/xml; charset=utf-8"})
-
-
-@route("/reference-listener/received", methods=["GET"])
-@endpoint
-def reference_listener_received() -> Response:
-    from chalicelib.soap import reference_listener as listener
-
-    return reply(200, {"notifications": listener.received()})
+# Routes live beside their handlers, one blueprint per resource (chalicelib/api/). Only the function that serves
+# HTTP loads them: Lambda names each function's entry point in _HANDLER, and the API's is "app.app"; packaging,
+# the local runtime and the tests set none and see every route. A sender or the stream trigger never imports them.
+if os.environ.get("_HANDLER", "app.app") == "app.app":
+    from chalicelib.api import (
+        activity,
+        configurations,
+        consent,
+        console,
+        definitions,
+        delivery_queue,
+        endpoints,
+        messages,
+        objects,
+        records,
+        reference_listener,
+        replays,
+        rules,
+        schedules,
+        sends,
+        service,
+        stream_failures,
+        templates,
+        webhooks,
+    )
+
+    for resource in (service, console, objects, records, definitions, delivery_queue, endpoints, replays, rules,
+                     templates, configurations, sends, schedules, messages, stream_failures, consent, webhooks,
+                     activity, reference_listener):
+        app.register_blueprint(resource.routes)

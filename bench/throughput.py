@@ -86,10 +86,10 @@ def _send_all(requests: list[Any]) -> None:
 
 
 def sms_configuration() -> str:
-    from chalicelib.api import catalog
+    from chalicelib.api import configurations, templates
 
     template = _api(
-        catalog.create_template,
+        templates.create_template,
         {
             "name": "Bench",
             "channel_type": "sms",
@@ -101,7 +101,7 @@ def sms_configuration() -> str:
         },
     )
     return _api(
-        catalog.create_configuration,
+        configurations.create_configuration,
         {"name": "Bench SMS", "channel_type": "sms", "channel": "+15005550006", "template_id": template},
     )
 
@@ -165,10 +165,10 @@ def run_sms(stage: Stage, count: int, offset: int) -> tuple[Phase, Phase]:
 
 
 def soap_definition(stage: Stage, object_type: str, ordering: str = "none") -> None:
-    from chalicelib.api import definitions, managed
+    from chalicelib.api import definitions, objects, rules
 
     schema = {"name": object_type, "fields": {"Subject": "string", "Status": "string", "Priority": "int"}}
-    response = managed.put_object_schema(object_type, json.dumps(schema).encode(), None)
+    response = objects.put_object_schema(object_type, json.dumps(schema).encode(), None)
     assert response.status_code in (200, 201), response.body
     definition = _api(
         definitions.create_definition,
@@ -182,7 +182,7 @@ def soap_definition(stage: Stage, object_type: str, ordering: str = "none") -> N
         },
     )
     _api(
-        definitions.create_rule,
+        rules.create_rule,
         {"object": object_type, "name": "Created", "evaluation": "created", "definition_ids": [definition]},
     )
 

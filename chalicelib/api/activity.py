@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from chalice.app import Response
 
 from chalicelib.api.http import known_parameters, reply
+from chalicelib.api.routing import Routes
 from chalicelib.core.errors import invalid, not_found, require
 from chalicelib.stores import conversations, timeline
 
+routes = Routes(__name__)
 
+
+@routes.management("/entities/{entity_type}/{entity_id}/timeline", methods=["GET"])
 def get_timeline(entity_type: str, entity_id: str) -> Response:
+    """An id may come percent-encoded (one holding `/` or `#`); it is looked up decoded."""
+    entity_id = unquote(entity_id)
     return reply(
         200,
         {"entity": {"type": entity_type, "id": entity_id}, "activities": timeline.activities(entity_type, entity_id)},
     )
 
 
+@routes.management("/conversations", methods=["GET"])
 def list_conversations(query: dict[str, str] | None) -> Response:
     """A contact's conversations (their natural key), newest first: found through the contact's messages, each
     conversation named once with its newest message. `contact` is required (a number, @handle or X user id),
@@ -41,11 +50,13 @@ def list_conversations(query: dict[str, str] | None) -> Response:
     return reply(200, {"conversations": list(seen.values()), "cursor": cursor})
 
 
+@routes.management("/conversations/{conversation_id}", methods=["GET"])
 def get_conversation(conversation_id: str) -> Response:
     entries = require(conversations.entries(conversation_id) or None, "conversation", conversation_id)
     return reply(200, {"conversation_id": conversation_id, "entries": [e.model_dump(mode="json") for e in entries]})
 
 
+@routes.management("/conversations/{conversation_id}", methods=["DELETE"])
 def delete_conversation(conversation_id: str) -> Response:
     """Removes its entries (inbound texts included); the messages keep their own records."""
     if not conversations.delete(conversation_id):

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from chalice.app import Response
 
 from chalicelib.api.http import known_parameters, page_limit, parse, reply, validate
+from chalicelib.api.routing import Routes
 from chalicelib.core import clock, consent, phone_numbers
 from chalicelib.core.errors import ApiError, invalid
 from chalicelib.models.consent import ConsentInput, ConsentItem
@@ -17,13 +18,16 @@ from chalicelib.operations import consent as consent_writer
 from chalicelib.platform.settings import get_settings
 from chalicelib.stores import consent as consent_store
 
+routes = Routes(__name__)
+
+
 X_ADDRESS = r"^(@[A-Za-z0-9_]{1,15}|[0-9]{1,19})$"
 MAX_IMPORT_BYTES = 1_000_000
 MAX_IMPORT_ROWS = 10_000
 IMPORT_COLUMNS = ("address", "scope", "applies_to", "status", "note")
 
 
-def address(raw: str, field: str = "address") -> str:
+def normalized(raw: str, field: str = "address") -> str:
     """A phone number (to E.164, in the stage's default region) or an X @handle / user id; a 400 naming
     `field` otherwise."""
     import re
@@ -45,10 +49,11 @@ def _shown(item: ConsentItem, raw: str | None = None) -> dict[str, object]:
             "history": [e.model_dump(mode="json") for e in item.history]}
 
 
+@routes.management("/consent", methods=["GET"])
 def list_consent(query: Mapping[str, str] | None) -> Response:
     params = known_parameters(query, {"address", "limit", "next"})
     if "address" in params:
-        found = consent_store.get(address(params["address"]))
+        found = consent_store.get(normalized(params["address"]))
         if found is None:
             raise ApiError(404, "not_found", "no consent entry for that address")
         return reply(200, {"items": [_shown(found)], "next": None})
@@ -56,22 +61,25 @@ def list_consent(query: Mapping[str, str] | None) -> Response:
     return reply(200, {"items": [_shown(i) for i in items], "next": after})
 
 
-def put_consent(raw_address: str, body: bytes | None) -> Response:
-    request = parse(ConsentInput, body)
-    item = consent_writer.by_operator(address(raw_address), request, clock.now())
+@routes.management("/consent/{address}", methods=["PUT"])
+def put_consent(address: str, raw: bytes | None) -> Response:
+    request = parse(ConsentInput, raw)
+    item = consent_writer.by_operator(normalized(address), request, clock.now())
     return reply(200, _shown(item))
 
 
-def delete_consent(raw_address: str, query: Mapping[str, str] | None) -> Response:
+@routes.management("/consent/{address}", methods=["DELETE"])
+def delete_consent(address: str, query: Mapping[str, str] | None) -> Response:
     params = known_parameters(query, {"scope", "applies_to", "note"})
     request = validate(ConsentInput, {k: v for k, v in params.items() if k != "note"} | {"note": params.get("note")})
-    item = consent_writer.remove(address(raw_address), request.scope, request.applies_to, clock.now(),
+    item = consent_writer.remove(normalized(address), request.scope, request.applies_to, clock.now(),
                                  request.note)
     if item is None:
         raise ApiError(404, "not_found", "no consent entry for that address")
     return reply(200, _shown(item))
 
 
+@routes.management("/consent/export", methods=["GET"], name="export_consent")
 def export_csv() -> Response:
     items: list[ConsentItem] = []
     after: str | None = None
@@ -85,15 +93,16 @@ def export_csv() -> Response:
                                                          "Content-Disposition": 'attachment; filename="consent.csv"'})
 
 
-def import_csv(body: bytes | None) -> Response:
+@routes.management("/consent/import", methods=["POST"], content_types=["text/csv"], name="import_consent")
+def import_csv(raw: bytes | None) -> Response:
     """Rows of address, scope, applies_to, status, note (a header row first); every row is checked before
     any is written, so a bad row refuses the import and names itself."""
-    raw = body or b""
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise ApiError(413, "payload_too_large", f"body: {len(raw)} bytes, more than {MAX_IMPORT_BYTES}",
+    body = raw or b""
+    if len(body) > MAX_IMPORT_BYTES:
+        raise ApiError(413, "payload_too_large", f"body: {len(body)} bytes, more than {MAX_IMPORT_BYTES}",
                        [{"field": "body", "message": f"at most {MAX_IMPORT_BYTES} bytes"}])
     try:
-        text = raw.decode("utf-8-sig")
+        text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise invalid("body", "must be UTF-8 CSV") from exc
     reader = csv.reader(io.StringIO(text))
@@ -110,7 +119,7 @@ def import_csv(body: bytes | None) -> Response:
         if len(row) > len(header):
             raise invalid(f"rows.{number}", f"{len(row)} cells for {len(header)} columns")
         cells = {name: value.strip() for name, value in zip(header, row, strict=False) if value.strip()}
-        who = address(cells.pop("address", ""), f"rows.{number}.address")
+        who = normalized(cells.pop("address", ""), f"rows.{number}.address")
         try:
             request = validate(ConsentInput, cells)
         except ApiError as exc:
@@ -124,7 +133,8 @@ def import_csv(body: bytes | None) -> Response:
     return reply(200, {"imported": len(rows)})
 
 
-def erase_contact(raw_address: str) -> Response:
+@routes.management("/contacts/{address}", methods=["DELETE"])
+def erase_contact(address: str) -> Response:
     from chalicelib.operations import erasure
 
-    return reply(200, {"address": "erased", "erased": erasure.erase_contact(address(raw_address))})
+    return reply(200, {"address": "erased", "erased": erasure.erase_contact(normalized(address))})

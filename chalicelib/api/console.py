@@ -9,6 +9,8 @@ from pathlib import Path
 
 from chalice.app import Response
 
+from chalicelib.api.routing import Routes
+
 PAGE = Path(__file__).resolve().with_name("console.html")
 # Inline script and style only, calls to this API only, never framed.
 SECURITY_HEADERS = {
@@ -20,12 +22,16 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
+routes = Routes(__name__)
+
 
 @lru_cache(maxsize=1)
 def _page() -> str:
     return PAGE.read_text(encoding="utf-8")
 
 
+@routes.public("/console", methods=["GET"], name="console")
 def page() -> Response:
+    """The operator console page (no key needed to load it; every call it makes carries the key typed in)."""
     return Response(body=_page(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8",
                                                             **SECURITY_HEADERS})

@@ -10,19 +10,12 @@ from chalice.app import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import parse, reply, sorted_page, versioned_reply, with_body_version
+from chalicelib.api.routing import Routes
 from chalicelib.core import clock, ids, json_notifications
 from chalicelib.core.errors import ApiError, invalid, mismatch, require, unknown
 from chalicelib.core.url_policy import EndpointRefused, check_url
 from chalicelib.core.versions import expected_version, stale
-from chalicelib.models.customer import OutboundConfiguration
-from chalicelib.models.definitions import (
-    DefinitionInput,
-    OutboundMessageDefinition,
-    Recipients,
-    Rule,
-    RuleInput,
-    comparison_fields,
-)
+from chalicelib.models.definitions import DefinitionInput, OutboundMessageDefinition, Rule
 from chalicelib.models.records import OBJECT_NAME, ObjectSchema
 from chalicelib.platform.logs import log
 from chalicelib.platform.secrets import reference_problem
@@ -30,6 +23,8 @@ from chalicelib.platform.settings import get_settings
 from chalicelib.soap.wsdl import build_wsdl
 from chalicelib.stores import config as config_store
 from chalicelib.stores import signing_secrets
+
+routes = Routes(__name__)
 
 
 def _marker(definition: DefinitionInput) -> tuple[str, str]:
@@ -69,6 +64,7 @@ def get_definition(definition_id: str) -> OutboundMessageDefinition:
     return require(found, "outbound message", definition_id)
 
 
+@routes.management("/outbound-messages", methods=["POST"], name="create_outbound_message")
 def create_definition(raw: bytes | None) -> Response:
     """A JSON definition's signing secret is made first and shown once, in this answer (`signing_secret`)."""
     data = parse(DefinitionInput, raw)
@@ -93,15 +89,13 @@ def _versioned_definition(definition_id: str) -> tuple[OutboundMessageDefinition
                    "outbound message", definition_id)
 
 
-def _versioned_rule(rule_id: str) -> tuple[Rule, int]:
-    return require(config_store.get_versioned(config_store.RULE, rule_id, Rule), "rule", rule_id)
-
-
+@routes.management("/outbound-messages/{definition_id}", methods=["GET"], name="get_outbound_message")
 def read_definition(definition_id: str) -> Response:
     current, version = _versioned_definition(definition_id)
     return versioned_reply(200, current, version)
 
 
+@routes.management("/outbound-messages/{definition_id}", methods=["PUT"], name="update_outbound_message")
 def update_definition(definition_id: str, raw: bytes | None, if_match: str | None = None) -> Response:
     """Full replacement (If-Match: only over that version). As in Salesforce, the object cannot change: rules
     and the WSDL are bound to it."""
@@ -129,6 +123,7 @@ def update_definition(definition_id: str, raw: bytes | None, if_match: str | Non
     return answer
 
 
+@routes.management("/outbound-messages", methods=["GET"], name="list_outbound_messages")
 def list_definitions(query: dict[str, str] | None) -> Response:
     object_name = (query or {}).get("object")
     if object_name is not None and not OBJECT_NAME.match(object_name):
@@ -145,6 +140,7 @@ def rules_using(definition_id: str) -> list[Rule]:
     return [r for r in config_store.list_all(config_store.RULE, Rule) if definition_id in r.definition_ids]
 
 
+@routes.management("/outbound-messages/{definition_id}", methods=["DELETE"], name="delete_outbound_message")
 def delete_definition(definition_id: str, if_match: str | None = None) -> Response:
     """Refused while a rule still fires it (Salesforce does the same); queued messages still get delivered."""
     current, version = _versioned_definition(definition_id)
@@ -177,6 +173,8 @@ class RotateRequest(BaseModel):
                                  description="how long the previous secret still signs beside the new one")
 
 
+@routes.management("/outbound-messages/{definition_id}/rotate-secret", methods=["POST"],
+                   name="rotate_outbound_message_secret")
 def rotate_secret(definition_id: str, raw: bytes | None) -> Response:
     """A new signing secret, shown once; the previous one keeps signing beside it for `overlap_hours`, so a
     partner switches its verifier to the new one any time between `signs_from` and `previous_valid_until`."""
@@ -194,6 +192,7 @@ def rotate_secret(definition_id: str, raw: bytes | None) -> Response:
                        "previous_valid_until": until if request.overlap_hours else None})
 
 
+@routes.management("/outbound-messages/{definition_id}/schema", methods=["GET"], name="outbound_message_schema")
 def definition_schema(definition_id: str) -> Response:
     """The JSON Schema of the definition's JSON payloads, the counterpart of its WSDL."""
     definition = get_definition(definition_id)
@@ -203,88 +202,7 @@ def definition_schema(definition_id: str) -> Response:
     return reply(200, document)
 
 
-def create_rule(raw: bytes | None) -> Response:
-    rule = checked_rule(parse(RuleInput, raw), ids.random_sf_id("01Q"))
-    config_store.put(config_store.RULE, rule.id, rule, new=True)
-    return reply(201, rule)
-
-
-def checked_rule(data: RuleInput, rule_id: str) -> Rule:
-    """The object, the fields its criteria compare, the definitions and configurations it fires all exist."""
-    schema = config_store.get(config_store.SCHEMA, data.object, ObjectSchema)
-    if schema is None:
-        raise unknown("object", f"{data.object} is not a known object")
-    for name in sorted(comparison_fields(data.criteria)):
-        if schema.field_type(name) is None:
-            raise mismatch("criteria", f"{name} is not a field of {data.object}")
-    for index, definition_id in enumerate(data.definition_ids):
-        definition = config_store.get(config_store.DEFINITION, definition_id, OutboundMessageDefinition)
-        if definition is None:
-            raise unknown(f"definition_ids.{index}", f"{definition_id} is not an outbound message")
-        if definition.object != data.object:
-            raise mismatch(f"definition_ids.{index}", f"{definition_id} is an outbound message on {definition.object}")
-    for index, configuration_id in enumerate(data.configuration_ids):
-        if config_store.get(config_store.CONFIGURATION, configuration_id, OutboundConfiguration) is None:
-            raise unknown(f"configuration_ids.{index}", f"{configuration_id} is not an outbound configuration")
-    if data.configuration_ids:
-        _check_recipients(data.recipients, schema)
-    return Rule(id=rule_id, **data.model_dump())
-
-
-def _check_recipients(recipients: Recipients | None, schema: ObjectSchema) -> None:
-    if recipients is None:
-        raise invalid("recipients", "required when the rule fires customer sends (configuration_ids)")
-    for index, name in enumerate(recipients.via):
-        if schema.field_type(name) is None:
-            raise mismatch(f"recipients.via.{index}", f"{name} is not a field of {schema.name}")
-    if recipients.case_name_field and schema.field_type(recipients.case_name_field) is None:
-        raise mismatch("recipients.case_name_field", f"{recipients.case_name_field} is not a field of {schema.name}")
-    contact = config_store.get(config_store.SCHEMA, recipients.contact_object, ObjectSchema)
-    if contact is None:
-        raise unknown("recipients.contact_object", f"{recipients.contact_object} is not a known object")
-    for attribute in ("address_field", "name_field", "locale_field", "optin_field"):
-        name = getattr(recipients, attribute)
-        if name and contact.field_type(name) is None:
-            raise mismatch(f"recipients.{attribute}", f"{name} is not a field of {contact.name}")
-
-
-def list_rules(query: dict[str, str] | None) -> Response:
-    object_name = (query or {}).get("object")
-    found = [
-        r for r in config_store.list_all(config_store.RULE, Rule) if object_name is None or r.object == object_name
-    ]
-    return sorted_page(found, query or {}, lambda r: f"{r.object}\x00{r.name}\x00{r.id}", "rules")
-
-
-def get_rule(rule_id: str) -> Response:
-    rule, version = _versioned_rule(rule_id)
-    return versioned_reply(200, rule, version)
-
-
-def update_rule(rule_id: str, raw: bytes | None, if_match: str | None) -> Response:
-    """Full replacement, checked as a new rule; it applies to record changes from then on."""
-    current, version = _versioned_rule(rule_id)
-    raw, if_match = with_body_version(raw, if_match)
-    expected = expected_version(if_match, version)
-    data = parse(RuleInput, raw)
-    if data.object != current.object:
-        raise mismatch("object", f"cannot change after creation (this rule is on {current.object})")
-    rule = checked_rule(data, rule_id)
-    try:
-        return versioned_reply(200, rule, config_store.put_versioned(config_store.RULE, rule_id, rule, expected))
-    except config_store.Stale as exc:
-        raise stale(exc) from exc
-
-
-def delete_rule(rule_id: str, if_match: str | None = None) -> Response:
-    _, version = _versioned_rule(rule_id)
-    try:
-        config_store.delete_versioned(config_store.RULE, rule_id, expected_version(if_match, version))
-    except config_store.Stale as exc:
-        raise stale(exc) from exc
-    return Response(body="", status_code=204)
-
-
+@routes.management("/outbound-messages/{definition_id}/wsdl", methods=["GET"], name="outbound_message_wsdl")
 def definition_wsdl(definition_id: str) -> Response:
     definition = get_definition(definition_id)
     schema = config_store.get(config_store.SCHEMA, definition.object, ObjectSchema)
@@ -295,3 +213,4 @@ def definition_wsdl(definition_id: str) -> Response:
         salesforce_ids=bool(schema and schema.salesforce_ids),
     )
     return Response(body=document.decode("utf-8"), status_code=200, headers={"Content-Type": "text/xml; charset=utf-8"})
+

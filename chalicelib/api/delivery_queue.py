@@ -8,6 +8,7 @@ from chalice.app import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import known_parameters, page_limit, parse, reply
+from chalicelib.api.routing import Routes
 from chalicelib.core.errors import ApiError, invalid
 from chalicelib.models.messages import MessageRecord, MessageState, SoapPayload
 from chalicelib.operations import actions as operations
@@ -19,6 +20,9 @@ VIEWS: dict[str, list[MessageState]] = {
     "failed": [MessageState.failed, MessageState.expired],
     "all": [MessageState.queued, MessageState.sending, MessageState.failed, MessageState.expired],
 }
+routes = Routes(__name__)
+
+
 FILTERS = {"definition_id": "definition_id", "object": "payload.object_type"}
 RETRY_ALL_LIMIT = 500
 MAX_PAGES = 20
@@ -58,6 +62,7 @@ def entry(record: MessageRecord) -> QueueEntry:
     )
 
 
+@routes.management("/outbound-messages/queue", methods=["GET"], name="list_outbound_queue")
 def list_queue(query: dict[str, str] | None) -> Response:
     query = known_parameters(query, {"view", "limit", "cursor", "record_id", *FILTERS})
     view = query.get("view", "all")
@@ -81,6 +86,7 @@ class RetryAll(BaseModel):
     include_pending: bool = Field(default=False, description="also attempt queued messages now")
 
 
+@routes.management("/outbound-messages/queue/retry", methods=["POST"], name="retry_outbound_queue")
 def retry_all(raw: bytes | None) -> Response:
     """Retry every failed/expired delivery of one definition, up to RETRY_ALL_LIMIT per call."""
     request = parse(RetryAll, raw)
@@ -114,6 +120,7 @@ def _soap_record(message_id: str) -> MessageRecord:
     return record
 
 
+@routes.management("/outbound-messages/queue/{message_id}/retry", methods=["POST"], name="retry_outbound_queue_entry")
 def retry_one(message_id: str) -> Response:
     try:
         return reply(202, entry(operations.retry(_soap_record(message_id))))
@@ -121,6 +128,7 @@ def retry_one(message_id: str) -> Response:
         raise ApiError(409, "conflict", f"state: {exc}") from exc
 
 
+@routes.management("/outbound-messages/queue/{message_id}", methods=["DELETE"], name="delete_outbound_queue_entry")
 def delete_one(message_id: str) -> Response:
     try:
         operations.delete(_soap_record(message_id))

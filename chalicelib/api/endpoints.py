@@ -5,11 +5,15 @@ from __future__ import annotations
 from chalice.app import Response
 
 from chalicelib.api.http import known_parameters, page_limit, reply
+from chalicelib.api.routing import Routes
 from chalicelib.core.errors import invalid, require
 from chalicelib.platform.dynamo_codec import BadCursor
 from chalicelib.stores import circuits
 
+routes = Routes(__name__)
 
+
+@routes.management("/endpoints", methods=["GET"])
 def list_endpoints(query: dict[str, str] | None) -> Response:
     """Every endpoint that has failed since it was last healthy, or ever been paused: a healthy one that never
     failed has no entry."""
@@ -21,10 +25,12 @@ def list_endpoints(query: dict[str, str] | None) -> Response:
     return reply(200, {"endpoints": [circuits.view(c) for c in found], "cursor": cursor})
 
 
+@routes.management("/endpoints/{endpoint_id}", methods=["GET"])
 def get_endpoint(endpoint_id: str) -> Response:
     return reply(200, circuits.view(require(circuits.get_by_id(endpoint_id), "endpoint", endpoint_id)))
 
 
+@routes.management("/endpoints/{endpoint_id}/resume", methods=["POST"])
 def resume_endpoint(endpoint_id: str) -> Response:
     """Closed again, with a fresh count: messages waiting on it go at their next look (within the hour); ones
     that expired meanwhile come back with a retry or a replay."""

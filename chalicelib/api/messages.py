@@ -10,6 +10,7 @@ from chalice.app import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import known_parameters, parse, reply
+from chalicelib.api.routing import Routes
 from chalicelib.core import clock, fallback
 from chalicelib.core.errors import ApiError, invalid, not_found, require
 from chalicelib.core.message_chart import chart
@@ -21,7 +22,10 @@ from chalicelib.platform.settings import CHANNELS
 from chalicelib.stores import message_listing
 from chalicelib.stores import messages as message_store
 
+routes = Routes(__name__)
 
+
+@routes.management("/messages/{message_id}", methods=["GET"])
 def get_message(message_id: str) -> Response:
     record = message_store.get(message_id)
     if record is None:
@@ -67,6 +71,7 @@ def _moment(query: dict[str, str], name: str) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+@routes.management("/messages", methods=["GET"])
 def list_messages(query: dict[str, str] | None) -> Response:
     """Messages newest first, every state unless `state` names one; filters: channel, configuration_id,
     definition_id, created_after, created_before, record_id (SOAP messages carrying it), provider_message_id (the
@@ -159,12 +164,14 @@ def _window(query: dict[str, str] | None) -> tuple[dict[str, object], list[Messa
     return {"filters": equals, "hours": hours, "since": since + "Z", "complete": cursor is None}, records, hours
 
 
+@routes.management("/message-health", methods=["GET"], name="get_message_health")
 def message_health(query: dict[str, str] | None) -> Response:
     """Counts by state over the window, failure rate, newest error and oldest pending message."""
     head, records, _ = _window(query)
     return reply(200, {**head, **summarize(records, clock.now())})
 
 
+@routes.management("/message-chart", methods=["GET"], name="get_message_chart")
 def message_chart(query: dict[str, str] | None) -> Response:
     """The same window as the health view, per minute (an hour) or per hour (longer): the console's charts."""
     head, records, hours = _window(query)
@@ -186,6 +193,7 @@ class RetryRequest(BaseModel):
         "know it is daytime there); consent still applies"))
 
 
+@routes.management("/messages/{message_id}/retry", methods=["POST"])
 def retry_message(message_id: str, raw: bytes | None = None) -> Response:
     """Failed or expired: back in the queue with a fresh deadline; queued: attempted now."""
     request = parse(RetryRequest, raw) if raw else RetryRequest()
@@ -196,6 +204,7 @@ def retry_message(message_id: str, raw: bytes | None = None) -> Response:
         raise ApiError(409, "conflict", f"state: {exc}") from exc
 
 
+@routes.management("/messages/{message_id}", methods=["DELETE"])
 def delete_message(message_id: str) -> Response:
     try:
         return reply(200, operations.delete(_found(message_id)))
@@ -211,6 +220,7 @@ class RedriveRequest(BaseModel):
         "also send again the parked messages a provider had accepted (left on the DLQ and listed otherwise)"))
 
 
+@routes.management("/dlq", methods=["GET"], name="list_dlq_depths")
 def dlq_depths() -> Response:
     """How many entries each channel's dead-letter queue holds, so an operator sees what a redrive would take."""
     from chalicelib.stores import queues
@@ -218,6 +228,7 @@ def dlq_depths() -> Response:
     return reply(200, {"dead_letter_queues": [{"channel": c, "entries": queues.parked(c)} for c in CHANNELS]})
 
 
+@routes.management("/dlq/{channel}/redrive", methods=["POST"])
 def redrive_dlq(channel: str, raw: bytes | None) -> Response:
     """Up to `limit` DLQ entries per call (API Gateway's 29 s); `more: true` says call again."""
     if channel not in CHANNELS:

@@ -10,6 +10,7 @@ from chalice.app import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import parse, reply, validate
+from chalicelib.api.routing import Routes
 from chalicelib.core import telesign_signature, twilio_signature
 from chalicelib.core.errors import ApiError
 from chalicelib.core.lifecycle import attempt_named
@@ -18,6 +19,9 @@ from chalicelib.platform.logs import log
 from chalicelib.platform.secrets import json_parameter
 from chalicelib.platform.settings import get_settings
 from chalicelib.triggers import keyword_answers
+
+routes = Routes(__name__)
+
 
 STATUS_PATH = "/webhooks/twilio/status"
 INBOUND_PATH = "/webhooks/twilio/inbound"
@@ -109,6 +113,7 @@ def _verified(
     return dict(params)
 
 
+@routes.public("/webhooks/twilio/status", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
 def twilio_status(
     query: Mapping[str, str] | None, headers: Mapping[str, str], raw: bytes | None, base_url: str
 ) -> Response:
@@ -126,6 +131,7 @@ def twilio_status(
     return reply(200, {"message_id": message_id, "result": result})
 
 
+@routes.public("/webhooks/twilio/inbound", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
 def twilio_inbound(
     query: Mapping[str, str] | None, headers: Mapping[str, str], raw: bytes | None, base_url: str
 ) -> Response:
@@ -161,6 +167,7 @@ def _attempt(query: Mapping[str, str] | None) -> int | None:
     return attempt
 
 
+@routes.public("/webhooks/telesign/status", methods=["POST"], content_types=["application/json"])
 def telesign_status(headers: Mapping[str, str], raw: bytes | None, query: Mapping[str, str] | None = None
                     ) -> Response:
     """A TeleSign delivery report for an SMS we sent with `callback_url` and `external_id` = our message id."""

@@ -115,6 +115,19 @@ def test_the_lambda_authorizer_guards_the_management_routes(resources: dict[str,
         assert "security" not in paths[open_route[0]][open_route[1]]
 
 
+def test_only_the_api_function_registers_the_routes(resources: dict[str, Any]) -> None:
+    """app.py registers the route blueprints where Lambda's _HANDLER is "app.app" (or unset): that must be the
+    REST API's function and no other, or the API answers nothing (or every sender loads the whole API). The
+    authorizer's function loads its own module, without app.py."""
+    handlers = {spec["Properties"]["Handler"]: name for name, spec in resources.items()
+                if spec.get("Type") == "AWS::Serverless::Function"}
+    assert handlers["app.app"] == "APIHandler"
+    assert handlers["chalicelib.api.authorizer.bearer_key"] == "BearerKey"
+    assert all(h.startswith("app.") for h in handlers if h not in ("app.app", "chalicelib.api.authorizer.bearer_key"))
+    uri = json.dumps(resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]["/sends"]["post"])
+    assert "APIHandler.Arn" in uri
+
+
 def test_brakes_alarms_and_log_retention(resources: dict[str, Any]) -> None:
     settings = resources["RestAPI"]["Properties"]["MethodSettings"][0]
     assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}
