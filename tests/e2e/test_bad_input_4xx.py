@@ -1,5 +1,5 @@
-"""Bad input is a 4xx naming the problem, never a 500: each case here once answered 500 (issue: bounded by
-construction). The schemathesis run in test_api_contract keeps the class closed for what a schema can say."""
+"""Bad input is a 4xx naming the problem, never a 500, for inputs that reach deep into the pipeline. The
+schemathesis run in test_api_contract keeps the class closed for what a schema can say."""
 
 from __future__ import annotations
 

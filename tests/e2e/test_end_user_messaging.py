@@ -1,4 +1,4 @@
-"""AWS End User Messaging SMS as a third SMS provider (issue: customer channels, item 5): boto3's own
+"""AWS End User Messaging SMS as a third SMS provider: boto3's own
 `pinpoint-sms-voice-v2` client sends to a loopback server speaking its AWS JSON protocol, and the delivery events
 EventBridge carries ("Text Message Delivery Status Updated") move the record, through the app's own rule."""
 
@@ -83,7 +83,7 @@ def test_events_of_other_applications_and_bad_events_change_nothing(runtime: Any
         wait_for(lambda: any(line.get("event") == "message.provider_status" and line.get("message_id") == message_id
                              and line.get("status") == "TEXT_PENDING" for line in list(log_lines.lines)),
                  20, "the pending event to be noted")
-        # A status that is not final changes nothing a user needs: it is logged, not written (issue 17).
+        # A status that is not final changes nothing a user needs: it is logged, not written.
         assert api.call("GET", f"/messages/{message_id}")[1].get("provider_status") is None
     finally:
         runtime.eum.final_event = "TEXT_DELIVERED"

@@ -1,4 +1,4 @@
-"""Issue 18: operators see and change what is configured, and every message, through the API."""
+"""Operators see and change what is configured, and every message, through the API."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pacing per sender (issue: customer channels, item 4): a burst from a sending number configured at 1 per second
+"""Pacing per sender: a burst from a sending number configured at 1 per second
 reaches the provider at that rate on the test clock, none failed, none counted as an extra attempt, and none
 looking lost to the sweep while it waits its turn."""
 

@@ -1,5 +1,5 @@
 """A sender's batch, as Lambda hands it over: its deliveries wait on the provider side by side, because that wait
-is billed Lambda time (issue 17); each record still settles on its own."""
+is billed Lambda time; each record still settles on its own."""
 
 from __future__ import annotations
 

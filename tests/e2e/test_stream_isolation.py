@@ -96,7 +96,7 @@ def test_messages_are_split_by_size_and_an_oversized_record_travels_alone(runtim
 
 def test_a_hundred_records_of_fifty_wide_fields_are_all_delivered_and_a_300_kb_field_is_refused_at_the_api(
         runtime: Any, api: Api) -> None:
-    """Issue 17's sizes: 100 notifications of 50 fields of 1,000 characters (5 MB of envelopes, split into
+    """The widest envelopes we promise: 100 notifications of 50 fields of 1,000 characters (5 MB of envelopes, split into
     messages of at most 300 KB, each claim-checked in S3); a 300 KB or 2 MB field value through the API is a 4xx
     naming the field, never a 5xx."""
     obj = unique_object()

@@ -1,4 +1,4 @@
-"""WhatsApp as WhatsApp allows it today (issue: customer channels, item 1): free text inside the 24-hour window
+"""WhatsApp as WhatsApp allows it today: free text inside the 24-hour window
 a contact's own message opens, the approved Twilio content template (ContentSid + ContentVariables) outside it,
 and a clear `template_required` failure, without any provider call, when there is none for the contact."""
 

@@ -154,7 +154,7 @@ def test_a_name_that_does_not_resolve_is_retried_later(monkeypatch: pytest.Monke
     (["64:ff9b::7f00:1"], False),  # NAT64 to 127.0.0.1
     (["64:ff9b::5db8:d70e"], True),  # NAT64 to a public address
     (["2001:db8::1"], False),
-    # IPv6 transition forms that carry an internal IPv4 address (issue: each got a connection attempt)
+    # IPv6 transition forms that carry an internal IPv4 address (each must be refused before any connection attempt)
     (["::127.0.0.1"], False),  # IPv4-compatible
     (["::ffff:0:7f00:1"], False),  # SIIT
     (["64:ff9b:1::7f00:1"], False),  # local-use NAT64

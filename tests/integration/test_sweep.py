@@ -1,5 +1,5 @@
 """The sweep re-enqueues a record whose queue message was lost, once, and leaves alone what waits on purpose
-(a backoff, or its turn in a backlog): a burst costs no more than its messages (issue: bursts and backlogs)."""
+(a backoff, or its turn in a backlog): a burst costs no more than its messages."""
 
 from __future__ import annotations
 
