@@ -10,17 +10,15 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from chalice.app import Response
+from pydantic import BaseModel, ValidationError
 
 from chalicelib.core.errors import ApiError, invalid
 from chalicelib.platform.logs import log
 
-if TYPE_CHECKING:  # pydantic is imported on first use: app.py imports this module for `endpoint`
-    from pydantic import BaseModel, ValidationError
-
-M = TypeVar("M", bound="BaseModel")
+M = TypeVar("M", bound=BaseModel)
 
 
 # pydantic names the branch of a union it tried (`fields.W.constrained-str`, `...bool`): not a field of ours.
@@ -55,8 +53,6 @@ def parse(model: type[M], raw_body: bytes | None) -> M:
     or a string must be one (no `0` for false, no `"5"` for 5), as a client generated from the document sends.
     Text pydantic's JSON parser refuses but Python's reads (a lone surrogate, nesting past 200) is validated
     leniently first, so the answer names the field at fault when a rule of ours does."""
-    from pydantic import ValidationError
-
     try:
         data = json.loads(raw_body or b"")
     except RecursionError as exc:
@@ -93,8 +89,6 @@ def _integral(value: Any) -> Any:
 
 def validate(model: type[M], data: Any) -> M:
     """pydantic validation as a 400 that names every field at fault."""
-    from pydantic import ValidationError
-
     try:
         return model.model_validate(data)
     except ValidationError as exc:
