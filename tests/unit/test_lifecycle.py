@@ -77,6 +77,8 @@ def test_final_states_only_improve() -> None:
     upgrade = lc.decide(failed, report("twilio", "delivered", S.delivered))
     assert upgrade.state == S.delivered and upgrade.effects == (lc.Metric("Delivered", True),)
     assert lc.decide(delivered, report("twilio", "delivered", S.delivered)).verdict == "refuse"  # duplicate
+    # WhatsApp's `read` after `delivered` is a duplicate too: refused before any write, so it costs no write unit
+    assert lc.decide(delivered, report("twilio", "read", S.delivered)).verdict == "refuse"
     opted = sms(state=S.opted_out, attempts=1, provider_message_id="SM1")
     assert lc.decide(opted, report("twilio", "delivered", S.delivered)).verdict == "ignore"
 
