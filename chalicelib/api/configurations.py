@@ -34,17 +34,20 @@ def check_fallback(data: ConfigurationInput, own_id: str) -> None:
             raise unknown(field, f"{step.configuration_id} is not an outbound configuration")
 
 
-@routes.management("/outbound-configurations", methods=["POST"])
-def create_configuration(raw: bytes | None) -> Response:
-    data = parse(ConfigurationInput, raw)
+def checked_configuration(data: ConfigurationInput, configuration_id: str) -> OutboundConfiguration:
+    """Its template exists and is for its channel type; its fallback chain names existing configurations."""
     template = config_store.get(config_store.TEMPLATE, data.template_id, MessageTemplate)
     if template is None:
         raise unknown("template_id", f"{data.template_id} does not exist")
     if template.channel_type != data.channel_type:
         raise mismatch("template_id", f"template is for {template.channel_type}, configuration is {data.channel_type}")
-    configuration_id = ids.random_id("cfg")
     check_fallback(data, configuration_id)
-    configuration = OutboundConfiguration(id=configuration_id, **data.model_dump())
+    return OutboundConfiguration(id=configuration_id, **data.model_dump())
+
+
+@routes.management("/outbound-configurations", methods=["POST"])
+def create_configuration(raw: bytes | None) -> Response:
+    configuration = checked_configuration(parse(ConfigurationInput, raw), ids.random_id("cfg"))
     config_store.put(config_store.CONFIGURATION, configuration.id, configuration, new=True)
     return reply(201, configuration)
 
@@ -62,26 +65,20 @@ def list_configurations(query: Mapping[str, str] | None) -> Response:
 @routes.management("/outbound-configurations/{configuration_id}", methods=["GET"])
 def get_configuration(configuration_id: str) -> Response:
     configuration, version = versioned(config_store.CONFIGURATION, configuration_id, OutboundConfiguration,
-                                        "outbound configuration")
+                                       "outbound configuration")
     return versioned_reply(200, configuration, version)
 
 
 @routes.management("/outbound-configurations/{configuration_id}", methods=["PUT"])
 def update_configuration(configuration_id: str, raw: bytes | None, if_match: str | None) -> Response:
     current, version = versioned(config_store.CONFIGURATION, configuration_id, OutboundConfiguration,
-                                  "outbound configuration")
+                                 "outbound configuration")
     raw, if_match = with_body_version(raw, if_match)
     expected = expected_version(if_match, version)
     data = parse(ConfigurationInput, raw)
     if data.channel_type != current.channel_type:
         raise mismatch("channel_type", f"cannot change after creation (this configuration is {current.channel_type})")
-    template = config_store.get(config_store.TEMPLATE, data.template_id, MessageTemplate)
-    if template is None:
-        raise unknown("template_id", f"{data.template_id} does not exist")
-    if template.channel_type != data.channel_type:
-        raise mismatch("template_id", f"template is for {template.channel_type}, configuration is {data.channel_type}")
-    check_fallback(data, configuration_id)
-    configuration = OutboundConfiguration(id=configuration_id, **data.model_dump())
+    configuration = checked_configuration(data, configuration_id)
     try:
         new_version = config_store.put_versioned(config_store.CONFIGURATION, configuration_id, configuration, expected)
     except config_store.Stale as exc:
@@ -105,6 +102,6 @@ def _referrers(configuration_id: str) -> list[str]:
 @routes.management("/outbound-configurations/{configuration_id}", methods=["DELETE"])
 def delete_configuration(configuration_id: str, if_match: str | None) -> Response:
     return delete_unused(config_store.CONFIGURATION, configuration_id, OutboundConfiguration,
-                          "outbound configuration", if_match, lambda: _referrers(configuration_id),
-                          "references", "the configuration is used by")
+                         "outbound configuration", if_match, lambda: _referrers(configuration_id),
+                         "references", "the configuration is used by")
 

@@ -97,5 +97,5 @@ def _rule_fields(rule: Rule) -> set[str]:
 def delete_object_schema(name: str, if_match: str | None) -> Response:
     """Refused while a definition or rule is on it (409 naming them); its records stay in the records table."""
     return delete_unused(config_store.SCHEMA, name, ObjectSchema, "object", if_match,
-                          lambda: [label for label, _ in _object_users(name)], "object", "the object is used by")
+                         lambda: [label for label, _ in _object_users(name)], "object", "the object is used by")
 

@@ -135,6 +135,6 @@ def configurations_using(template_id: str) -> list[OutboundConfiguration]:
 @routes.management("/templates/{template_id}", methods=["DELETE"])
 def delete_template(template_id: str, if_match: str | None) -> Response:
     return delete_unused(config_store.TEMPLATE, template_id, MessageTemplate, "message template", if_match,
-                          lambda: [f"{c.name} ({c.id})" for c in configurations_using(template_id)],
-                          "configurations", "the template is used by")
+                         lambda: [f"{c.name} ({c.id})" for c in configurations_using(template_id)],
+                         "configurations", "the template is used by")
 
