@@ -7,12 +7,11 @@ from typing import Any
 
 from chalice.app import Response
 
-from chalicelib.api.http import parse, reply, sorted_page, versioned_reply, with_body_version
+from chalicelib.api.http import parse, reply, sorted_page, versioned_reply
 from chalicelib.api.routing import Routes
-from chalicelib.api.versioned import delete_unused, filters, versioned
+from chalicelib.api.versioned import delete_unused, filters, replace, versioned
 from chalicelib.core import ids
 from chalicelib.core.errors import mismatch, unknown
-from chalicelib.core.versions import expected_version, stale
 from chalicelib.models.customer import ConfigurationInput, MessageTemplate, OutboundConfiguration
 from chalicelib.models.definitions import Rule
 from chalicelib.stores import config as config_store
@@ -71,19 +70,8 @@ def get_configuration(configuration_id: str) -> Response:
 
 @routes.management("/outbound-configurations/{configuration_id}", methods=["PUT"])
 def update_configuration(configuration_id: str, raw: bytes | None, if_match: str | None) -> Response:
-    current, version = versioned(config_store.CONFIGURATION, configuration_id, OutboundConfiguration,
-                                 "outbound configuration")
-    raw, if_match = with_body_version(raw, if_match)
-    expected = expected_version(if_match, version)
-    data = parse(ConfigurationInput, raw)
-    if data.channel_type != current.channel_type:
-        raise mismatch("channel_type", f"cannot change after creation (this configuration is {current.channel_type})")
-    configuration = checked_configuration(data, configuration_id)
-    try:
-        new_version = config_store.put_versioned(config_store.CONFIGURATION, configuration_id, configuration, expected)
-    except config_store.Stale as exc:
-        raise stale(exc) from exc
-    return versioned_reply(200, configuration, new_version)
+    return replace(config_store.CONFIGURATION, configuration_id, OutboundConfiguration, "outbound configuration",
+                   raw, if_match, ConfigurationInput, "channel_type", "this configuration is", checked_configuration)
 
 
 def _referrers(configuration_id: str) -> list[str]:

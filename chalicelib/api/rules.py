@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from chalice.app import Response
 
-from chalicelib.api.http import parse, reply, sorted_page, versioned_reply, with_body_version
+from chalicelib.api.http import parse, reply, sorted_page, versioned_reply
 from chalicelib.api.routing import Routes
-from chalicelib.api.versioned import versioned
+from chalicelib.api.versioned import replace, versioned
 from chalicelib.core import ids
 from chalicelib.core.errors import invalid, mismatch, unknown
 from chalicelib.core.versions import expected_version, stale
@@ -82,17 +82,8 @@ def get_rule(rule_id: str) -> Response:
 @routes.management("/rules/{rule_id}", methods=["PUT"])
 def update_rule(rule_id: str, raw: bytes | None, if_match: str | None) -> Response:
     """Full replacement, checked as a new rule; it applies to record changes from then on."""
-    current, version = versioned(config_store.RULE, rule_id, Rule, "rule")
-    raw, if_match = with_body_version(raw, if_match)
-    expected = expected_version(if_match, version)
-    data = parse(RuleInput, raw)
-    if data.object != current.object:
-        raise mismatch("object", f"cannot change after creation (this rule is on {current.object})")
-    rule = checked_rule(data, rule_id)
-    try:
-        return versioned_reply(200, rule, config_store.put_versioned(config_store.RULE, rule_id, rule, expected))
-    except config_store.Stale as exc:
-        raise stale(exc) from exc
+    return replace(config_store.RULE, rule_id, Rule, "rule", raw, if_match, RuleInput, "object", "this rule is on",
+                   checked_rule)
 
 
 @routes.management("/rules/{rule_id}", methods=["DELETE"])

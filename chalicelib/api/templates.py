@@ -7,13 +7,12 @@ from collections.abc import Mapping
 
 from chalice.app import Response
 
-from chalicelib.api.http import parse, reply, sorted_page, versioned_reply, with_body_version
+from chalicelib.api.http import parse, reply, sorted_page, versioned_reply
 from chalicelib.api.routing import Routes
-from chalicelib.api.versioned import delete_unused, filters, versioned
+from chalicelib.api.versioned import delete_unused, filters, replace, versioned
 from chalicelib.core import clock, ids, sms_segments, whatsapp
-from chalicelib.core.errors import ApiError, invalid, mismatch, require
+from chalicelib.core.errors import ApiError, invalid, require
 from chalicelib.core.rendering import RenderFailed, TemplateProblem, check_body, pick_body, render
-from chalicelib.core.versions import expected_version, stale
 from chalicelib.models.customer import MAX_BODY, MessageTemplate, OutboundConfiguration, PreviewRequest, TemplateInput
 from chalicelib.stores import config as config_store
 from chalicelib.stores import contact_windows
@@ -113,18 +112,8 @@ def get_template(template_id: str) -> Response:
 @routes.management("/templates/{template_id}", methods=["PUT"])
 def update_template(template_id: str, raw: bytes | None, if_match: str | None) -> Response:
     """Full replacement; the channel type cannot change (configurations are bound to it)."""
-    current, version = versioned(config_store.TEMPLATE, template_id, MessageTemplate, "message template")
-    raw, if_match = with_body_version(raw, if_match)
-    expected = expected_version(if_match, version)
-    data = parse(TemplateInput, raw)
-    if data.channel_type != current.channel_type:
-        raise mismatch("channel_type", f"cannot change after creation (this template is {current.channel_type})")
-    template = checked_template(data, template_id)
-    try:
-        return versioned_reply(200, template, config_store.put_versioned(config_store.TEMPLATE, template_id, template,
-                                                                       expected))
-    except config_store.Stale as exc:
-        raise stale(exc) from exc
+    return replace(config_store.TEMPLATE, template_id, MessageTemplate, "message template", raw, if_match,
+                   TemplateInput, "channel_type", "this template is", checked_template)
 
 
 def configurations_using(template_id: str) -> list[OutboundConfiguration]:

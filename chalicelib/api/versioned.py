@@ -16,16 +16,35 @@ from typing import TypeVar
 from chalice.app import Response
 from pydantic import BaseModel
 
-from chalicelib.api.http import known_parameters
-from chalicelib.core.errors import ApiError, require
+from chalicelib.api.http import known_parameters, parse, versioned_reply, with_body_version
+from chalicelib.core.errors import ApiError, mismatch, require
 from chalicelib.core.versions import expected_version, stale
 from chalicelib.stores import config as config_store
 
 M = TypeVar("M", bound=BaseModel)
+Given = TypeVar("Given", bound=BaseModel)
 
 
 def versioned(kind: str, key: str, model: type[M], what: str) -> tuple[M, int]:
     return require(config_store.get_versioned(kind, key, model), what, key)
+
+
+def replace(kind: str, key: str, model: type[M], what: str, raw: bytes | None, if_match: str | None,
+            given: type[Given], fixed: str, kept: str, check: Callable[[Given, str], M]) -> Response:
+    """Full replacement at the version read (or If-Match's, or the body's `version`): the body is parsed as
+    `given`, its `fixed` field must equal the current one (`kept` names it in the refusal, "this rule is on"),
+    and `check` builds what is stored."""
+    current, version = versioned(kind, key, model, what)
+    raw, if_match = with_body_version(raw, if_match)
+    expected = expected_version(if_match, version)
+    data = parse(given, raw)
+    if getattr(data, fixed) != getattr(current, fixed):
+        raise mismatch(fixed, f"cannot change after creation ({kept} {getattr(current, fixed)})")
+    replacement = check(data, key)
+    try:
+        return versioned_reply(200, replacement, config_store.put_versioned(kind, key, replacement, expected))
+    except config_store.Stale as exc:
+        raise stale(exc) from exc
 
 
 def delete_unused(kind: str, key: str, model: type[M], what: str, if_match: str | None,

@@ -232,3 +232,33 @@ def test_messages_are_found_by_contact_across_configurations_and_by_record_id(ru
     assert api.call("PUT", f"/records/{obj}/rec-find-me", {"fields": {"Subject": "x"}})[0] == 200
     found = wait_for(lambda: api.call("GET", "/messages?record_id=rec-find-me")[1]["messages"], what="the message")
     assert [m["definition_id"] for m in found] == [definition_id] and "rec-find-me" in found[0]["payload"]["record_ids"]
+
+
+def test_a_replacement_cannot_change_what_its_resource_is_bound_to(api: Api) -> None:
+    """A template's and a configuration's channel type, a rule's object: a PUT that changes it is a 409 naming
+    the field and the current value, and the stored version stays as it was."""
+    from tests.conftest import unique_object
+
+    template = api.call("POST", "/templates", {"name": "bound", "channel_type": "sms", "default_locale": "en-US",
+                                               "bodies": {"en-US": "Hi"}})[1]
+    configuration = api.call("POST", "/outbound-configurations", {
+        "name": "bound", "channel_type": "sms", "channel": "+15005550006", "template_id": template["id"]})[1]
+    obj, other = unique_object(), unique_object()
+    for name in (obj, other):
+        assert api.call("PUT", f"/objects/{name}", {"name": name, "fields": {"Subject": "string"}})[0] == 200
+    definition = api.call("POST", "/outbound-messages", {
+        "object": obj, "name": "Bound", "unique_name": "Bound", "endpoint_url": "https://erp.example.com/s",
+        "fields": ["Subject"]})[1]
+    rule = api.call("POST", "/rules", {"object": obj, "name": "r", "definition_ids": [definition["id"]]})[1]
+    cases = [(f"/templates/{template['id']}", "channel_type", "whatsapp", "this template is sms"),
+             (f"/outbound-configurations/{configuration['id']}", "channel_type", "whatsapp",
+              "this configuration is sms"),
+             (f"/rules/{rule['id']}", "object", other, f"this rule is on {obj}")]
+    for path, field, value, kept in cases:
+        status, read = api.call("GET", path)
+        assert status == 200 and read["version"] == 1, read
+        status, refused = api.call("PUT", path, {k: v for k, v in read.items() if k not in {"id", "warnings"}}
+                                   | {field: value})
+        assert status == 409 and refused["fields"] == [
+            {"field": field, "message": f"cannot change after creation ({kept})"}], refused
+        assert api.call("GET", path)[1] == read
