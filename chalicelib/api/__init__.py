@@ -1,1 +1,1 @@
-"""Route bodies. app.py only wires paths to these functions."""
+"""The HTTP API: one module per resource, its routes beside its handlers (routing.py); app.py registers them."""

@@ -24,7 +24,7 @@ DEFAULT_CACHE_SECONDS = 60
 
 
 def cache_seconds() -> int:
-    """Read without loading settings: app.py sets the authorizer's TTL at import (API Gateway allows 0-3600)."""
+    """Read without loading settings: api/authorizer.py sets its TTL at import (API Gateway allows 0-3600)."""
     value = os.environ.get("API_KEY_CACHE_SECONDS", "")
     return max(0, min(3600, int(value))) if value.isdigit() else DEFAULT_CACHE_SECONDS
 
@@ -41,14 +41,14 @@ def _matches(presented: str, stored: str) -> bool:
 
 
 def required() -> bool:
-    """Read without loading settings: app.py decides at import whether routes carry the authorizer at all
+    """Read without loading settings: api/routing.py decides at import whether routes carry the authorizer at all
     (API Gateway and chalice local answer 401 before any authorizer runs when the header is missing)."""
     return (os.environ.get("API_AUTH") or "on").strip().lower() not in OFF
 
 
 def allowed(authorization: str | None, keys_param: str, auth_on: bool = True) -> bool:
     """`authorization` is the Authorization header: "Bearer <key>"; `keys_param` the stage's SSM parameter of
-    key digests (the caller's settings: this module reads none, app.py imports it before any settings load)."""
+    key digests (the caller's settings: this module reads none, the authorizer imports it before any settings load)."""
     if not auth_on:
         return True
     scheme, _, presented = (authorization or "").partition(" ")

@@ -116,7 +116,7 @@ def env_name(field: str) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The model read from the environment: each field from its variable (pydantic converts the text), absent
-    ones at the model's default. `api_auth` follows API_AUTH as app.py reads it at import."""
+    ones at the model's default. `api_auth` follows API_AUTH as api/routing.py reads it at import."""
     values: dict[str, object] = {}
     for name, field in Settings.model_fields.items():
         raw = os.environ.get(env_name(name))
