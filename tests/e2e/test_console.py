@@ -456,8 +456,13 @@ def test_an_operator_sees_who_said_stop_adds_an_opt_out_and_removes_it(runtime: 
     page(browser, "consent")
     fill(browser, "consent", {"address": number})
     row = f'//div[@id="consent-out"]//tr[td[text()="{number}"]]'
-    until(browser, lambda d: "STOP" in d.find_element(By.XPATH, row).text, "the STOP entry and its evidence")
-    assert "person via twilio (signed)" in browser.find_element(By.XPATH, row).text
+
+    def stop_with_evidence(driver: Any) -> bool:
+        """Keyword and evidence read from one look at the row: the page may re-render it between two looks."""
+        text = driver.find_element(By.XPATH, row).text
+        return "STOP" in text and "person via twilio (signed)" in text
+
+    until(browser, stop_with_evidence, "the STOP entry and its evidence")
     browser.save_screenshot(str(SHOTS / "console-consent.png"))
     add = browser.find_element(By.ID, "consent-add")
     add.find_element(By.NAME, "address").send_keys("+13035550821")
